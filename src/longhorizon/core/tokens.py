@@ -31,6 +31,7 @@ class ModelCall(BaseModel):
     top_logprobs: list[list[TokenLogprob]] | None = None
     finish_reason: FinishReason = "stop"
     latency_s: float = 0.0
+    discarded: bool = False  # rolled back by the harness: recorded, never trained on
 
 
 class TokenSequence(BaseModel):
@@ -73,6 +74,9 @@ def call_sequence(calls: list[ModelCall], index: int) -> TokenSequence:
 
 
 def leaf_calls(calls: list[ModelCall]) -> list[int]:
-    """Calls whose full sequence no later call extends: the training sequences of a trajectory."""
+    """Calls whose full sequence no later call extends: the training sequences of a trajectory.
+
+    Discarded (rolled-back) calls are left out; the calls they extended are not.
+    """
     extended = {c.parent for c in calls if c.parent is not None and c.prefix_len > 0}
-    return [i for i in range(len(calls)) if i not in extended]
+    return [i for i, c in enumerate(calls) if i not in extended and not c.discarded]

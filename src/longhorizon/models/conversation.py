@@ -26,16 +26,25 @@ class TokenConversation:
         self.renderer = renderer
         self.tools = tools
         self.tool_format = tool_format
-        self.messages: list[Message] = []
+        self.messages: list[Message] = []  # the current context
+        self.history: list[Message] = []  # everything, in order, across restarts and rollbacks
         self.calls: list[ModelCall] = []
+        self._turns: list[tuple[int, str]] = []  # per call: its message index, end-of-turn text
         self.restart(messages)
 
     def restart(self, messages: list[Message]) -> None:
         """Start a fresh context (after compaction or a restart); earlier calls stay recorded."""
         self.messages = list(messages)
+        self.history.extend(messages)
         self._parent: int | None = None
         self._prefix_len = 0
+        self._eot_text = ""
         self._new_ids = self.renderer.prompt_ids(self.messages, self.tools)
+
+    @property
+    def in_turn(self) -> bool:
+        """True once the model has taken a turn in the current context."""
+        return self._parent is not None
 
     def prompt_ids(self) -> list[int]:
         """The exact token ids the next model call will see."""
@@ -62,7 +71,9 @@ class TokenConversation:
                 latency_s=completion.latency_s,
             )
         )
+        self._turns.append((len(self.messages), eot_text))
         self.messages.append(message)
+        self.history.append(message)
         self._eot_text = eot_text
         self._parent = len(self.calls) - 1
         self._prefix_len = len(self.sequence(self._parent))
@@ -70,13 +81,45 @@ class TokenConversation:
         return message, parsed.errors
 
     def extend(self, new_messages: list[Message]) -> None:
-        """Append tool results or user turns; the next prompt ends with a generation prompt."""
-        if self._parent is None or self.messages[-1].role != "assistant":
-            raise ValueError("extend() follows record(): the last message must be the model's")
-        self._new_ids = self.renderer.continuation_ids(
-            self.messages, new_messages, self.tools, self._eot_text
-        )
+        """Append tool results or user turns; the next prompt ends with a generation prompt.
+
+        May be called several times before the next model call: the pending delta is
+        recomputed from the last assistant turn, so it always renders all pending messages.
+        """
         self.messages.extend(new_messages)
+        self.history.extend(new_messages)
+        if self._parent is None:  # no model turn in this context yet: render it whole
+            self._new_ids = self.renderer.prompt_ids(self.messages, self.tools)
+            return
+        last, _ = self._turns[self._parent]
+        self._new_ids = self.renderer.continuation_ids(
+            self.messages[: last + 1], self.messages[last + 1 :], self.tools, self._eot_text
+        )
+
+    def rollback(self) -> list[Message]:
+        """Discard the last model turn; returns the messages between the previous turn and it.
+
+        Afterwards the conversation is as right after the previous turn was recorded, so the
+        caller re-adds the returned messages (plus e.g. a final-answer prompt) with `extend`.
+        The discarded call stays in `calls`, marked, so the record keeps the full history.
+        """
+        last = len(self.calls) - 1
+        if last < 0:
+            raise ValueError("nothing to roll back")
+        call = self.calls[last]
+        call.discarded = True
+        index, _ = self._turns[last]
+        parent = call.parent
+        if parent is None:  # the first turn of its context: start that context again
+            between = self.messages[:index]
+            self.messages, self._parent, self._new_ids = [], None, []
+            return between
+        parent_index, parent_eot = self._turns[parent]
+        between = self.messages[parent_index + 1 : index]
+        self.messages = self.messages[: parent_index + 1]
+        self._parent, self._eot_text, self._new_ids = parent, parent_eot, []
+        self._prefix_len = len(self.sequence(parent))
+        return between
 
     def _split_end_of_turn(self, completion: Completion) -> tuple[str, str]:
         """Content text, and the text of the final token if it is the template's end of turn."""
