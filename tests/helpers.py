@@ -8,8 +8,9 @@ from longhorizon.core import Message
 from longhorizon.models.checkpoints import build_once, home
 from longhorizon.models.registry import resolve_model
 from longhorizon.models.render import ChatRenderer
-from longhorizon.pipeline.smoke import CALCULATOR
+from longhorizon.tools.calculator import calculator
 
+CALCULATOR = calculator.spec
 CALL_TEXT = (
     '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2 + 3"}}\n</tool_call>'
 )
@@ -52,4 +53,4 @@ def _train(out: Path) -> None:
 
 def tool_calling_checkpoint() -> str:
     """Greedy decoding of this model calls calculator(2 + 3), then answers <answer>5</answer>."""
-    return str(build_once(home() / "models" / "test-tool-caller-v1", _train))
+    return str(build_once(home() / "models" / "test-tool-caller-v2", _train))

@@ -119,7 +119,7 @@ def test_concurrent_requests_share_a_batch(tiny_backend: HFBackend) -> None:
 def test_chat_reports_bad_tool_calls_as_values(tool_caller_path: str) -> None:
     backend = HFBackend.from_pretrained(tool_caller_path)
     messages = [Message(role="user", content="What is 2 + 3?")]
-    from longhorizon.pipeline.smoke import CALCULATOR
+    from tests.helpers import CALCULATOR
 
     result = asyncio.run(backend.chat(messages, SamplingParams(temperature=0), [CALCULATOR]))
     assert result.message.tool_calls[0].function.name == "calculator"

@@ -10,7 +10,7 @@ from longhorizon.core import FunctionCall, Message, ToolCall
 from longhorizon.models.checkpoints import smollm2_gguf_path
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.toolcalls import parse_tool_calls
-from longhorizon.pipeline.smoke import CALCULATOR
+from tests.helpers import CALCULATOR
 
 CONVERSATIONS = [
     [Message(role="user", content="hi")],

@@ -9,8 +9,8 @@ from pathlib import Path
 from longhorizon.core import Message, RunProvenance, SamplingParams, Trajectory, TrajectoryStore
 from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.hf import HFBackend
-from longhorizon.pipeline.smoke import CALCULATOR, calculate
-from tests.helpers import ANSWER_TEXT, CALL_TEXT, QUESTION
+from longhorizon.tools.calculator import calculate
+from tests.helpers import ANSWER_TEXT, CALCULATOR, CALL_TEXT, QUESTION
 
 
 def run_conversation(backend: HFBackend) -> TokenConversation:

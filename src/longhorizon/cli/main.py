@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import models, store, tools, vllm
+from longhorizon.cli import models, rollout, store, tools, vllm
 
 console = Console()
 app = typer.Typer(
@@ -31,15 +31,16 @@ def run(
     max_tokens: int = typer.Option(96, min=1, help="L_resp per model call"),
 ) -> None:
     """Run the main job on its built-in default and print the results table."""
-    from longhorizon.models.hf import HFBackend
-    from longhorizon.models.registry import resolve_model
+    from longhorizon.harness.backends import open_agent
     from longhorizon.pipeline.smoke import SmokeConfig, run_smoke
 
     cfg = SmokeConfig(model=model, out=out, max_turns=max_turns, max_tokens=max_tokens)
-    with console.status(f"loading {model}"):
-        backend = HFBackend.from_pretrained(resolve_model(model))
-    with console.status("running episodes"):
-        trajectories = asyncio.run(run_smoke(backend, cfg))
+
+    async def main():  # type: ignore[no-untyped-def]
+        async with open_agent(model, "hf") as agent:
+            return await run_smoke(agent, cfg)
+
+    report, trajectories = asyncio.run(main())
     table = Table(title=f"{model}: arithmetic with a calculator tool")
     for column in ("task", "status", "turns", "tool calls", "tokens", "answer", "passed"):
         table.add_column(column)
@@ -48,7 +49,7 @@ def run(
         row = (
             t.task_id,
             t.status.value,
-            len(t.calls),
+            t.usage.model_calls,
             len(t.steps),
             tokens,
             t.final_answer,
@@ -56,7 +57,11 @@ def run(
         )
         table.add_row(*map(str, row))
     console.print(table)
+    console.print(f"{report.line()}  ({report.skipped} episodes reused from an earlier run)")
     console.print(f"trajectories: {out / 'trajectories'}  parquet: {out / 'trajectories.parquet'}")
+
+
+app.command("rollout")(rollout.rollout)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,8 @@ class OpenAIBackend:
         max_concurrency: int = 16,
         tool_format: ToolCallFormat = "hermes",
     ) -> None:
+        if max_retries < 0 or max_concurrency < 1:
+            raise ValueError("max_retries must be >= 0 and max_concurrency >= 1")
         self.base_url = _root_url(base_url)
         self.model_id = model
         self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
@@ -236,30 +238,40 @@ class OpenAIBackend:
         return self._client, self._semaphore
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries on connection failures, 5xx and 429; other 4xx raise at once."""
+        """POST with retries on connection failures, 5xx and 429; other 4xx raise at once.
+
+        A retrying request keeps its semaphore slot while it backs off, so a struggling
+        server does not get a burst of fresh requests on top of the retries.
+        """
         client, semaphore = self._http()
         url = f"{self.base_url}{path}"
         async with semaphore:
             for attempt in range(self.max_retries + 1):
-                try:
-                    response = await client.post(url, json=payload)
-                except RETRY_EXCEPTIONS as exc:
-                    failure: BackendError = BackendError(
-                        f"cannot reach {url}: {type(exc).__name__}: {exc}"
-                    )
-                    retry_after = None
-                except httpx.HTTPError as exc:
-                    raise BackendError(f"{url} failed: {type(exc).__name__}: {exc}") from exc
-                else:
-                    if response.status_code < 400:
-                        return _json(response, url)
-                    failure = _server_error(response, url)
-                    if response.status_code not in RETRY_STATUSES:
-                        raise failure
-                    retry_after = _retry_after(response)
+                outcome = await self._attempt(client, url, payload)
+                if isinstance(outcome, dict):
+                    return outcome
+                failure, retry_after = outcome
                 if attempt < self.max_retries:
                     await asyncio.sleep(self._delay(attempt, retry_after))
-        raise BackendError(f"{failure} (gave up after {self.max_retries + 1} attempts)")
+        attempts = self.max_retries + 1
+        raise BackendError(f"{failure} (gave up after {attempts} attempts)") from failure
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, url: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | tuple[BackendError, float | None]:
+        """One POST: the JSON body, or a retryable failure and its Retry-After; others raise."""
+        try:
+            response = await client.post(url, json=payload)
+        except RETRY_EXCEPTIONS as exc:
+            return BackendError(f"cannot reach {url}: {type(exc).__name__}: {exc}"), None
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{url} failed: {type(exc).__name__}: {exc}") from exc
+        if response.status_code < 400:
+            return _json(response, url)
+        error = _server_error(response, url)
+        if response.status_code not in RETRY_STATUSES:
+            raise error
+        return error, _retry_after(response)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with a little jitter, so clients retrying together spread out."""

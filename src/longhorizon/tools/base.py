@@ -198,7 +198,8 @@ class ToolSet:
         except Exception as exc:  # a crashed tool is an observation, never a dead episode
             return _error(f"tool {tool_.name!r} failed: {type(exc).__name__}: {exc}")
         result = value if isinstance(value, ToolResult) else ToolResult(content=str(value))
-        result.content, result.truncated = self.truncate(result.content, tool_.max_output_tokens)
+        result.content, cut = self.truncate(result.content, tool_.max_output_tokens)
+        result.truncated = result.truncated or cut
         return result
 
 

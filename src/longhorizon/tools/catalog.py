@@ -13,6 +13,7 @@ from longhorizon.tools.base import Tool, ToolSet, Truncator, truncate_chars
 
 # name -> (module, attribute): where each Tool object is defined.
 _SOURCES: dict[str, tuple[str, str]] = {
+    "calculator": ("longhorizon.tools.calculator", "calculator"),
     "search": ("longhorizon.tools.knowledge", "search"),
     "visit": ("longhorizon.tools.knowledge", "visit"),
     "python": ("longhorizon.tools.python_tool", "python"),
