@@ -31,9 +31,7 @@ def tiny_backend(tiny_llama_path: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def tool_caller_path() -> str:
-    from tests.helpers import tool_calling_checkpoint
-
-    return tool_calling_checkpoint()
+    return resolve_model("tiny-tool-caller")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from longhorizon.core import (
 )
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent, run_rollouts
 from longhorizon.harness.context import COMPACT_PROMPT, DIGEST_HEADER, OBSERVATION_REMOVED
+from longhorizon.models.alignment import check_alignment
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.types import BackendError
 from longhorizon.tools import ToolSet, tool
@@ -98,15 +99,7 @@ def run(renderer: ChatRenderer, script, task: Task, tmp_path: Path) -> Trajector
 
 
 def assert_token_exact(traj: Trajectory, renderer: ChatRenderer) -> None:
-    """Each training sequence decodes to the template rendering of what its last call saw."""
-    for seq in traj.token_sequences():
-        text = renderer.decode(seq.input_ids)
-        generated = renderer.decode(
-            [t for t, m in zip(seq.input_ids, seq.loss_mask, strict=True) if m]
-        )
-        assert text.count("<|im_start|>assistant\n") >= 1
-        for piece in generated.split("<|im_end|>"):
-            assert piece in text
+    check_alignment(traj, renderer)
 
 
 def test_tool_then_answer_completes_and_verifies(renderer: ChatRenderer, tmp_path: Path) -> None:
@@ -163,6 +156,7 @@ def test_turn_limit_rolls_back_and_forces_an_answer(renderer: ChatRenderer, tmp_
     assert [c.discarded for c in traj.calls] == [False, False, True, False]
     (seq,) = traj.token_sequences()  # the rolled-back call is not a training sequence
     assert traj.calls[3].parent == 1
+    assert_token_exact(traj, renderer)
     text = renderer.decode(seq.input_ids)
     assert text.count('{"name": "echo", "arguments"') == 2 and "turn limit" in text
 
@@ -207,6 +201,7 @@ def test_hard_cap_forces_answer(renderer: ChatRenderer, tmp_path: Path) -> None:
     assert traj.status_reason == "answer forced at the context limit"
     assert [c.discarded for c in traj.calls][-2:] == [True, False]
     assert all(len(s) <= 800 for s in traj.token_sequences())
+    assert_token_exact(traj, renderer)
 
 
 def test_keep_last_k_masks_old_observations(renderer: ChatRenderer, tmp_path: Path) -> None:

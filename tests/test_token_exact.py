@@ -10,11 +10,11 @@ from longhorizon.core import Message, RunProvenance, SamplingParams, Trajectory,
 from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.hf import HFBackend
 from longhorizon.tools.calculator import calculate
-from tests.helpers import ANSWER_TEXT, CALCULATOR, CALL_TEXT, QUESTION
+from tests.helpers import ANSWER_TEXT, CALCULATOR, CALL_TEXT, QUESTION_MESSAGES
 
 
 def run_conversation(backend: HFBackend) -> TokenConversation:
-    convo = TokenConversation(backend.renderer, QUESTION, [CALCULATOR])
+    convo = TokenConversation(backend.renderer, QUESTION_MESSAGES, [CALCULATOR])
     params = SamplingParams(temperature=0.0, max_tokens=40)
     for _ in range(3):
         message, errors = convo.record(asyncio.run(backend.generate(convo.prompt_ids(), params)))
@@ -87,7 +87,7 @@ def _completion_spans(traj: Trajectory):  # type: ignore[no-untyped-def]
 
 def test_prompt_of_next_call_equals_template_render(tool_caller_path: str) -> None:
     backend = HFBackend.from_pretrained(tool_caller_path)
-    convo = TokenConversation(backend.renderer, QUESTION, [CALCULATOR])
+    convo = TokenConversation(backend.renderer, QUESTION_MESSAGES, [CALCULATOR])
     completion = asyncio.run(backend.generate(convo.prompt_ids(), SamplingParams(temperature=0)))
     convo.record(completion)
     convo.extend([Message(role="tool", content="5")])

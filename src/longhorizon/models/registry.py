@@ -8,6 +8,7 @@ from pathlib import Path
 
 from longhorizon.models.checkpoints import home, smollm2_checkpoint
 from longhorizon.models.tiny import TinyModelConfig, tiny_checkpoint
+from longhorizon.models.tool_caller import tool_caller_checkpoint
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ def _tiny(arch: str) -> ModelEntry:
     cfg = TinyModelConfig(architecture=arch)  # type: ignore[arg-type]
     return ModelEntry(
         name=f"tiny-{arch}",
-        description=f"random {arch} (2 layers, hidden 64, seed 0) with SmolLM2's tokenizer",
+        description=f"random {arch} (2 layers, hidden 128, seed 0) with SmolLM2's tokenizer",
         build=lambda: tiny_checkpoint(cfg),
         path=lambda: home() / "models" / cfg.slug(),
     )
@@ -37,6 +38,12 @@ SHORT_NAMES: dict[str, ModelEntry] = {
     ),
     "tiny-llama": _tiny("llama"),
     "tiny-qwen2": _tiny("qwen2"),
+    "tiny-tool-caller": ModelEntry(
+        name="tiny-tool-caller",
+        description="tiny-llama taught to call calculator(2 + 3) and answer 5 (tests, benches)",
+        build=tool_caller_checkpoint,
+        path=lambda: home() / "models" / "tiny-tool-caller-v2",
+    ),
 }
 
 

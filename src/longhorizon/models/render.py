@@ -43,6 +43,13 @@ class ChatRenderer:
         native = template or tokenizer.chat_template
         self.template = native if native and "tools" in native else chat_template()
 
+    @property
+    def generation_prompt(self) -> str:
+        """The text the template appends to ask for an assistant turn."""
+        probe = [Message(role="user", content="")]
+        with_prompt = self.text(probe, add_generation_prompt=True)
+        return with_prompt[len(self.text(probe)) :]
+
     def text(
         self,
         messages: list[Message],

@@ -231,6 +231,7 @@ class VLLMServer:
                 if code is not None:
                     raise VLLMServerError(self._failure(f"vLLM server exited with code {code}"))
                 if self._ready(client):
+                    self._warm_up(client)
                     return
                 time.sleep(1.0)
         raise VLLMServerError(
@@ -244,6 +245,19 @@ class VLLMServer:
         except httpx.TransportError:
             return False
         return response.status_code == 200
+
+    def _warm_up(self, client: httpx.Client) -> None:
+        """One real token: the engine can be 'ready' yet fail its first step (e.g. an
+        attention kernel that does not support the model's head size)."""
+        payload = {"model": self.served_model_name, "prompt": [0], "max_tokens": 1}
+        try:
+            response = client.post(f"{self.base_url}/completions", json=payload, timeout=120.0)
+        except httpx.TransportError as exc:
+            raise VLLMServerError(self._failure(f"vLLM warm-up request failed: {exc}")) from exc
+        if response.status_code != 200:
+            raise VLLMServerError(
+                self._failure(f"vLLM cannot generate (HTTP {response.status_code})")
+            )
 
     def _failure(self, headline: str) -> str:
         return (
