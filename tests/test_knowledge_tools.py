@@ -278,7 +278,15 @@ def test_web_search_without_key_and_response_parsing(
 
 
 def test_catalog_names_and_unknown_tool() -> None:
-    assert list(TOOLS) == ["search", "visit", "python", "write_notes", "read_notes", "web_search"]
+    assert list(TOOLS) == [
+        "calculator",
+        "search",
+        "visit",
+        "python",
+        "write_notes",
+        "read_notes",
+        "web_search",
+    ]
     assert TOOLS["search"] is search and TOOLS["visit"] is visit
     toolset = build_toolset(["search", "visit", "search", "read_notes"])
     assert [s.name for s in toolset.specs()] == ["search", "visit", "read_notes"]
@@ -286,7 +294,7 @@ def test_catalog_names_and_unknown_tool() -> None:
         build_toolset(["search", "browse"])
     assert str(exc.value) == (
         "unknown tool(s) 'browse'; known tools: "
-        "search, visit, python, write_notes, read_notes, web_search"
+        "calculator, search, visit, python, write_notes, read_notes, web_search"
     )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,16 @@ TOOLS = ToolSet([python])
 def episode(tmp_path: Path, name: str = "ep", **limits: Any) -> ToolContext:
     """A ToolContext whose sandbox uses short test limits (override any SandboxConfig field)."""
     config = SandboxConfig(**{"timeout_s": 3.0, **limits})
-    return ToolContext(episode_id=name, workdir=tmp_path / name, resources={"sandbox_config": config})
+    return ToolContext(
+        episode_id=name, workdir=tmp_path / name, resources={"sandbox_config": config}
+    )
 
 
 async def call(ctx: ToolContext, code: str) -> ToolResult:
     arguments = json.dumps({"code": code})
-    return await TOOLS.execute(ToolCall(id="c", function=FunctionCall(name="python", arguments=arguments)), ctx)
+    return await TOOLS.execute(
+        ToolCall(id="c", function=FunctionCall(name="python", arguments=arguments)), ctx
+    )
 
 
 def run_calls(ctx: ToolContext, *codes: str) -> list[ToolResult]:
@@ -53,7 +56,9 @@ def test_schema_is_what_the_model_sees() -> None:
 
 def test_variables_persist_and_final_expression_is_shown(tmp_path: Path) -> None:
     ctx = episode(tmp_path)
-    results = run_calls(ctx, "x = 21", "def double(v):\n    return 2 * v", "double(x)", "x = None\nx")
+    results = run_calls(
+        ctx, "x = 21", "def double(v):\n    return 2 * v", "double(x)", "x = None\nx"
+    )
     assert all(r.ok for r in results), [r.content for r in results]
     assert results[0].content == "(no output)"
     assert results[2].content == "42"
@@ -201,4 +206,3 @@ def test_concurrent_calls_are_serialised(tmp_path: Path) -> None:
     [result] = asyncio.run(main())
     log = json.loads(result.content)
     assert [log[i] == log[i + 1] for i in range(0, 6, 2)] == [True] * 3
-    assert os.getpid() > 0

@@ -42,11 +42,16 @@ def sandbox_for(ctx: ToolContext) -> PythonSandbox:
 # The tool's own timeout is only a backstop: SandboxConfig.timeout_s (per call) acts first.
 @tool(timeout_s=900.0, max_output_tokens=4096)
 async def python(code: str, ctx: ToolContext) -> ToolResult:
-    """Run Python 3 code in a persistent sandboxed interpreter and return what it printed (stdout, stderr and any traceback). Variables, functions and imports persist between calls within this task, and the value of a final expression is shown, as in a notebook cell. The current directory is the only writable place and keeps its files between calls. There is no network access. Each call has a time limit; exceeding it, or crashing the interpreter, restarts it and all variables are lost.
+    """Run Python 3 code in a persistent sandboxed interpreter and return what it printed
+    (stdout, stderr and any traceback). Variables, functions and imports persist between calls
+    within this task, and the value of a final expression is shown, as in a notebook cell. The
+    current directory is the only writable place and keeps its files between calls. There is no
+    network access. Each call has a time limit; exceeding it, or crashing the interpreter,
+    restarts it and all variables are lost.
 
     Args:
         code: Python source code to execute.
-    """  # noqa: E501 - the summary paragraph is the description the model sees, as one line
+    """
     try:
         result = await sandbox_for(ctx).run(code)
     except SandboxError as exc:

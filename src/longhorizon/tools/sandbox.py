@@ -38,12 +38,14 @@ call starts are killed when it returns: nothing outlives a call. Output is cappe
 inside the child, and the parent refuses oversized replies, so a huge print cannot grow the
 harness's memory.
 
-Where a step is impossible (no root and no user namespaces, a container without CAP_SYS_ADMIN)
-the sandbox still runs and `PythonSandbox.isolation` says what is missing; the tool puts a loud
-warning in every observation. Not covered anywhere: total memory of many processes (each has its
-own address-space limit; a cgroup would bound the sum), disk usage of the working directory
-beyond the per-file limit, world-readable host files (they stay readable: /etc/passwd, the
-Python installation, the project's source), kernel exploits (there is no seccomp filter).
+Linux only. Where a step is impossible (no root and no user namespaces, a container without
+CAP_SYS_ADMIN) the sandbox still runs and `PythonSandbox.isolation` says what is missing; the
+tool puts a loud warning in every observation. Not covered anywhere: total memory of many
+processes (each has its own address-space limit; a cgroup would bound the sum), disk usage of
+the working directory beyond the per-file limit, world-readable host files (they stay readable:
+/etc/passwd, the Python installation, the project's source), kernel exploits (there is no
+seccomp filter). The per-directory uid is a hash: two episodes share one with a chance of about
+n**2 / 2e9 for n concurrent episodes (they would then share the process-count budget).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ import sys
 import traceback
 import types
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -75,6 +78,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SANDBOX_CWD = "/tmp/work"  # where the working directory appears inside the sandbox
 _FRAME = struct.Struct(">I")  # length prefix of every protocol message
 _UID_BASE, _UID_SPAN = 1_000_000_000, 1_000_000_000  # dedicated uids stay below 2**31
+_EXIT_CPU = 128 + signal.SIGXCPU  # the interpreter's exit status when its CPU time is up
 _COVERED = ("/tmp", "/run")  # replaced by empty tmpfs: host temp files and service sockets
 _THREAD_ENV = {
     # numeric libraries start one thread per core; threads count against RLIMIT_NPROC and
@@ -99,7 +103,7 @@ class SandboxConfig(BaseModel):
     max_open_files: int = Field(256, gt=0)
     max_output_bytes: int = Field(16_000, gt=0, description="stdout or stderr kept per call")
     shm_mb: int = Field(32, gt=0, description="size of the private /dev/shm")
-    uid: int | None = Field(None, description="sandbox uid when root; None: one per workdir")
+    uid: int | None = Field(None, gt=0, description="sandbox uid if root; None: one per workdir")
     require_network_isolation: bool = Field(False, description="refuse to run without it")
     startup_timeout_s: float = Field(20.0, gt=0)
     env: dict[str, str] = Field(default_factory=lambda: dict(_THREAD_ENV))
@@ -137,7 +141,7 @@ class Isolation:
 
     def warnings(self) -> list[str]:
         """Loud lines for every observation, one per missing safeguard."""
-        why = "; ".join(self.problems) or "unknown reason"
+        why = "; ".join(p for p in self.problems if "network" in p) or "unknown reason"
         out = []
         if not self.network:
             out.append(
@@ -254,6 +258,7 @@ class PythonSandbox:
         spec = {
             "workdir": str(workdir),
             "uid": uid,
+            "dedicated_uid": uid is not None and self.config.uid is None,
             "userns": os.geteuid() != 0,
             "parent_pid": os.getpid(),
             "limits": self.config.model_dump(exclude={"env"}),
@@ -389,6 +394,8 @@ class PythonSandbox:
     def _describe_exit(self, returncode: int | None) -> str:
         if returncode is None:
             return "it stopped answering"
+        if returncode == _EXIT_CPU:
+            return f"its CPU-time budget of {self.config.cpu_s} s was used up (SIGXCPU)"
         if returncode >= 0:
             return f"it exited with status {returncode} (os._exit or a fatal error)"
         sig = -returncode
@@ -403,6 +410,12 @@ class PythonSandbox:
 
 def _cell_result(reply: dict[str, Any]) -> CellResult:
     error = reply.get("error")
+    notes = []
+    if killed := int(reply.get("killed_processes") or 0):
+        notes.append(
+            f"Note: {killed} process(es) the code started were still running when the call "
+            "ended and were killed: processes do not outlive a call."
+        )
     return CellResult(
         status="error" if error else "ok",
         stdout=_text(reply.get("stdout")),
@@ -410,6 +423,7 @@ def _cell_result(reply: dict[str, Any]) -> CellResult:
         traceback=_text(error) if error else None,
         stdout_dropped=int(reply.get("stdout_dropped") or 0),
         stderr_dropped=int(reply.get("stderr_dropped") or 0),
+        notes=notes,
     )
 
 
@@ -500,7 +514,7 @@ def _remount(target: str, flags: int) -> None:
     _mount(None, target, None, _MS_BIND | _MS_REMOUNT | flags)
 
 
-def _attempt(report: dict[str, Any], what: str, fn: Any, *args: Any) -> bool:
+def _attempt(report: dict[str, Any], what: str, fn: Callable[..., Any], *args: Any) -> bool:
     """Run one isolation step; a failure is recorded in the report instead of raised."""
     try:
         fn(*args)
@@ -751,7 +765,12 @@ def _setup_process(cwd: str, spec: dict[str, Any], report: dict[str, Any]) -> tu
     os.environ.update(HOME=cwd, TMPDIR=cwd, PWD=cwd)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of uid cleared the earlier one
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file is an OSError, not a death
-    report["kill_strays"] = bool(report["pid"] or spec["uid"] is not None)
+    # as PID 1 of its namespace the interpreter ignores SIGXCPU's default action, so only the
+    # hard limit's SIGKILL would end it; exit with a status that names the cause instead
+    signal.signal(signal.SIGXCPU, _out_of_cpu)
+    # kill(-1) reaches exactly the sandbox's processes only inside its PID namespace or as a
+    # uid no other sandbox uses
+    report["kill_strays"] = bool(report["pid"] or spec["dedicated_uid"])
     if report["kill_strays"]:
         _kill_strays()  # leftovers of an earlier interpreter of this uid
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -763,33 +782,42 @@ def _setup_process(cwd: str, spec: dict[str, Any], report: dict[str, Any]) -> tu
     return out, err
 
 
-def _kill_strays() -> None:
-    """Kill every other process of the sandbox and reap them (all die with the call)."""
+def _out_of_cpu(signum: int, frame: types.FrameType | None) -> None:
+    os._exit(_EXIT_CPU)
+
+
+def _kill_strays() -> int:
+    """Kill every other process of the sandbox and reap them; how many were still running."""
+    killed = 0
     while True:
         # as PID 1 of its namespace, or as the only process of its uid, -1 means exactly
         # the sandbox's own processes (never the caller itself)
         with contextlib.suppress(ProcessLookupError):
             os.kill(-1, signal.SIGKILL)
         try:
-            os.waitpid(-1, 0)
+            _, status = os.waitpid(-1, 0)
         except ChildProcessError:
-            return
+            return killed
+        killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
 class _Capture:
-    """One output stream: fd 1 or 2 is a memfd, so subprocesses' output lands in order too."""
+    """One output stream: fd 1 or 2 is a memfd, so subprocesses' output lands in order too.
+
+    The memfd is also held on a private descriptor: code that closes or redirects fd 1 loses
+    nothing of ours, and the next call puts the memfd back.
+    """
 
     def __init__(self, fd: int, cap: int) -> None:
-        memfd = os.memfd_create(f"fd{fd}", os.MFD_CLOEXEC)
-        os.dup2(memfd, fd)
-        os.close(memfd)
+        self.memfd = os.memfd_create(f"fd{fd}", os.MFD_CLOEXEC)
         self.fd, self.cap = fd, cap
         self.dropped, self.full = 0, False
         self.text = _TextSink(self)
+        self.reset()
 
     def write(self, data: bytes) -> None:
         if not self.full:
-            room = self.cap - os.lseek(self.fd, 0, os.SEEK_CUR)
+            room = self.cap - os.lseek(self.memfd, 0, os.SEEK_CUR)  # offset shared with fd
             self.full = room <= len(data)
             self._write_all(data[: max(room, 0)])
             data = data[max(room, 0) :]
@@ -798,19 +826,20 @@ class _Capture:
     def _write_all(self, data: bytes) -> None:
         while data:
             try:
-                data = data[os.write(self.fd, data) :]
+                data = data[os.write(self.memfd, data) :]
             except OSError:  # the file-size limit
                 self.dropped += len(data)
                 return
 
     def reset(self) -> None:
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.dup2(self.memfd, self.fd)
+        os.ftruncate(self.memfd, 0)
+        os.lseek(self.memfd, 0, os.SEEK_SET)
         self.dropped, self.full = 0, False
 
     def collect(self) -> tuple[str, int]:
-        size = os.fstat(self.fd).st_size
-        data = os.pread(self.fd, self.cap, 0)
+        size = os.fstat(self.memfd).st_size
+        data = os.pread(self.memfd, self.cap, 0)
         return data.decode("utf-8", "replace"), self.dropped + max(0, size - self.cap)
 
 
@@ -881,7 +910,7 @@ def _serve(
         if os.getpid() != server_pid:  # a fork made by the code came back here: not ours
             os._exit(0)
         if report["kill_strays"]:
-            _kill_strays()
+            reply["killed_processes"] = _kill_strays()
         _send(fd_out, reply)
     os._exit(0)
 

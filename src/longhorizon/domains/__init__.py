@@ -1,0 +1,1 @@
+"""Task domains: per-domain corpora, task proposers, verifiers and scripted experts."""
