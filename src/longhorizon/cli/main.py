@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import models, rollout, store, tools, vllm
+from longhorizon.cli import kag, models, rollout, store, tools, vllm
 
 console = Console()
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(vllm.app, name="vllm")
 app.add_typer(store.app, name="store")
 app.add_typer(tools.app, name="tools")
+app.add_typer(kag.app, name="kag")
 
 
 @app.command("run")

@@ -38,7 +38,7 @@ from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.types import BackendError, Completion, ToolCallError
 from longhorizon.tools import ToolContext, ToolResult, ToolSet
 
-Verify = Callable[[Task, str | None], list[Verdict]]
+Verify = Callable[[Task, Trajectory], list[Verdict]]  # sees answer, steps, tokens
 
 
 @dataclass
@@ -242,8 +242,7 @@ class EpisodeRunner:
         sampling: SamplingParams,
         toolset: ToolSet,
     ) -> Trajectory:
-        verdicts = self.verify(run.task, outcome.answer) if self.verify else []
-        return Trajectory(
+        traj = Trajectory(
             id=trajectory_id,
             task_id=run.task.id,
             domain=run.task.domain,
@@ -251,7 +250,6 @@ class EpisodeRunner:
             tools=[spec.to_openai() for spec in toolset.specs()],
             steps=run.steps,
             final_answer=outcome.answer,
-            verdicts=verdicts,
             status=outcome.status,
             status_reason=outcome.reason,
             calls=run.convo.calls,
@@ -264,3 +262,6 @@ class EpisodeRunner:
                 seed=sampling.seed,
             ),
         )
+        if self.verify is not None and outcome.status is not Status.ABORTED:
+            traj.verdicts = self.verify(run.task, traj)
+        return traj

@@ -7,7 +7,7 @@ import string
 import unicodedata
 
 from longhorizon.core.task import Task
-from longhorizon.core.trajectory import Verdict
+from longhorizon.core.trajectory import Trajectory, Verdict
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -29,8 +29,8 @@ def exact_match(answer: str | None, target: str) -> Verdict:
     )
 
 
-def verify_answer(task: Task, answer: str | None) -> list[Verdict]:
-    """The task's answer verdicts; tasks without a target answer get none."""
+def verify_answer(task: Task, traj: Trajectory) -> list[Verdict]:
+    """Exact match of the final answer; tasks without a target answer get no verdict."""
     if task.answer is None:
         return []
-    return [exact_match(answer, task.answer)]
+    return [exact_match(traj.final_answer, task.answer)]

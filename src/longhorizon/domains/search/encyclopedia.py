@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from longhorizon.domains.search.entities import EncyclopediaConfig, Entity
 from longhorizon.domains.search.generator import generate_entities
+from longhorizon.domains.search.graph import LinkGraph
 from longhorizon.domains.search.pages import PageWriter
 from longhorizon.domains.search.schema import INVERSE
 from longhorizon.tools.corpus import Corpus, Document
@@ -48,6 +50,10 @@ class Encyclopedia:
             writer = PageWriter(self.by_id, self.subjects, random.Random(f"pages:{seed}"))
             documents = [writer.render(e) for e in self.entities]
         self.documents = list(documents)
+        self.by_kind: dict[str, list[Entity]] = {}
+        for entity in self.entities:
+            self.by_kind.setdefault(entity.kind, []).append(entity)
+        self._graph: LinkGraph | None = None
 
     @classmethod
     def generate(cls, config: EncyclopediaConfig | None = None) -> Encyclopedia:
@@ -76,6 +82,12 @@ class Encyclopedia:
                 labels.setdefault((target, entity.id), INVERSE + relation)
         return labels
 
+    def graph(self) -> LinkGraph:
+        """The hyperlink graph with relation labels (built once, then cached)."""
+        if self._graph is None:
+            self._graph = LinkGraph.from_documents(self.documents, self.edge_labels())
+        return self._graph
+
     def corpus(self) -> Corpus:
         return Corpus(self.documents)
 
@@ -97,7 +109,7 @@ class Encyclopedia:
         return cls(entities, seed=seed, documents=Corpus.load(root / CORPUS_FILE).documents)
 
 
-def _write_jsonl(path: Path, rows: object) -> None:
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8") as f:
-        for row in rows:  # type: ignore[attr-defined]
+        for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

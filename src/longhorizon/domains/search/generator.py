@@ -52,7 +52,9 @@ class _Builder:
         self.given_names = [self.namer.word() for _ in range(_GIVEN_NAMES)]
 
     # ---- helpers --------------------------------------------------------------------------
-    def add(self, kind: str, name: str, attributes: dict, relations: dict[str, str]) -> Entity:
+    def add(
+        self, kind: str, name: str, attributes: dict[str, int | str], relations: dict[str, str]
+    ) -> Entity:
         entity = Entity(slug(name), kind, name, attributes, relations)
         self.entities.append(entity)
         self.by_kind[kind].append(entity)

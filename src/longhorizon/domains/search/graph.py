@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,14 +33,15 @@ if TYPE_CHECKING:
 
 # Words that name a category rather than an entity: "Varo River" and "University of Varo"
 # both reduce to "varo", which is what makes them near-duplicates of the city "Varo".
-GENERIC_WORDS = frozenset(
-    "the of and a an river university college institute technology city company group "
-    "industries systems works labs holdings trading inc ltd".split()
-)
+GENERIC_WORDS = frozenset((
+    "the", "of", "and", "a", "an", "river", "university", "college", "institute", "technology",
+    "city", "company", "group", "industries", "systems", "works", "labs", "holdings", "trading",
+    "inc", "ltd",
+))  # fmt: skip
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 _PARENTHETICAL = re.compile(r"\([^)]*\)")
 
-EdgeWeight = Callable[[str, str, "str | None"], float]  # (page, linked page, relation) -> w
+EdgeWeight = Callable[[str, str, str | None], float]  # (page, linked page, relation) -> w
 
 
 # ---- titles ------------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class LinkGraph:
 
     @classmethod
     def from_encyclopedia(cls, encyclopedia: Encyclopedia) -> LinkGraph:
-        return cls.from_documents(encyclopedia.documents, encyclopedia.edge_labels())
+        return encyclopedia.graph()
 
 
 def load_wiki_corpus(paths: str | Path | Sequence[str | Path]) -> LinkGraph:
@@ -229,6 +231,6 @@ def random_walk(
                 break
             path.append(target)
         if len(path) == length + 1:
-            labels = tuple(graph.relation(a, b) for a, b in zip(path, path[1:], strict=False))
+            labels = tuple(graph.relation(a, b) for a, b in pairwise(path))
             return Walk(tuple(path), labels)
     return None

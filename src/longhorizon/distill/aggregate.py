@@ -1,0 +1,80 @@
+"""Aggregation of per-position losses into the batch objective, as per-position weights.
+
+Every loss kind produces one value per trainable position; the objective is sum_p w_p * loss_p, so
+the three aggregations differ only in the weights (computed once, without gradient):
+
+    token   w_p = 1 / P
+    sample  w_p = 1 / (|R_i| * #samples)                     (mean of per-sample means)
+    domain  w_p = 1 / (|R_i| * |B_d| * |D_B|)                (the spec's domain-normalised loss)
+
+where i is the sample of position p, d its domain, |R_i| its trainable positions, |B_d| the samples
+of domain d with at least one trainable position and |D_B| the number of such domains. Samples
+without trainable positions (fully masked, or no valid salient id anywhere) have no per-sample loss
+and are left out of every count, so they cannot dilute their domain; a domain whose samples are all
+like that is not "present in the batch".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from longhorizon.distill.config import Aggregation
+
+
+@dataclass(frozen=True)
+class PositionWeights:
+    """Weights over the P trainable positions plus what the per-domain monitors need."""
+
+    objective_P: Tensor  # aggregation weights of the objective; sum to 1 when P > 0
+    domain_P: Tensor  # 1 / (|R_i| * |B_d|): per-domain mean of per-sample means
+    domain_index_P: Tensor  # compact domain index of each position, into `domains`
+    domains: list[int]  # original domain ids present, sorted
+    samples_per_domain: list[int]
+    tokens_per_domain: list[int]
+
+
+def position_weights(
+    sample_P: Tensor, sample_domain_N: Tensor, aggregation: Aggregation, dtype: torch.dtype
+) -> PositionWeights:
+    """Weights for the positions p whose sample index is sample_P[p]."""
+    n = sample_domain_N.shape[0]
+    device = sample_P.device
+    tokens_N = torch.bincount(sample_P, minlength=n)
+    present_N = tokens_N > 0
+    domains, compact_N = torch.unique(sample_domain_N.to(device), return_inverse=True)
+    # Count only samples with a per-sample loss; drop domains left with none.
+    samples_D = torch.zeros(domains.shape[0], dtype=torch.int64, device=device)
+    samples_D.index_add_(0, compact_N, present_N.to(torch.int64))
+    keep_D = samples_D > 0
+    remap_D = torch.cumsum(keep_D.to(torch.int64), 0) - 1
+    domain_index_P = remap_D[compact_N[sample_P]]
+    samples_D = samples_D[keep_D]
+    tokens_D = torch.zeros(samples_D.shape[0], dtype=torch.int64, device=device)
+    tokens_D.index_add_(0, domain_index_P, torch.ones_like(sample_P))
+
+    per_sample_P = 1.0 / tokens_N[sample_P].to(dtype)
+    domain_P = per_sample_P / samples_D[domain_index_P].to(dtype)
+    if aggregation == "token":
+        objective_P = torch.full_like(per_sample_P, 1.0 / max(sample_P.shape[0], 1))
+    elif aggregation == "sample":
+        objective_P = per_sample_P / max(int(present_N.sum()), 1)
+    else:
+        objective_P = domain_P / max(samples_D.shape[0], 1)
+    return PositionWeights(
+        objective_P=objective_P,
+        domain_P=domain_P,
+        domain_index_P=domain_index_P,
+        domains=domains[keep_D].tolist(),
+        samples_per_domain=samples_D.tolist(),
+        tokens_per_domain=tokens_D.tolist(),
+    )
+
+
+def per_domain_means(weights: PositionWeights, values_P: Tensor) -> list[float]:
+    """Per-domain mean of per-sample means of a detached per-position quantity."""
+    out = torch.zeros(len(weights.domains), dtype=weights.domain_P.dtype, device=values_P.device)
+    out.index_add_(0, weights.domain_index_P, weights.domain_P * values_P.detach().to(out.dtype))
+    return out.tolist()

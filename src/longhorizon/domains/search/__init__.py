@@ -1,0 +1,55 @@
+"""The long-horizon search domain: a seeded hyperlinked encyclopedia (or a real wiki corpus),
+constrained random walks, multi-hop questions with masked names, their verifiers, and a
+scripted expert that solves them through the real harness with search and visit."""
+
+from longhorizon.domains.search.encyclopedia import CORPUS_FILE, ENTITIES_FILE, Encyclopedia
+from longhorizon.domains.search.entities import EncyclopediaConfig, Entity
+from longhorizon.domains.search.expert import SearchExpert, expert_script
+from longhorizon.domains.search.graph import (
+    LinkGraph,
+    Walk,
+    WalkRules,
+    load_wiki_corpus,
+    near_duplicate,
+    normalise_title,
+    prefer_relations,
+    random_walk,
+)
+from longhorizon.domains.search.tasks import (
+    DOMAIN,
+    SEARCH_TOOLS,
+    propose_task,
+    propose_tasks,
+    question_hop_weight,
+    search_protocol,
+    task_from_walk,
+)
+from longhorizon.domains.search.verify import evidence_path, verify_search, visited_pages
+
+__all__ = [
+    "CORPUS_FILE",
+    "DOMAIN",
+    "ENTITIES_FILE",
+    "SEARCH_TOOLS",
+    "Encyclopedia",
+    "EncyclopediaConfig",
+    "Entity",
+    "LinkGraph",
+    "SearchExpert",
+    "Walk",
+    "WalkRules",
+    "evidence_path",
+    "expert_script",
+    "load_wiki_corpus",
+    "near_duplicate",
+    "normalise_title",
+    "prefer_relations",
+    "propose_task",
+    "propose_tasks",
+    "question_hop_weight",
+    "random_walk",
+    "search_protocol",
+    "task_from_walk",
+    "verify_search",
+    "visited_pages",
+]

@@ -1,0 +1,35 @@
+"""The five acceptance rules. A task is accepted only if every rule holds; each failing rule
+gives one rejection reason, prefixed by the rule's name, which goes back to the proposer."""
+
+from __future__ import annotations
+
+from longhorizon.core.task import Task
+from longhorizon.core.trajectory import Status, Trajectory
+
+KNOWN_VERIFIERS = {"exact_match", "evidence_path", "ifeval", "choice"}
+
+
+def consulted(traj: Trajectory) -> set[str]:
+    """Evidence ids observed by successful tool calls along the trajectory."""
+    return {ref for step in traj.steps if step.error is None for ref in step.state_refs}
+
+
+def rejection_reasons(
+    task: Task, traj: Trajectory, guess: Trajectory | None, min_tool_steps: int
+) -> list[str]:
+    reasons = []
+    unknown = sorted({v.name for v in task.verifiers} - KNOWN_VERIFIERS)
+    if not task.verifiers or unknown:
+        reasons.append(f"unverifiable: no known verifier (unknown: {unknown})")
+    if traj.status is not Status.COMPLETED or not traj.passed:
+        failed = [v.verifier for v in traj.verdicts if not v.passed]
+        reasons.append(f"invalid: solver {traj.status.value}, failed verifiers {failed}")
+    tool_steps = sum(step.error is None for step in traj.steps)
+    if tool_steps < min_tool_steps:
+        reasons.append(f"uninformative: {tool_steps} tool steps < {min_tool_steps}")
+    missing = sorted(set(task.evidence) - consulted(traj))
+    if missing:
+        reasons.append(f"uncovered: evidence never consulted {missing}")
+    if guess is not None and guess.passed:
+        reasons.append("shortcut: solved without tools")
+    return reasons

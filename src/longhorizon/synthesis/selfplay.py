@@ -1,0 +1,195 @@
+"""Self-play expansion: propose -> solve (the harness) -> verify (five rules) -> write back.
+
+Every task and every solver and no-tool attempt goes into the KAG, accepted or not; accepted
+tasks and their trajectories go to the task and trajectory stores. Rejections return to the
+proposer with their reasons. Rerunning continues: tasks already in the KAG are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
+from longhorizon.kag import KnowledgeActionGraph, TaskStatus
+from longhorizon.synthesis.acceptance import rejection_reasons
+from longhorizon.synthesis.decontam import ContaminationIndex, Hit
+from longhorizon.synthesis.types import Domain
+from longhorizon.tools.base import ToolSet
+
+
+class SynthConfig(BaseModel):
+    n: int = Field(ge=1, description="accepted tasks wanted")
+    out: Path
+    seed: int = 0
+    concurrency: int = Field(default=8, ge=1)
+    max_proposals_per_task: int = Field(default=5, ge=1, description="give up after n x this")
+    sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(temperature=0.0))
+
+
+@dataclass
+class SynthReport:
+    domain: str
+    wanted: int
+    accepted: int = 0
+    proposed: int = 0
+    skipped_known: int = 0
+    proposer_empty: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    turns: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    contamination: list[Hit] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        data = asdict(self)
+        data["rejected"] = dict(self.rejected)
+        data["avg_turns"] = sum(self.turns) / len(self.turns) if self.turns else 0.0
+        data["avg_tokens"] = sum(self.tokens) / len(self.tokens) if self.tokens else 0.0
+        del data["turns"], data["tokens"]
+        return data
+
+
+class SelfPlay:
+    def __init__(
+        self,
+        domain: Domain,
+        config: SynthConfig,
+        kag: KnowledgeActionGraph,
+        contamination: ContaminationIndex | None = None,
+    ) -> None:
+        self.domain = domain
+        self.config = config
+        self.kag = kag
+        self.contamination = contamination
+        self.tasks = TaskStore(config.out / "tasks")
+        self.trajectories = TrajectoryStore(config.out / "trajectories")
+        self.known = {t.id for t, _, _ in kag.tasks(domain.name)}
+        harness = HarnessConfig(sampling=config.sampling, workdir=config.out / "workdirs")
+        self.harness = harness
+        self.limits = Limits.from_config(harness)
+        self.report = SynthReport(domain=domain.name, wanted=config.n, accepted=len(self.tasks))
+
+    async def run(self, show_progress: bool = True) -> SynthReport:
+        rng = random.Random(self.config.seed)
+        start = time.perf_counter()
+        budget = self.config.n * self.config.max_proposals_per_task
+        with _progress(show_progress) as progress:
+            bar = progress.add_task(
+                f"synth {self.domain.name}", total=self.config.n, completed=self.report.accepted
+            )
+            while self.report.accepted < self.config.n and self.report.proposed < budget:
+                batch = self._propose(rng, self.config.concurrency)
+                await asyncio.gather(*(self._attempt(task) for task in batch))
+                progress.update(
+                    bar,
+                    completed=min(self.report.accepted, self.config.n),
+                    description=f"synth {self.domain.name} ({self._line()})",
+                )
+        self.tasks.close()
+        self.trajectories.close()
+        self.report.wall_s = time.perf_counter() - start
+        self._write_report()
+        return self.report
+
+    def _line(self) -> str:
+        rejected = sum(self.report.rejected.values())
+        return f"{self.report.proposed} proposed, {rejected} rejected"
+
+    def _propose(self, rng: random.Random, count: int) -> list[Task]:
+        batch: list[Task] = []
+        tries = 0
+        while len(batch) < count and tries < count * 20:
+            tries += 1
+            task = self.domain.proposer.propose(rng)
+            if task is None:
+                self.report.proposer_empty += 1
+            elif task.id in self.known or any(t.id == task.id for t in batch):
+                self.report.skipped_known += 1
+            else:
+                batch.append(task)
+        self.report.proposed += len(batch)
+        return batch
+
+    async def _attempt(self, task: Task) -> None:
+        self.known.add(task.id)
+        hit = self._contaminated(task.id, task.instruction)
+        if hit is not None:
+            self._reject(task, [f"contaminated: overlaps {hit.source}"])
+            return
+        traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
+        guess = None
+        if traj.passed and self.domain.guesser is not None:
+            guess = await self._solve(task, self.domain.guesser, lambda t: ToolSet([]), "guess")
+        reasons = rejection_reasons(task, traj, guess, self.domain.min_tool_steps)
+        text_hit = self._contaminated(traj.id, _trajectory_text(traj))
+        if text_hit is not None:
+            reasons.append(f"contaminated: trajectory overlaps {text_hit.source}")
+        if reasons:
+            self._reject(task, reasons)
+            return
+        if self.report.accepted >= self.config.n:
+            return  # a concurrent attempt already filled the quota; keep the quota exact
+        self.kag.record_task(task, TaskStatus.ACCEPTED)
+        self.tasks.add(task)
+        self.trajectories.add(traj)
+        self.report.accepted += 1
+        self.report.turns.append(traj.usage.model_calls)
+        self.report.tokens.append(sum(len(s) for s in traj.token_sequences()))
+        self.domain.proposer.feedback(task, [])
+
+    async def _solve(self, task: Task, agent_for, toolset_for, role: str) -> Trajectory:  # type: ignore[no-untyped-def]
+        runner = EpisodeRunner(
+            agent_for(task),
+            toolset_for,
+            self.harness,
+            verify=self.domain.verify,
+            resources=self.domain.resources,
+            limits=self.limits,
+        )
+        traj = await runner.run(task, f"{task.id}/{role}", seed=self.config.seed)
+        self.kag.record_trajectory(traj, role)
+        return traj
+
+    def _reject(self, task: Task, reasons: list[str]) -> None:
+        self.kag.record_task(task, TaskStatus.REJECTED, "; ".join(reasons))
+        for reason in reasons:
+            self.report.rejected[reason.split(":", 1)[0]] += 1
+        self.domain.proposer.feedback(task, reasons)
+
+    def _contaminated(self, item_id: str, text: str) -> Hit | None:
+        if self.contamination is None:
+            return None
+        hit = self.contamination.check(item_id, text)
+        if hit is not None:
+            self.report.contamination.append(hit)
+        return hit
+
+    def _write_report(self) -> None:
+        path = self.config.out / "synth_report.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.report.summary(), indent=2, default=str) + "\n")
+        tmp.replace(path)
+
+
+def _trajectory_text(traj: Trajectory) -> str:
+    return "\n".join(m.content or "" for m in traj.messages if m.role in ("assistant", "tool"))
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,53 @@
+"""The n-gram contamination audit against the real benchmark files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from longhorizon.synthesis.decontam import (
+    ContaminationIndex,
+    default_benchmark_dir,
+    ngram_keys,
+    words,
+)
+
+BENCHMARKS = default_benchmark_dir()
+
+
+def test_words_normalise_case_punctuation_and_unicode() -> None:
+    assert words("Hello, WORLD!  It's\u00a0fine") == ["hello", "world", "it", "s", "fine"]
+    assert len(ngram_keys("a b c d", n=3)) == 2
+    assert ngram_keys("a b", n=3) == set()
+
+
+@pytest.mark.skipif(not BENCHMARKS.exists(), reason=f"no benchmark folder at {BENCHMARKS}")
+def test_planted_benchmark_prompt_is_flagged(tmp_path: Path) -> None:
+    index = ContaminationIndex.from_paths([BENCHMARKS])
+    first = json.loads((BENCHMARKS / "ifeval" / "input_data.jsonl").read_text().splitlines()[0])
+    planted = "Background reading for the agent.\n" + first["prompt"].upper() + "\nThe end."
+    corpus = [
+        ("doc-1", "Rivers flow to the sea and bees make honey in summer."),
+        ("doc-2", planted),
+    ]
+    (hit,) = index.audit(corpus)
+    assert hit.item_id == "doc-2" and hit.source == "input_data.jsonl"
+    assert hit.shared_ngrams >= 1
+
+
+@pytest.mark.skipif(not BENCHMARKS.exists(), reason=f"no benchmark folder at {BENCHMARKS}")
+def test_csv_with_bom_is_read(tmp_path: Path) -> None:
+    index = ContaminationIndex.from_paths([BENCHMARKS / "molbench"], n=8)
+    assert index.sources, "MolBench rows must produce n-grams"
+    assert set(index.sources.values()) <= {"molbench-ms-1.csv", "molbench-ms-2.csv"}
+
+
+def test_user_eval_file_and_short_overlap(tmp_path: Path) -> None:
+    eval_file = tmp_path / "mine.jsonl"
+    eval_file.write_text(json.dumps({"q": " ".join(f"w{i}" for i in range(20))}) + "\n")
+    index = ContaminationIndex.from_paths([eval_file])
+    twelve = " ".join(f"w{i}" for i in range(12))
+    assert index.check("a", twelve) is None  # 12 shared words are not a 13-gram
+    assert index.check("b", "x " + " ".join(f"w{i}" for i in range(3, 16))).source == "mine.jsonl"
