@@ -11,6 +11,14 @@ from rich.table import Table
 from longhorizon.kag import KnowledgeActionGraph
 
 console = Console()
+HEADERS = {
+    "nodes": ("domain", "type"),
+    "edges": ("domain", "type"),
+    "tasks": ("domain", "status"),
+    "rejections": ("domain", "reason"),
+    "actions": ("domain", "kind"),
+    "trajectories": ("domain", "role", "status"),
+}
 app = typer.Typer(help="Inspect knowledge-action graphs (SQLite files or PostgreSQL DSNs).")
 
 
@@ -25,9 +33,8 @@ def stats(db: str = typer.Argument(..., help="SQLite file or postgresql:// DSN")
         if not counter:
             continue
         table = Table(title=name)
-        width = len(next(iter(counter)))
-        for column in ("domain", "type", "status")[:width]:
-            table.add_column(column if name != "rejections" or column != "type" else "reason")
+        for column in HEADERS[name]:
+            table.add_column(column)
         table.add_column("count", justify="right")
         for key, count in sorted(counter.items()):
             table.add_row(*key, str(count))

@@ -7,11 +7,18 @@ from longhorizon.core.task import Task
 from longhorizon.core.trajectory import Status, Trajectory
 
 KNOWN_VERIFIERS = {"exact_match", "evidence_path", "ifeval", "choice"}
+PROCESS_VERIFIERS = {"evidence_path"}
 
 
 def consulted(traj: Trajectory) -> set[str]:
     """Evidence ids observed by successful tool calls along the trajectory."""
     return {ref for step in traj.steps if step.error is None for ref in step.state_refs}
+
+
+def answer_right(traj: Trajectory) -> bool:
+    """The answer verdicts passed (process verdicts like the evidence path are not asked for)."""
+    answer = [v for v in traj.verdicts if v.verifier not in PROCESS_VERIFIERS]
+    return bool(answer) and all(v.passed for v in answer)
 
 
 def rejection_reasons(
@@ -30,6 +37,6 @@ def rejection_reasons(
     missing = sorted(set(task.evidence) - consulted(traj))
     if missing:
         reasons.append(f"uncovered: evidence never consulted {missing}")
-    if guess is not None and guess.passed:
+    if guess is not None and answer_right(guess):
         reasons.append("shortcut: solved without tools")
     return reasons

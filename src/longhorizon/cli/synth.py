@@ -1,0 +1,102 @@
+"""`longhorizon synth`: self-play task synthesis for a domain, with an acceptance report."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longhorizon.kag import KnowledgeActionGraph
+from longhorizon.synthesis import ContaminationIndex, SelfPlay, SynthConfig, SynthReport
+from longhorizon.synthesis.decontam import default_benchmark_dir
+
+console = Console()
+DOMAINS = ("search", "instruction")
+
+
+def synth(
+    domain: str = typer.Option(..., help=f"one of: {', '.join(DOMAINS)}"),
+    n: int = typer.Option(200, min=1, help="accepted tasks wanted"),
+    out: Path = typer.Option(..., help="output dir: tasks/, trajectories/, kag.db, report"),
+    model: str | None = typer.Option(
+        None,
+        help="LLM for proposer-free roles (solver, no-tool "
+        "attempt); default: the domain's scripted expert",
+    ),
+    tokenizer: str = typer.Option("tiny-llama", help="tokenizer the token records use"),
+    seed: int = typer.Option(0),
+    concurrency: int = typer.Option(8, min=1),
+    entities: int = typer.Option(3000, min=50, help="search: encyclopedia size"),
+    kag: str | None = typer.Option(None, help="KAG DSN (default: OUT/kag.db)"),
+    eval_set: list[Path] = typer.Option([], help="extra evaluation files for the audit"),
+) -> None:
+    """Propose, solve, verify and keep tasks until N are accepted; print the report."""
+    if domain not in DOMAINS:
+        raise typer.BadParameter(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    report = asyncio.run(
+        _run(domain, n, out, model, tokenizer, seed, concurrency, entities, kag, eval_set)
+    )
+    print_report(report)
+    console.print(
+        f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "
+        f"report: {out / 'synth_report.json'}"
+    )
+
+
+async def _run(  # type: ignore[no-untyped-def]
+    domain, n, out, model, tokenizer, seed, concurrency, entities, kag_dsn, eval_set
+) -> SynthReport:
+    from transformers import AutoTokenizer
+
+    from longhorizon.harness.backends import open_agent
+    from longhorizon.models.registry import resolve_model
+    from longhorizon.models.render import ChatRenderer
+
+    benchmarks = [p for p in [default_benchmark_dir(), *eval_set] if p.exists()]
+    with console.status("indexing evaluation sets for the contamination audit"):
+        contamination = ContaminationIndex.from_paths(benchmarks)
+    with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
+        config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
+        if model is None:
+            renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
+            built = _domain(domain, out, kag, renderer, entities, seed, None)
+            return await SelfPlay(built, config, kag, contamination).run()
+        async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
+            built = _domain(domain, out, kag, agent.renderer, entities, seed, agent)
+            return await SelfPlay(built, config, kag, contamination).run()
+
+
+def _domain(name, out, kag, renderer, entities, seed, agent):  # type: ignore[no-untyped-def]
+    if name == "search":
+        from longhorizon.synthesis.search import search_domain
+
+        return search_domain(out, kag, renderer, n_entities=entities, seed=seed, model=agent)
+    from longhorizon.synthesis.instruction import instruction_domain
+
+    return instruction_domain(renderer, seed=seed, model=agent)
+
+
+def print_report(report: SynthReport) -> None:
+    summary = report.summary()
+    table = Table(title=f"synthesis: {report.domain}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("accepted / wanted", f"{report.accepted} / {report.wanted}")
+    table.add_row("proposed (this run)", str(report.proposed))
+    table.add_row("skipped (already in the KAG)", str(report.skipped_known))
+    table.add_row("proposer found no task", str(report.proposer_empty))
+    for reason, count in sorted(report.rejected.items()):
+        table.add_row(f"rejected: {reason}", str(count))
+    table.add_row("avg turns (accepted)", f"{summary['avg_turns']:.2f}")
+    table.add_row("avg tokens (accepted)", f"{summary['avg_tokens']:.0f}")
+    table.add_row("decontamination hits", str(len(report.contamination)))
+    table.add_row("wall s", f"{report.wall_s:.1f}")
+    console.print(table)
+    for hit in report.contamination[:10]:
+        console.print(
+            f"  contaminated: {hit.item_id} overlaps {hit.source} ({hit.shared_ngrams} 13-grams)"
+        )

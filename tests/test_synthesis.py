@@ -1,0 +1,117 @@
+"""Self-play synthesis on the search domain: acceptance, resumption, and every rejection rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from longhorizon.core import Task, VerifierSpec
+from longhorizon.kag import KnowledgeActionGraph, TaskStatus
+from longhorizon.models.render import ChatRenderer
+from longhorizon.synthesis import ContaminationIndex, SelfPlay, SynthConfig
+from longhorizon.synthesis.search import SearchProposer, search_domain
+
+
+@pytest.fixture(scope="module")
+def renderer(tiny_llama_path: str) -> ChatRenderer:
+    return ChatRenderer(AutoTokenizer.from_pretrained(tiny_llama_path))
+
+
+def run(domain, out: Path, kag: KnowledgeActionGraph, n: int, contamination=None):  # type: ignore[no-untyped-def]
+    config = SynthConfig(n=n, out=out, seed=0, concurrency=4)
+    return asyncio.run(SelfPlay(domain, config, kag, contamination).run(show_progress=False))
+
+
+class Planted:
+    """Wraps the real proposer and plants one defect into every task."""
+
+    def __init__(self, inner, plant) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.plant = inner, plant
+        self.feedback_seen: list[list[str]] = []
+
+    def propose(self, rng: random.Random) -> Task | None:
+        task = self.inner.propose(rng)
+        return None if task is None else self.plant(task)
+
+    def feedback(self, task: Task, reasons: list[str]) -> None:
+        self.feedback_seen.append(reasons)
+
+
+def test_accepts_and_resumes(renderer: ChatRenderer, tmp_path: Path) -> None:
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.3)
+        report = run(domain, tmp_path, kag, n=8)
+        assert report.accepted == 8
+        assert report.rejected["invalid"] >= 1  # the erring expert's failures are rejected
+        assert len(kag.tasks("search", TaskStatus.ACCEPTED)) == 8
+        rejected = kag.tasks("search", TaskStatus.REJECTED)
+        assert rejected and all(reason for _, _, reason in rejected)
+        again = run(search_domain(tmp_path, kag, renderer, n_entities=300), tmp_path, kag, n=10)
+        assert len(kag.tasks("search", TaskStatus.ACCEPTED)) == 10
+    assert again.accepted == 10 and again.skipped_known >= 1  # judged tasks are not redone
+    saved = json.loads((tmp_path / "synth_report.json").read_text())
+    assert saved["accepted"] == 10 and saved["avg_turns"] > 3
+
+
+def rejection_of(  # type: ignore[no-untyped-def]
+    plant, renderer: ChatRenderer, tmp_path: Path, lookup: bool = False
+) -> list[str]:
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.0)
+        inner = domain.proposer
+        if lookup:  # one hop from a named page: search it, read it, read the answer page
+            inner = SearchProposer(inner.encyclopedia, hops=(1, 1), named_start_rate=1.0)
+        domain.proposer = Planted(inner, plant)
+        report = run(domain, tmp_path, kag, n=1)
+        assert report.accepted == 0
+        return [r for reasons in domain.proposer.feedback_seen for r in reasons]
+
+
+def test_planted_shortcut_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
+    def leak(task: Task) -> Task:
+        return task.model_copy(update={"instruction": f"{task.instruction} (Hint: {task.answer})"})
+
+    reasons = rejection_of(leak, renderer, tmp_path)
+    assert reasons and all(r == "shortcut: solved without tools" for r in reasons)
+
+
+def test_uncovered_evidence_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
+    def extra(task: Task) -> Task:
+        return task.model_copy(update={"evidence": [*task.evidence, "never-visited-page"]})
+
+    reasons = rejection_of(extra, renderer, tmp_path)
+    assert any("uncovered: evidence never consulted ['never-visited-page']" in r for r in reasons)
+
+
+def test_one_step_lookup_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
+    reasons = rejection_of(lambda t: t, renderer, tmp_path, lookup=True)
+    assert reasons and all(r.startswith("uninformative: 4 tool steps < 5") for r in reasons)
+
+
+def test_unverifiable_task_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
+    def odd(task: Task) -> Task:
+        return task.model_copy(update={"verifiers": [VerifierSpec(name="vibes")]})
+
+    reasons = rejection_of(odd, renderer, tmp_path)
+    assert any(r == "unverifiable: no known verifier (unknown: ['vibes'])" for r in reasons)
+
+
+def test_contaminated_task_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
+    secret = "the quick brown fox jumps over the lazy dog while seven wizards quietly brew potions"
+    index = ContaminationIndex()
+    index.add("heldout.jsonl", [secret])
+
+    def contaminate(task: Task) -> Task:
+        return task.model_copy(update={"instruction": f"{secret}. {task.instruction}"})
+
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.0)
+        domain.proposer = Planted(domain.proposer, contaminate)
+        report = run(domain, tmp_path, kag, n=1, contamination=index)
+    assert report.accepted == 0 and report.rejected["contaminated"] >= 1
+    assert report.contamination[0].source == "heldout.jsonl"
