@@ -61,7 +61,7 @@ async def one_level(base_url: str, model_dir: str, n: int, concurrency: int) -> 
                 config,
                 verify=verify_answer,
             )
-            store = TrajectoryStore(work / "s", fsync=True)
+            store = TrajectoryStore(work / "s")
             cpu0, wall0 = time.process_time(), time.perf_counter()
             report = await run_rollouts(
                 runner, tasks(n), store, concurrency=concurrency, show_progress=False

@@ -2,8 +2,10 @@
 
 All work on P flattened positions (hidden states h_PH) and the output layer w_VH:
 
-- `gather_logits`: z[p, j] = h_p · w_{ids[p, j]}, chunked over positions; the backward recomputes
-  the gathered rows instead of keeping them (P * k * H would otherwise stay alive until backward).
+- `gather_logits`: z[p, j] = h_p · w_{ids[p, j]}, chunked over positions (the gathered rows,
+  chunk * k * H, are the only temporary); nothing but the inputs is kept for the backward, which
+  uses a weighted embedding bag for the hidden-state gradient and index_add_ for the output layer
+  (P * k * H would otherwise stay alive from forward to backward).
 - `chunked_logsumexp`: log sum_v exp(h_p · w_v), streamed over vocabulary chunks inside position
   chunks; the backward recomputes each logits block from the saved normaliser.
 - `chunked_full_rkl`: KL(p_s || p_t) over the full vocabulary, one position chunk at a time.
@@ -20,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -63,8 +66,10 @@ class _GatherLogits(torch.autograd.Function):
         for s, e in _spans(ids_PK.shape[0], ctx.chunk):
             g_CK = grad_PK[s:e]
             if grad_h is not None:
-                rows_CKH = _gathered_rows(w_VH, ids_PK[s:e])
-                grad_h[s:e] = torch.bmm(g_CK.to(w_VH.dtype).unsqueeze(1), rows_CKH).squeeze(1)
+                # sum_j g[p, j] * w[ids[p, j]]: a weighted embedding bag, no (C, K, H) temporary.
+                grad_h[s:e] = F.embedding_bag(
+                    ids_PK[s:e], w_VH, mode="sum", per_sample_weights=g_CK.to(w_VH.dtype)
+                )
             if grad_w is not None:
                 # Outer product per (position, id); repeated ids add up in index_add_.
                 contrib = g_CK.unsqueeze(-1) * h_PH[s:e].to(g_CK.dtype).unsqueeze(1)
@@ -72,7 +77,7 @@ class _GatherLogits(torch.autograd.Function):
         return grad_h, None if grad_w is None else grad_w.to(w_VH.dtype), None, None
 
 
-def gather_logits(h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int = 512) -> Tensor:
+def gather_logits(h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int = 256) -> Tensor:
     """Student logits on given ids only, (P, K) in the compute dtype; ids must be in [0, V)."""
     return _GatherLogits.apply(h_PH, w_VH, ids_PK, chunk)
 
@@ -82,7 +87,7 @@ def _logits_block(h_CH: Tensor, w_BH: Tensor, cd: torch.dtype) -> Tensor:
 
 
 def streaming_logsumexp(
-    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 512, vocab_chunk: int = 16384
+    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 256, vocab_chunk: int = 16384
 ) -> Tensor:
     """log sum_v exp(h_p · w_v) without gradient; memory ~ position_chunk * vocab_chunk."""
     cd = compute_dtype(h_PH.dtype)
@@ -134,7 +139,7 @@ class _ChunkedLogSumExp(torch.autograd.Function):
 
 
 def chunked_logsumexp(
-    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 512, vocab_chunk: int = 16384
+    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 256, vocab_chunk: int = 16384
 ) -> Tensor:
     """The student's full-vocabulary log-normaliser per position, differentiable, never P x V."""
     return _ChunkedLogSumExp.apply(h_PH, w_VH, position_chunk, vocab_chunk)
@@ -200,7 +205,7 @@ def student_topk_ids(
     *,
     mask_NT: Tensor | None = None,
     excluded_ids: Sequence[int] = (),
-    position_chunk: int = 512,
+    position_chunk: int = 256,
     vocab_chunk: int = 16384,
 ) -> Tensor:
     """The student's top-k ids per position (N, T, k), int64, streamed over the vocabulary.

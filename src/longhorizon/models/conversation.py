@@ -39,6 +39,7 @@ class TokenConversation:
         self._parent: int | None = None
         self._prefix_len = 0
         self._eot_text = ""
+        self._tail: str | None = None  # what the template writes after assistant content
         self._new_ids = self.renderer.prompt_ids(self.messages, self.tools)
 
     @property
@@ -93,7 +94,11 @@ class TokenConversation:
             return
         last, _ = self._turns[self._parent]
         self._new_ids = self.renderer.continuation_ids(
-            self.messages[: last + 1], self.messages[last + 1 :], self.tools, self._eot_text
+            self.messages[: last + 1],
+            self.messages[last + 1 :],
+            self.tools,
+            self._eot_text,
+            tail=self.assistant_tail(),
         )
 
     def rollback(self) -> list[Message]:
@@ -121,13 +126,19 @@ class TokenConversation:
         self._prefix_len = len(self.sequence(parent))
         return between
 
+    def assistant_tail(self) -> str:
+        """The template's text after an assistant message's content, rendered once per context."""
+        if self._tail is None:
+            probe = [*self.messages, Message(role="assistant", content="")]
+            self._tail = self.renderer.assistant_tail(probe, self.tools)
+        return self._tail
+
     def _split_end_of_turn(self, completion: Completion) -> tuple[str, str]:
         """Content text, and the text of the final token if it is the template's end of turn."""
         ids = completion.completion_ids
         special = set(self.renderer.tokenizer.all_special_ids)
         if completion.finish_reason == "stop" and ids and ids[-1] in special:
             eot = self.renderer.decode(ids[-1:])
-            probe = [*self.messages, Message(role="assistant", content="")]
-            if self.renderer.assistant_tail(probe, self.tools).startswith(eot):
+            if self.assistant_tail().startswith(eot):
                 return self.renderer.decode(ids[:-1]), eot
         return self.renderer.decode(ids), ""

@@ -87,17 +87,19 @@ class ChatRenderer:
         new_messages: list[Message],
         tools: list[ToolSpec] | None,
         generated_tail: str,
+        tail: str | None = None,
     ) -> list[int]:
         """Tokens to append after a model call so the next prompt renders `history + new`.
 
         `history` ends with the assistant message just generated; `generated_tail` is the text
-        of the end-of-turn token the model emitted after its content ("" if it did not stop).
+        of the end-of-turn token the model emitted after its content ("" if it did not stop);
+        `tail` is the template's text after assistant content when the caller has it cached.
         """
         before = self.text(history, tools)
         after = self.text([*history, *new_messages], tools, add_generation_prompt=True)
         if not after.startswith(before):
             raise ValueError("chat template is not append-only for this conversation")
-        tail = self.assistant_tail(history, tools)
+        tail = self.assistant_tail(history, tools) if tail is None else tail
         if generated_tail and not tail.startswith(generated_tail):
             raise ValueError(f"model stopped on {generated_tail!r}; template expects {tail!r}")
         return self.encode(tail[len(generated_tail) :] + after[len(before) :])

@@ -21,7 +21,11 @@ from longhorizon.domains.instruction.longcontext import (
     propose_longcontext_task,
     propose_longcontext_tasks,
 )
-from longhorizon.domains.instruction.propose import propose_task, propose_tasks
+from longhorizon.domains.instruction.propose import (
+    InstructionProposer,
+    propose_task,
+    propose_tasks,
+)
 from longhorizon.domains.instruction.reader import answer_message, solve
 from longhorizon.domains.instruction.tasks import (
     DOMAIN,
@@ -33,6 +37,7 @@ from longhorizon.domains.instruction.tasks import (
 from longhorizon.domains.instruction.text import Infeasible
 from longhorizon.domains.instruction.verify import (
     choice_letter,
+    final_answer,
     strict_passes,
     verify_choice,
     verify_instruction,
@@ -46,6 +51,7 @@ __all__ = [
     "ComposedPrompt",
     "Constraint",
     "Infeasible",
+    "InstructionProposer",
     "answer_message",
     "build_task",
     "choice_letter",
@@ -53,6 +59,7 @@ __all__ = [
     "conflict",
     "expert_response",
     "expert_script",
+    "final_answer",
     "find_conflict",
     "instruction_protocol",
     "propose_instruction_task",

@@ -111,12 +111,18 @@ def _fixed_text_check(text_of: Callable[[Mapping[str, Any], str], str], other: s
             return "the fixed text has a comma"
         if other == FORBIDDEN and any(_has_word(text, w) for w in rule["forbidden_words"]):
             return "the fixed text has a forbidden word"
-        if other == KEYWORDS_FREQ and rule["relation"] == LESS_THAN:
-            if _occurrences(text, rule["keyword"]) >= rule["frequency"]:
-                return "the fixed text already has the keyword too often"
-        if other == LETTER_FREQ and rule["let_relation"] == LESS_THAN:
-            if text.lower().count(rule["letter"]) >= rule["let_frequency"]:
-                return "the fixed text already has the letter too often"
+        if (
+            other == KEYWORDS_FREQ
+            and rule["relation"] == LESS_THAN
+            and _occurrences(text, rule["keyword"]) >= rule["frequency"]
+        ):
+            return "the fixed text already has the keyword too often"
+        if (
+            other == LETTER_FREQ
+            and rule["let_relation"] == LESS_THAN
+            and text.lower().count(rule["letter"]) >= rule["let_frequency"]
+        ):
+            return "the fixed text already has the letter too often"
         return None
 
     return check
@@ -181,12 +187,11 @@ def _keywords_vs_forbidden(kw: Mapping[str, Mapping[str, Any]], request: str) ->
 def _words_vs_sentences(kw: Mapping[str, Mapping[str, Any]], request: str) -> str | None:
     words, sentences = kw[WORDS], kw[SENTENCES]
     w, s = words["num_words"], sentences["num_sentences"]
-    if words["relation"] == AT_LEAST and sentences["relation"] == LESS_THAN:
-        if w > MAX_WORDS_PER_SENTENCE * max(s - 1, 1):
-            return "too many words for so few sentences"
-    if words["relation"] == LESS_THAN and sentences["relation"] == AT_LEAST:
-        if w - 1 < MIN_WORDS_PER_SENTENCE * s:
-            return "too many sentences for so few words"
+    relations = (words["relation"], sentences["relation"])
+    if relations == (AT_LEAST, LESS_THAN) and w > MAX_WORDS_PER_SENTENCE * max(s - 1, 1):
+        return "too many words for so few sentences"
+    if relations == (LESS_THAN, AT_LEAST) and w - 1 < MIN_WORDS_PER_SENTENCE * s:
+        return "too many sentences for so few words"
     return None
 
 

@@ -31,6 +31,7 @@ from longhorizon.domains.instruction.pools import (
     LETTER_WORDS,
     POOLS,
 )
+from longhorizon.domains.instruction.reader import answer_message
 from longhorizon.domains.instruction.text import (
     MODES,
     Infeasible,
@@ -330,8 +331,6 @@ def expert_response(task: Task) -> str:
 def expert_script(task: Task) -> Callable[[list[Message]], str]:
     """A ScriptedAgent script for any task of this domain (instruction or long-context)."""
     if task.metadata.get("variant") == "longcontext":
-        from longhorizon.domains.instruction.reader import answer_message
-
         return lambda messages: answer_message(_last_user_text(messages))
     response = expert_response(task)
     return lambda messages: response

@@ -38,6 +38,7 @@ from longhorizon.domains.instruction.report import (
     skeleton,
 )
 from longhorizon.domains.instruction.tasks import DOMAIN, accept_n, task_id
+from longhorizon.domains.instruction.text import capitalise
 from longhorizon.domains.instruction.verify import CHOICE
 from longhorizon.verifiers.ifeval.nlp import count_words
 
@@ -74,14 +75,14 @@ class Puzzle:
 
 
 def state_rule(rng: random.Random, report: Report, number: int, rule: str) -> str:
-    """Write a rule ("... in {scope} ...") in the notes or inside its section; return it."""
+    """Write a rule ("... in {scope} ...") in the notes or inside its section; return the text."""
     if rng.random() < 0.5:
         text = rule.format(scope=f"section {number}")
-        text = f"In this report, {text}" if rng.random() < 0.5 else text[0].upper() + text[1:]
+        text = f"In this report, {text}" if rng.random() < 0.5 else capitalise(text)
         report.notes.append(text)
     else:
-        text = rule.format(scope="this section")
-        report.section(number).notes.append(text[0].upper() + text[1:])
+        text = capitalise(rule.format(scope="this section"))
+        report.section(number).notes.append(text)
     return text
 
 
@@ -165,7 +166,8 @@ def marks_puzzle(rng: random.Random, sk: Skeleton) -> Puzzle:
     state_rule(rng, sk.report, other.number, marks % VALID)
     return Puzzle(
         "marks",
-        f"What is the most recent reading of sensor {sensor} at the {target.place} station, in kPa?",
+        f"What is the most recent reading of sensor {sensor} at the {target.place} station, "
+        "in kPa?",
         (values[1], values[2], values[0], values[3]),
         "kPa",
         rule,
@@ -234,7 +236,6 @@ def propose_longcontext_task(seed: int, family: str | None = None) -> Task | Non
         domain=DOMAIN,
         instruction=prompt,
         answer=answer,
-        evidence=[puzzle.evidence, puzzle.rule],
         verifiers=[VerifierSpec(name=CHOICE, params={"letters": LETTERS})],
         protocol=longcontext_protocol(),
         provenance=Provenance(source="synthetic", generator=GENERATOR, seed=seed),
@@ -244,6 +245,9 @@ def propose_longcontext_task(seed: int, family: str | None = None) -> Task | Non
             "question": puzzle.question,
             "options": options,
             "ignore_rule_answer": ignored,
+            # The evidence is in the prompt, not behind a tool, so it is not E_q (which the
+            # acceptance rules require to be consulted through tool calls).
+            "evidence": [puzzle.evidence, puzzle.rule],
             "document_words": words,
         },
     )

@@ -16,6 +16,20 @@ def propose_task(seed: int, long_context_share: float = 0.0) -> Task | None:
     return propose_instruction_task(seed)
 
 
+class InstructionProposer:
+    """The self-play proposer of this domain (`longhorizon.synthesis.types.Proposer`)."""
+
+    def __init__(self, long_context_share: float = 0.0) -> None:
+        self.long_context_share = long_context_share
+
+    def propose(self, rng: random.Random) -> Task | None:
+        return propose_task(rng.getrandbits(48), self.long_context_share)
+
+    def feedback(self, task: Task, reasons: list[str]) -> None:
+        """Nothing to learn: a rejected seed is simply not proposed again."""
+        del task, reasons
+
+
 def propose_tasks(n: int, seed: int = 0, long_context_share: float = 0.0) -> list[Task]:
     """The first n accepted tasks of a seeded stream; deterministic in (n, seed, share)."""
     return accept_n(lambda s: propose_task(s, long_context_share), n, seed)

@@ -144,16 +144,22 @@ def _value(
     return stock, f"stock {row['Stock']} as listed"
 
 
+def parse_question(question: str) -> tuple[str, str, str] | None:
+    """(family, item or sensor, place) of a question, or None for an unknown question."""
+    for family, pattern in _QUESTIONS.items():
+        if match := pattern.search(question):
+            return family, match.group(1), match.group(2)
+    return None
+
+
 def solve(prompt: str, apply_rules: bool = True) -> Solution | None:
     """The option the report supports, or None when the prompt cannot be read."""
     document, question, options = split_prompt(prompt)
     preamble, sections = parse_sections(document)
-    for family, pattern in _QUESTIONS.items():
-        if match := pattern.search(question):
-            break
-    else:
+    asked = parse_question(question)
+    if asked is None:
         return None
-    subject, place = match.group(1), match.group(2)
+    family, subject, place = asked
     number = _find_section(sections, place, "station" if family == "marks" else "depot")
     if number is None:
         return None

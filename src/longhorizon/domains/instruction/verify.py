@@ -9,13 +9,19 @@ from __future__ import annotations
 import re
 
 from longhorizon.core.task import Task
-from longhorizon.core.trajectory import Verdict
+from longhorizon.core.trajectory import Trajectory, Verdict
 from longhorizon.verifiers.ifeval import build_checker, follows_loose, follows_strict
 
 IFEVAL = "ifeval"
-CHOICE = "choice_letter"
+CHOICE = "choice"
 AGGREGATE = "ifeval_all"
 _LETTER = re.compile(r"^[\s(\[*]*([A-Za-z])[\s)\].:*]*$")
+
+Answer = str | Trajectory | None  # a final answer, or a trajectory (the harness passes these)
+
+
+def final_answer(answer: Answer) -> str | None:
+    return answer.final_answer if isinstance(answer, Trajectory) else answer
 
 
 def ifeval_params(task: Task) -> tuple[list[str], list[dict]]:
@@ -26,10 +32,10 @@ def ifeval_params(task: Task) -> tuple[list[str], list[dict]]:
     raise ValueError(f"task {task.id} has no {IFEVAL} verifier")
 
 
-def verify_instruction(task: Task, response: str | None) -> list[Verdict]:
+def verify_instruction(task: Task, response: Answer) -> list[Verdict]:
     """One strict verdict per instruction, then the aggregate "ifeval_all" verdict."""
     ids, kwargs_list = ifeval_params(task)
-    text = response or ""
+    text = final_answer(response) or ""
     verdicts: list[Verdict] = []
     for index, (iid, kwargs) in enumerate(zip(ids, kwargs_list, strict=True)):
         checker = build_checker(iid, kwargs, task.instruction)
@@ -72,15 +78,16 @@ def choice_letter(answer: str | None) -> str | None:
     return match.group(1).upper() if match else None
 
 
-def verify_choice(task: Task, answer: str | None) -> list[Verdict]:
+def verify_choice(task: Task, answer: Answer) -> list[Verdict]:
     """Exact letter match against the task's answer."""
+    answer = final_answer(answer)
     letter = choice_letter(answer)
     passed = letter is not None and letter == (task.answer or "").upper()
     details = {"answer": answer, "letter": letter, "target": task.answer}
     return [Verdict(verifier=CHOICE, passed=passed, score=float(passed), details=details)]
 
 
-def verify_task(task: Task, answer: str | None) -> list[Verdict]:
+def verify_task(task: Task, answer: Answer) -> list[Verdict]:
     """The verdicts of any task of this domain, by its verifier specs (harness `verify=`)."""
     names = {spec.name for spec in task.verifiers}
     if IFEVAL in names:
