@@ -283,7 +283,7 @@ def test_episodes_through_the_harness(tmp_path: Path) -> None:
         assert trajectory.status is Status.COMPLETED, trajectory.status_reason
         assert trajectory.passed, [v for v in trajectory.verdicts if not v.passed]
         assert trajectory.usage.model_calls == 1
-    for task, trajectory in zip(instruction, trajectories, strict=True):
+    for task, trajectory in zip(instruction, trajectories[:5], strict=True):
         assert trajectory.final_answer == expert_response(task)
         assert trajectory.verdicts[-1].verifier == "ifeval_all"
     for task, trajectory in zip(long_context, trajectories[5:], strict=True):

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import kag, models, rollout, store, synth, tools, vllm
+from longhorizon.cli import evaluate, kag, models, rollout, store, synth, tools, vllm
 
 console = Console()
 app = typer.Typer(
@@ -64,6 +64,7 @@ def run(
 
 app.command("rollout")(rollout.rollout)
 app.command("synth")(synth.synth)
+app.command("eval")(evaluate.evaluate)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""Evaluation: bootstrap error bars, paired comparisons, and the IFEval responses scorer CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from longhorizon.cli.main import app
+from longhorizon.evaluation import bootstrap_mean, paired_difference
+from longhorizon.synthesis.decontam import default_benchmark_dir
+
+IFEVAL = default_benchmark_dir() / "ifeval"
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_n() -> None:
+    small = bootstrap_mean([0, 1] * 10)
+    large = bootstrap_mean([0, 1] * 500)
+    assert small.mean == large.mean == 0.5
+    assert small.low < 0.5 < small.high
+    assert large.half_width < small.half_width / 5
+    assert bootstrap_mean([1, 1, 1]).low == 1.0  # no spread, no interval
+    assert bootstrap_mean([0, 1, 1, 0], seed=3) == bootstrap_mean([0, 1, 1, 0], seed=3)
+
+
+def test_paired_difference_uses_item_pairs() -> None:
+    a = [1, 1, 1, 0, 1, 1, 1, 1, 0, 1] * 10
+    b = [0, 1, 1, 0, 0, 1, 1, 1, 0, 0] * 10
+    diff = paired_difference(a, b)
+    assert diff.mean == pytest.approx(0.3)
+    assert diff.low > 0  # the same items: a is better beyond doubt
+    with pytest.raises(ValueError, match="same items: 2 vs 3"):
+        paired_difference([1, 0], [1, 0, 1])
+
+
+@pytest.mark.skipif(not IFEVAL.exists(), reason=f"no IFEval data at {IFEVAL}")
+def test_eval_scores_the_official_gpt4_responses(tmp_path: Path) -> None:
+    responses = IFEVAL / "input_response_data_gpt4_20231107_145030.jsonl"
+    result = CliRunner().invoke(
+        app, ["eval", "--bench", "ifeval", "--responses", str(responses), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    counts = {k: (v["correct"], v["total"]) for k, v in summary.items()}
+    assert counts == {
+        "prompt_level_strict": (417, 541),
+        "instruction_level_strict": (698, 834),
+        "prompt_level_loose": (431, 541),
+        "instruction_level_loose": (714, 834),
+    }
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 541
+    assert set(items[0]) == {
+        "key",
+        "instruction_id_list",
+        "follow_instruction_list_strict",
+        "follow_instruction_list_loose",
+    }
