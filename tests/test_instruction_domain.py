@@ -15,6 +15,7 @@ from longhorizon.core import Status, Task
 from longhorizon.domains.instruction import (
     ComposedPrompt,
     Constraint,
+    answer_message,
     build_task,
     choice_letter,
     conflict,
@@ -247,6 +248,11 @@ def test_long_context_answers_need_the_rule_and_the_evidence() -> None:
         assert rule in prompt and evidence_row.splitlines()[0] in prompt
         # Without the rule, the reader lands on the rule-ignoring option.
         assert solve(prompt.replace(rule, "")).letter == ignored  # type: ignore[union-attr]
+
+
+def test_the_reader_declines_prompts_without_a_report() -> None:
+    assert solve("What is 2 + 3?") is None
+    assert answer_message("Give your final answer now.").endswith("<answer>?</answer>")
 
 
 def test_long_context_tasks_are_deterministic() -> None:

@@ -115,3 +115,23 @@ def test_contaminated_task_is_rejected(renderer: ChatRenderer, tmp_path: Path) -
         report = run(domain, tmp_path, kag, n=1, contamination=index)
     assert report.accepted == 0 and report.rejected["contaminated"] >= 1
     assert report.contamination[0].source == "heldout.jsonl"
+
+
+@pytest.mark.parametrize("domain", ["search", "instruction"])
+def test_synth_cli_prints_the_acceptance_report(domain: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from longhorizon.cli.main import app
+
+    args = ["synth", "--domain", domain, "--n", "6", "--out", str(tmp_path), "--entities", "300"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "accepted / wanted" in result.output and "6 / 6" in result.output
+    report = json.loads((tmp_path / "synth_report.json").read_text())
+    assert report["accepted"] == 6 and report["domain"] == domain
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        assert len(kag.tasks(domain, TaskStatus.ACCEPTED)) == 6
+    bad = CliRunner().invoke(
+        app, ["synth", "--domain", "chess", "--n", "1", "--out", str(tmp_path)]
+    )
+    assert bad.exit_code == 2 and "unknown domain 'chess'" in bad.output

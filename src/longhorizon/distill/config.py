@@ -41,7 +41,7 @@ class DistillLossConfig(BaseModel):
     excluded_ids: tuple[int, ...] = ()
     # Positions per chunk for the k-row gather (memory ~ position_chunk * k * H) and for the
     # streaming vocabulary passes (memory ~ position_chunk * vocab_chunk).
-    position_chunk: int = Field(default=256, ge=1)
+    position_chunk: int = Field(default=128, ge=1)
     vocab_chunk: int = Field(default=16384, ge=1)
     # Positions per chunk for the full-vocabulary reverse KL (memory ~ a few * chunk * V).
     full_position_chunk: int = Field(default=128, ge=1)

@@ -77,7 +77,7 @@ class _GatherLogits(torch.autograd.Function):
         return grad_h, None if grad_w is None else grad_w.to(w_VH.dtype), None, None
 
 
-def gather_logits(h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int = 256) -> Tensor:
+def gather_logits(h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int = 128) -> Tensor:
     """Student logits on given ids only, (P, K) in the compute dtype; ids must be in [0, V)."""
     return _GatherLogits.apply(h_PH, w_VH, ids_PK, chunk)
 
@@ -87,7 +87,7 @@ def _logits_block(h_CH: Tensor, w_BH: Tensor, cd: torch.dtype) -> Tensor:
 
 
 def streaming_logsumexp(
-    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 256, vocab_chunk: int = 16384
+    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 128, vocab_chunk: int = 16384
 ) -> Tensor:
     """log sum_v exp(h_p · w_v) without gradient; memory ~ position_chunk * vocab_chunk."""
     cd = compute_dtype(h_PH.dtype)
@@ -139,7 +139,7 @@ class _ChunkedLogSumExp(torch.autograd.Function):
 
 
 def chunked_logsumexp(
-    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 256, vocab_chunk: int = 16384
+    h_PH: Tensor, w_VH: Tensor, position_chunk: int = 128, vocab_chunk: int = 16384
 ) -> Tensor:
     """The student's full-vocabulary log-normaliser per position, differentiable, never P x V."""
     return _ChunkedLogSumExp.apply(h_PH, w_VH, position_chunk, vocab_chunk)
@@ -205,7 +205,7 @@ def student_topk_ids(
     *,
     mask_NT: Tensor | None = None,
     excluded_ids: Sequence[int] = (),
-    position_chunk: int = 256,
+    position_chunk: int = 128,
     vocab_chunk: int = 16384,
 ) -> Tensor:
     """The student's top-k ids per position (N, T, k), int64, streamed over the vocabulary.

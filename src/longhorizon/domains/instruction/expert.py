@@ -331,13 +331,14 @@ def expert_response(task: Task) -> str:
 def expert_script(task: Task) -> Callable[[list[Message]], str]:
     """A ScriptedAgent script for any task of this domain (instruction or long-context)."""
     if task.metadata.get("variant") == "longcontext":
-        return lambda messages: answer_message(_last_user_text(messages))
+        return lambda messages: answer_message(_report_prompt(messages))
     response = expert_response(task)
     return lambda messages: response
 
 
-def _last_user_text(messages: list[Message]) -> str:
+def _report_prompt(messages: list[Message]) -> str:
+    """The latest user message that carries the report (a forced-answer prompt does not)."""
     for message in reversed(messages):
-        if message.role == "user" and message.content:
+        if message.role == "user" and message.content and "<document>" in message.content:
             return message.content
     return ""

@@ -50,11 +50,11 @@ class Solution:
     rationale: str
 
 
-def split_prompt(prompt: str) -> tuple[str, str, dict[str, str]]:
-    """(report, question, options by letter)."""
+def split_prompt(prompt: str) -> tuple[str, str, dict[str, str]] | None:
+    """(report, question, options by letter), or None without a <document> block."""
     start, end = prompt.find("<document>"), prompt.find("</document>")
     if start < 0 or end < 0:
-        raise ValueError("no <document> in the prompt")
+        return None
     document, rest = prompt[start + len("<document>") : end], prompt[end:]
     match = re.search(r"Question: (.+)", rest)
     question = match.group(1).strip() if match else ""
@@ -154,7 +154,10 @@ def parse_question(question: str) -> tuple[str, str, str] | None:
 
 def solve(prompt: str, apply_rules: bool = True) -> Solution | None:
     """The option the report supports, or None when the prompt cannot be read."""
-    document, question, options = split_prompt(prompt)
+    parts = split_prompt(prompt)
+    if parts is None:
+        return None
+    document, question, options = parts
     preamble, sections = parse_sections(document)
     asked = parse_question(question)
     if asked is None:

@@ -32,7 +32,7 @@ class EnglishCapital(Instruction):
         return response.isupper() and _is_english_or_undecided(response)
 
     def describe(self) -> str:
-        return "Your entire response should be in English and in all capital letters."
+        return "Write the whole response in English using only capital letters."
 
 
 class EnglishLowercase(Instruction):
@@ -45,8 +45,8 @@ class EnglishLowercase(Instruction):
 
     def describe(self) -> str:
         return (
-            "Your entire response should be in English and in lowercase letters only; "
-            "no capital letters are allowed."
+            "Write the whole response in English, lower case throughout: "
+            "not a single capital letter."
         )
 
 

@@ -36,8 +36,8 @@ class RepeatPrompt(Instruction):
 
     def describe(self) -> str:
         return (
-            "First repeat the request word for word without change, then give your answer; "
-            "say nothing before the repetition and do not repeat this sentence."
+            "Begin by restating the request exactly as it was written (and nothing before it), "
+            "then answer it; do not restate this instruction."
         )
 
 

@@ -58,7 +58,7 @@ class Postscript(Instruction):
     def describe(self) -> str:
         marker = self.postscript_marker
         stop = "" if marker.endswith(".") else "."
-        return f"At the end of your response, add a postscript starting with {marker}{stop}"
+        return f"Close with a postscript: a final note that opens with {marker}{stop}"
 
     @classmethod
     def sample(cls, rng: random.Random) -> Self:

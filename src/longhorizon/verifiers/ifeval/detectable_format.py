@@ -39,8 +39,8 @@ class NumberBulletLists(Instruction):
 
     def describe(self) -> str:
         return (
-            f"Your answer must contain exactly {self.num_bullets} bullet points in markdown, "
-            "each on its own line starting with '* '."
+            f"Include exactly {self.num_bullets} markdown bullet items; start each item's line "
+            "with an asterisk and a space."
         )
 
     @classmethod
@@ -59,7 +59,7 @@ class ConstrainedResponse(Instruction):
 
     def describe(self) -> str:
         options = ", ".join(f'"{option}"' for option in CONSTRAINED_OPTIONS)
-        return f"Answer with one of the following options: {options}"
+        return f"Reply with exactly one of these three sentences and nothing else: {options}"
 
 
 def _has_text(highlight: str, marker: str) -> bool:
@@ -83,8 +83,8 @@ class NumberHighlightedSections(Instruction):
 
     def describe(self) -> str:
         return (
-            f"Highlight at least {self.num_highlights} sections of your answer with markdown, "
-            "e.g. *highlighted section*."
+            f"Emphasise {self.num_highlights} or more passages by enclosing each in single "
+            "asterisks, like *this passage*."
         )
 
     @classmethod
@@ -150,6 +150,6 @@ class Title(Instruction):
 
     def describe(self) -> str:
         return (
-            "Your answer must contain a title, wrapped in double angular brackets, "
-            "such as <<poem of joy>>."
+            "Give the piece a title and enclose it in double angle brackets, "
+            "for example <<a morning walk>>."
         )

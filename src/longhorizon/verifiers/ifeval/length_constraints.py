@@ -36,7 +36,7 @@ class NumberSentences(Instruction):
 
     def describe(self) -> str:
         amount = relation_phrase(self.relation, self.num_sentences, "sentences")
-        return f"Your response should contain {amount}."
+        return f"Use {amount} in total."
 
     @classmethod
     def sample(cls, rng: random.Random) -> Self:

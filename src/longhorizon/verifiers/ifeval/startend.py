@@ -23,8 +23,8 @@ class EndChecker(Instruction):
 
     def describe(self) -> str:
         return (
-            f'Finish your response with the exact phrase "{self.end_phrase}"; '
-            "no other words should follow it."
+            f'The very last words of the response must be "{self.end_phrase}", '
+            "with nothing after them."
         )
 
     @classmethod
@@ -42,4 +42,4 @@ class Quotation(Instruction):
         return len(text) > 1 and text[0] == '"' and text[-1] == '"'
 
     def describe(self) -> str:
-        return "Wrap your entire response in double quotation marks."
+        return "Put the whole response between one pair of double quotes."

@@ -35,11 +35,11 @@ SECTION_SPLITTERS: tuple[str, ...] = ("Section", "SECTION", "Part", "PART", "Cha
 POSTSCRIPT_MARKERS: tuple[str, ...] = ("P.S.", "P.P.S")
 
 END_PHRASES: tuple[str, ...] = (
-    "Is there anything else I can help with?",
-    "Let me know if you have any questions.",
+    "That wraps it up.",
+    "Hope this was useful.",
     "That is all for now.",
     "Thanks for reading!",
-    "Any other questions?",
+    "Over to you now.",
     "I hope this helps.",
 )
 

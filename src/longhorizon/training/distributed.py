@@ -1,0 +1,117 @@
+"""Process groups and model wrapping: single process, DDP, or FSDP2 (`fully_shard`).
+
+Launch with `torchrun`; its RANK / WORLD_SIZE / LOCAL_RANK variables are read here. gloo on
+CPU, nccl on GPU. A run that asks for ddp or fsdp2 without torchrun gets a one-process group,
+so the same config works with and without a launcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from longhorizon.training.config import Parallel
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    parallel: Parallel
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return dist.is_available() and dist.is_initialized()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def init_distributed(parallel: Parallel) -> DistEnv:
+    """Join (or, without torchrun, create) the process group that `parallel` needs."""
+    use_cuda = torch.cuda.is_available()
+    if parallel == "none":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise RuntimeError("launched with several processes but parallel is 'none'")
+        return DistEnv(parallel, device=torch.device("cuda" if use_cuda else "cpu"))
+    if "WORLD_SIZE" not in os.environ:
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    return DistEnv(parallel, dist.get_rank(), dist.get_world_size(), local_rank, device)
+
+
+def wrap_model(model: nn.Module, env: DistEnv) -> nn.Module:
+    """DDP, or FSDP2 with one shard group per decoder layer plus the root (embeddings, head)."""
+    if env.parallel == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [env.local_rank] if env.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+    if env.parallel == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        layer_classes = set(getattr(model, "_no_split_modules", None) or [])
+        for module in model.modules():
+            if type(module).__name__ in layer_classes:
+                fully_shard(module)
+        fully_shard(model)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The transformers model under a DDP wrapper (FSDP2 shards in place: nothing to strip)."""
+    return model.module if hasattr(model, "module") else model
+
+
+@contextlib.contextmanager
+def gradient_sync(model: nn.Module, env: DistEnv, sync: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+    if env.parallel == "ddp" and not sync:
+        with model.no_sync():  # type: ignore[operator]
+            yield
+        return
+    if env.parallel == "fsdp2":
+        model.set_requires_gradient_sync(sync)  # type: ignore[operator]
+    yield
+
+
+def all_reduce_sum(values: list[float], env: DistEnv) -> list[float]:
+    """Sums across ranks, in float64 so token counts and loss sums stay exact enough."""
+    if not env.distributed:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=env.device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def barrier(env: DistEnv) -> None:
+    if env.distributed:
+        dist.barrier()
+
+
+def shutdown(env: DistEnv) -> None:
+    if env.distributed:
+        dist.destroy_process_group()

@@ -1,0 +1,68 @@
+"""The SFT loss of one micro-batch, normalised over the whole optimizer step.
+
+`token`: sum of token losses / trained tokens of the step (all micro-batches, all ranks).
+`sample`: sum over samples of (sample's mean token loss) / samples of the step.
+Both are sum_t c_t * l_t / D with c_t = 1 or 1 / n_sample and D = the step's global count, so
+accumulating micro-batch losses gives exactly the full-batch loss and gradient. DDP and FSDP2
+average gradients over ranks; the caller multiplies by the world size to undo that mean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from longhorizon.training.packing import IGNORE, MicroBatch
+
+
+def step_denominator(batches: list[MicroBatch], normalisation: str) -> float:
+    """This rank's share of the step's normaliser (all-reduce it across ranks)."""
+    if normalisation == "token":
+        return float(sum(b.num_trainable for b in batches))
+    return float(sum(b.num_trained_samples for b in batches))
+
+
+def forward_logits(
+    model: nn.Module, batch: MicroBatch, device: torch.device, keep: Tensor
+) -> Tensor:
+    """Logits at the `keep` positions only: the rest of the T x V matrix is never built."""
+    mask = batch.attention_mask.to(device) if batch.attention_mask is not None else None
+    out = model(
+        input_ids=batch.input_ids.to(device),
+        position_ids=batch.position_ids.to(device),
+        attention_mask=mask,
+        logits_to_keep=keep.to(device),
+        use_cache=False,
+    )
+    return out.logits[0]
+
+
+def micro_batch_loss(
+    model: nn.Module,
+    batch: MicroBatch,
+    denominator: float,
+    normalisation: str,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """sum_t c_t * CE(logits_t, label_t) / denominator over this micro-batch's trained positions."""
+    labels = batch.labels[0]
+    keep = (labels != IGNORE).nonzero().squeeze(1)
+    if keep.numel() == 0:  # a padding micro-batch: keep one position so every weight gets a grad
+        keep = torch.zeros(1, dtype=torch.long)
+    amp = (
+        torch.autocast(device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
+    with amp:
+        logits = forward_logits(model, batch, device, keep)
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()  # log-softmax in full precision
+    targets = labels[keep].to(device)
+    losses = F.cross_entropy(logits, targets, reduction="none", ignore_index=IGNORE)
+    scale = batch.token_scale(normalisation)[0, keep].to(device=device, dtype=losses.dtype)
+    return (losses * scale).sum() / max(denominator, 1.0)

@@ -1,0 +1,58 @@
+"""AdamW with decoupled weight decay on matrices only, and the warmup + cosine schedule."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+from torch import nn
+
+from longhorizon.training.config import SFTConfig
+
+
+def build_optimizer(model: nn.Module, cfg: SFTConfig) -> torch.optim.AdamW:
+    """Weight decay on weight matrices and embeddings; none on biases and norm gains (1-D)."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+
+def lr_factor(
+    step: int, *, warmup: int, total: int, schedule: str = "cosine", min_ratio: float = 0.0
+) -> float:
+    """Multiplier of the peak lr at 0-based optimizer step `step`.
+
+    Linear warmup reaches the peak at step `warmup - 1` (the first step already trains, at
+    peak / warmup); then cosine decay to `min_ratio` at the last step, or constant.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    span = max(total - warmup - 1, 1)
+    progress = min((step - warmup) / span, 1.0)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def warmup_steps(cfg: SFTConfig, total: int) -> int:
+    return math.ceil(cfg.warmup_ratio * total)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: SFTConfig, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    factor = partial(
+        lr_factor,
+        warmup=warmup_steps(cfg, total),
+        total=total,
+        schedule=cfg.schedule,
+        min_ratio=cfg.min_lr_ratio,
+    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
