@@ -21,7 +21,10 @@ How memory is measured (honestly, per method, in a FRESH child process):
           why memory comes from the first run in a fresh process and later repeats only time.
     CUDA  torch.cuda.max_memory_allocated() - memory_allocated() before, after a peak reset.
 Time: best wall time of `repeats` forward+backward runs (the first one included; fewer repeats
-for big configurations). A configuration whose estimated need exceeds the memory available is
+for big configurations). CPU children use ONE thread by default (`--threads`): this machine's two
+cores are shared with other jobs, and with two OpenMP threads a descheduled thread stalls every
+barrier, which made repeated runs differ by 5x; one thread gives every method the same, stable
+share. A configuration whose estimated need exceeds the memory available is
 NOT run; the table says so, with the estimate (from the measured T x V multiplier of a smaller
 run with the same V) instead of a number. The CPU here is shared: the load average is recorded.
 
@@ -147,6 +150,8 @@ def _warm_up(device: str, dtype: torch.dtype) -> None:
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     device, dtype = spec["device"], getattr(torch, spec["dtype"])
+    if spec["threads"] > 0:
+        torch.set_num_threads(spec["threads"])
     if device == "cpu":
         with open("/proc/self/oom_score_adj", "w") as f:  # if anything dies of OOM, it is us
             f.write("1000")
@@ -203,8 +208,10 @@ def run_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
 
 
 def repeats_for(t: int, v: int, method: str, base: int) -> int:
-    big = method in FULL and t * v > 2**27  # ~134M logits: one run is tens of seconds on CPU
-    return 1 if big else base
+    """Fewer repeats where one full-vocabulary run takes tens of seconds (or minutes) on CPU."""
+    if method not in FULL or t * v <= 2**27:
+        return base
+    return 1 if t * v > 2**29 else min(base, 2)
 
 
 def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -238,7 +245,9 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "device": args.device,
                     "dtype": args.dtype,
                     "repeats": repeats_for(t, v, method, args.repeats),
+                    "threads": args.threads,
                 }
+                row["load_average_before"] = os.getloadavg()[0]  # the CPU may be shared
                 row.update(run_child(spec, args.child_timeout_s))
                 if method == "full materialised" and "peak_extra_bytes" in row:
                     factor_by_v[v] = row["peak_extra_bytes"] / (t * v * 4)
@@ -346,7 +355,10 @@ def main() -> None:
     parser.add_argument("--max-t", type=int, default=8192)
     parser.add_argument("--vocabs", default="49152,151936")
     parser.add_argument("--hidden", type=int, default=896)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads per child (0: torch default)"
+    )
     parser.add_argument("--margin-gib", type=float, default=1.5)
     parser.add_argument("--child-timeout-s", type=float, default=420.0)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -364,7 +376,7 @@ def main() -> None:
         "dtype": args.dtype,
         "hidden": args.hidden,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": args.threads or torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "load_average_at_start": load,

@@ -468,3 +468,16 @@ def test_low_precision_inputs_reduce_in_float32() -> None:
         out = sva_loss(low, case.teacher(), case.layout(), cfg())
         assert out.loss.dtype == torch.float32
         assert float(out.loss) == pytest.approx(ref, abs=tol)
+
+
+def test_misaligned_or_missing_inputs_are_rejected() -> None:
+    case = make_case(16)
+    short = replace(
+        case.teacher(), top_ids_NTK=case.top_ids[:, :-1], top_logprobs_NTK=case.top_lp[:, :-1]
+    )
+    with pytest.raises(ValueError, match="expected"):
+        sva_loss(case.student(), short, case.layout(), cfg())
+    with pytest.raises(ValueError, match="needs"):
+        distill_loss(case.student(), TeacherSignal(), case.layout(), cfg(kind="sampled_token"))
+    with pytest.raises(ValueError, match="come together"):
+        TeacherSignal(top_ids_NTK=case.top_ids)

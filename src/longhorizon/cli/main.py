@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import evaluate, kag, models, rollout, store, synth, tools, vllm
+from longhorizon.cli import distill, evaluate, kag, models, rollout, store, synth, tools, train, vllm
 
 console = Console()
 app = typer.Typer(
@@ -64,7 +64,10 @@ def run(
 
 app.command("rollout")(rollout.rollout)
 app.command("synth")(synth.synth)
+app.command("sft")(train.sft)
+app.command("teach")(train.teach)
 app.command("eval")(evaluate.evaluate)
+app.command("distill")(distill.distill)
 
 
 if __name__ == "__main__":

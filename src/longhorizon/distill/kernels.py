@@ -82,6 +82,16 @@ def gather_logits(h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int = 128) 
     return _GatherLogits.apply(h_PH, w_VH, ids_PK, chunk)
 
 
+def _accumulate(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """out += a @ b. In place when the dtypes agree (float32/float64): a V x H temporary per
+    chunk would double the memory traffic of the output-layer gradient. Low-precision inputs
+    multiply in their own dtype (tensor cores) and add into the float32 buffer."""
+    if a.dtype == out.dtype and b.dtype == out.dtype:
+        out.addmm_(a, b)
+    else:
+        out += a @ b
+
+
 def _logits_block(h_CH: Tensor, w_BH: Tensor, cd: torch.dtype) -> Tensor:
     return (h_CH @ w_BH.T).to(cd)
 
@@ -127,9 +137,9 @@ class _ChunkedLogSumExp(torch.autograd.Function):
                 block = _logits_block(h_CH, w_VH[vs:ve], cd)
                 g_CB = (torch.exp(block - lse_P[s:e, None]) * grad_P[s:e, None]).to(w_VH.dtype)
                 if grad_h is not None:
-                    grad_h[s:e] += g_CB @ w_VH[vs:ve]
+                    _accumulate(grad_h[s:e], g_CB, w_VH[vs:ve])
                 if grad_w is not None:
-                    grad_w[vs:ve] += g_CB.T @ h_CH
+                    _accumulate(grad_w[vs:ve], g_CB.T, h_CH)
         return (
             None if grad_h is None else grad_h.to(h_PH.dtype),
             None if grad_w is None else grad_w.to(w_VH.dtype),
@@ -182,11 +192,10 @@ class _ChunkedFullRKL(torch.autograd.Function):
             logp_s, logp_t, _ = _rkl_block(h_PH[s:e], w_VH, teacher_CV, cd)
             # d KL / d z_j = p_j * (log p_j - log q_j - KL)
             g_CV = logp_s.exp() * (logp_s - logp_t - kl_P[s:e, None]) * grad_P[s:e, None]
-            g_CV = g_CV.to(w_VH.dtype)
             if grad_h is not None:
-                grad_h[s:e] = g_CV @ w_VH
+                grad_h[s:e] = g_CV.to(w_VH.dtype) @ w_VH
             if grad_w is not None:
-                grad_w += g_CV.T @ h_PH[s:e]
+                _accumulate(grad_w, g_CV.T.to(w_VH.dtype), h_PH[s:e])
         return grad_h, None if grad_w is None else grad_w.to(w_VH.dtype), None, None, None
 
 

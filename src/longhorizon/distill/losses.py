@@ -269,8 +269,6 @@ def _defined_positions(
     if cfg.kind == "full_rkl":
         _require(teacher.logprobs_NTV, "teacher.logprobs_NTV", cfg.kind)
         assert teacher.logprobs_NTV is not None
-        if teacher.logprobs_NTV.shape[:2] != layout.loss_mask_NT.shape:
-            raise ValueError("teacher.logprobs_NTV must be (N, T, V)")
         if teacher.logprobs_NTV.shape[-1] != vocab:
             raise ValueError("teacher.logprobs_NTV must span the student's vocabulary")
         return torch.ones_like(layout.loss_mask_NT, dtype=torch.bool)
@@ -333,6 +331,24 @@ def _metrics(
     )
 
 
+def _check_positions(teacher: TeacherSignal, layout: TokenLayout, nt: tuple[int, int]) -> None:
+    """Every per-position input must be (N, T, ...) like the hidden states: a mismatch would
+    otherwise be flattened silently into misaligned rows."""
+    named = {
+        "layout.loss_mask_NT": layout.loss_mask_NT,
+        "layout.sampled_ids_NT": layout.sampled_ids_NT,
+        "teacher.top_ids_NTK": teacher.top_ids_NTK,
+        "teacher.top_logprobs_NTK": teacher.top_logprobs_NTK,
+        "teacher.sampled_logprobs_NT": teacher.sampled_logprobs_NT,
+        "teacher.student_top_ids_NTK": teacher.student_top_ids_NTK,
+        "teacher.logprobs_on_student_top_NTK": teacher.logprobs_on_student_top_NTK,
+        "teacher.logprobs_NTV": teacher.logprobs_NTV,
+    }
+    for name, tensor in named.items():
+        if tensor is not None and tuple(tensor.shape[:2]) != nt:
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected (N, T) = {nt}")
+
+
 def distill_loss(
     student: StudentHead,
     teacher: TeacherSignal,
@@ -343,8 +359,7 @@ def distill_loss(
     layer) and per-domain monitors. See `DistillLossConfig` for the kinds and aggregations."""
     cfg = config or DistillLossConfig()
     n, t, h = student.hidden_NTH.shape
-    if layout.loss_mask_NT.shape != (n, t):
-        raise ValueError("layout.loss_mask_NT must be (N, T) like hidden_NTH")
+    _check_positions(teacher, layout, (n, t))
     vocab = student.vocab_size
     dtype = compute_dtype(student.hidden_NTH.dtype)
     teacher_support = _teacher_support(teacher, vocab, cfg, dtype)

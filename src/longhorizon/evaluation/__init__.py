@@ -1,5 +1,21 @@
-"""Evaluation: benchmark adapters, per-item results, bootstrap error bars, paired comparisons."""
+"""Evaluation: benchmark adapters, per-item results, bootstrap error bars, paired comparisons.
 
+Entry points for a pipeline: `evaluate_model` (opens a model on a backend) or
+`evaluate_agent` (an agent already open), `load_results`, and `compare_dirs`. Adapters live
+in `ifeval`, `molbench`, `search_heldout` and `instruction_heldout` (see `bench.Bench`).
+"""
+
+from longhorizon.evaluation.options import EvalOptions, sampling_for_seed
 from longhorizon.evaluation.stats import Estimate, bootstrap_mean, paired_difference
+from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
 
-__all__ = ["Estimate", "bootstrap_mean", "paired_difference"]
+__all__ = [
+    "BenchResult",
+    "Estimate",
+    "EvalOptions",
+    "ItemResult",
+    "MetricResult",
+    "bootstrap_mean",
+    "paired_difference",
+    "sampling_for_seed",
+]

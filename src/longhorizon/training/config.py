@@ -43,8 +43,8 @@ class SFTConfig(BaseModel):
     data: DataConfig = DataConfig()
     max_len: int = Field(default=131072, ge=2)
     packing: bool = True
-    # auto: packed positions where transformers reads them (flash/varlen, and the mask builder
-    # of sdpa/eager in transformers 5), else an explicit block-diagonal 4D mask.
+    # auto: restarting positions for flash/varlen kernels and for sdpa/eager on GPU (transformers
+    # builds the block-diagonal mask from them); an explicit float 4D mask on CPU (faster there).
     isolation: IsolationChoice = "auto"
     loss_normalisation: Normalisation = "token"
     # ---- optimisation ---------------------------------------------------------------------
@@ -102,7 +102,7 @@ class SFTConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     def fingerprint(self) -> str:
-        """Hash of the fields that decide the loss curve (not logging, nor how it is parallelised)."""
+        """Hash of the fields that decide the loss curve (not logging, nor the parallelism)."""
         skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
         skip |= {"resume", "tensorboard", "parallel", "num_threads"}
         fields = self.model_dump(mode="json", exclude=skip)

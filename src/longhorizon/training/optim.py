@@ -30,14 +30,14 @@ def lr_factor(
     """Multiplier of the peak lr at 0-based optimizer step `step`.
 
     Linear warmup reaches the peak at step `warmup - 1` (the first step already trains, at
-    peak / warmup); then cosine decay to `min_ratio` at the last step, or constant.
+    peak / warmup); then cosine decay towards `min_ratio`, reached one step after the last (so
+    the last step still learns), or constant.
     """
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    span = max(total - warmup - 1, 1)
-    progress = min((step - warmup) / span, 1.0)
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

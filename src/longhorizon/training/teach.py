@@ -25,7 +25,7 @@ from rich.console import Console
 
 from longhorizon.training.config import SFTConfig
 from longhorizon.training.data import DataConfig
-from longhorizon.training.sft import SFTResult, run_sft
+from longhorizon.training.sft import run_sft
 
 TEACHER_METADATA = "longhorizon_teacher.json"
 TEACHER_DIR = "teacher"
@@ -101,9 +101,8 @@ def teacher_info(cfg: TeachConfig, configs: list[SFTConfig]) -> TeacherInfo:
         }
         for stage, c in zip(cfg.stages, configs, strict=True)
     ]
-    return TeacherInfo(
-        domain=cfg.root().name, init=cfg.init, stages=stages, created_at=datetime.now(UTC)
-    )
+    domain = cfg.root().name  # root() checks that the domain is set
+    return TeacherInfo(domain=domain, init=cfg.init, stages=stages, created_at=datetime.now(UTC))
 
 
 def run_teach(cfg: TeachConfig, console: Console | None = None) -> Path:
@@ -111,12 +110,11 @@ def run_teach(cfg: TeachConfig, console: Console | None = None) -> Path:
     console = console or Console()
     configs = stage_configs(cfg)
     info = teacher_info(cfg, configs)
-    results: list[SFTResult] = []
     for i, stage_cfg in enumerate(configs):
         console.rule(f"teacher {cfg.domain}: stage {i + 1}/{len(configs)} {cfg.stages[i].name}")
         last = i == len(configs) - 1
         meta = {TEACHER_METADATA: info.model_dump(mode="json")} if last else None
-        results.append(run_sft(stage_cfg, console, final_metadata=meta))
+        run_sft(stage_cfg, console, final_metadata=meta)
     return cfg.teacher_dir()
 
 

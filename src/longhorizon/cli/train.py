@@ -1,0 +1,61 @@
+"""`longhorizon sft` and `longhorizon teach`: the training stages, driven by YAML configs.
+
+Options are not copied from the config classes: `--set KEY=VALUE` overrides any field of the
+YAML file (dotted for nested fields, e.g. `--set data.overlong=drop`), and `--dry-run` prints
+the resolved config. Under torchrun every rank runs the same command:
+    torchrun --nproc_per_node=2 -m longhorizon.cli.main sft --config C --set parallel=ddp
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+CONFIG = typer.Option(..., "--config", exists=True, dir_okay=False, help="YAML config file")
+SET = typer.Option([], "--set", help="override a config field: KEY=VALUE (repeatable)")
+DRY_RUN = typer.Option(False, "--dry-run", help="print the resolved config and exit")
+
+
+def sft(config: Path = CONFIG, overrides: list[str] = SET, dry_run: bool = DRY_RUN) -> None:
+    """Stage-1 SFT on stored trajectories (packed, resumable, single process or torchrun)."""
+    from longhorizon.training.config import SFTConfig, load_config
+    from longhorizon.training.sft import run_sft
+
+    cfg = load_config(SFTConfig, config, overrides)
+    if dry_run:
+        console.print(cfg.to_yaml())
+        return
+    result = run_sft(cfg, console)
+    if _is_main_process():
+        console.print(f"SFT done: {result.steps} steps; final model {result.final_dir}")
+
+
+def teach(
+    domain: str = typer.Option(..., help="the teacher's domain (its data is filtered to it)"),
+    config: Path = CONFIG,
+    overrides: list[str] = SET,
+    dry_run: bool = DRY_RUN,
+) -> None:
+    """Stage-2 domain teacher by SFT: one or two stages, from a base or SFT checkpoint."""
+    from longhorizon.training.config import load_config
+    from longhorizon.training.teach import TeachConfig, run_teach, stage_configs
+
+    cfg = load_config(TeachConfig, config, [*overrides, f"domain={domain}"])
+    if dry_run:
+        for stage in stage_configs(cfg):
+            console.rule(str(stage.output_dir))
+            console.print(stage.to_yaml())
+        return
+    path = run_teach(cfg, console)
+    if _is_main_process():
+        console.print(f"teacher for {domain}: {path}")
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun (every rank runs the command), or a plain process."""
+    return os.environ.get("RANK", "0") == "0"

@@ -1,0 +1,47 @@
+"""Paired comparison of two evaluation directories: A - B per bench and metric.
+
+Only what both directories have enters: benches present in both, seeds present in both,
+and items answered under every one of those seeds on both sides. Each side's item scores
+are averaged over those seeds, then the items are resampled jointly (the same items for A
+and B in every resample), which is what makes the interval paired: it reflects how the
+two models differ on the same items, not how hard the items are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from longhorizon.evaluation.items import read_seeds
+from longhorizon.evaluation.metrics import paired_metric_difference
+from longhorizon.evaluation.runner import BENCHES
+from longhorizon.evaluation.stats import Estimate
+
+
+@dataclass(frozen=True)
+class Comparison:
+    bench: str
+    metric: str
+    seeds: list[int]
+    difference: Estimate  # A - B; n = paired items
+
+    @property
+    def significant(self) -> bool:
+        """The 95% interval excludes 0."""
+        return self.difference.low > 0 or self.difference.high < 0
+
+
+def compare_dirs(dir_a: Path, dir_b: Path) -> list[Comparison]:
+    """A - B for every metric of every bench both directories evaluated."""
+    out: list[Comparison] = []
+    for name, bench in BENCHES.items():
+        a, b = read_seeds(dir_a / name), read_seeds(dir_b / name)
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        a = {s: a[s] for s in seeds}
+        b = {s: b[s] for s in seeds}
+        for metric in bench.metrics:
+            diff = paired_metric_difference(metric, a, b)
+            out.append(Comparison(name, metric.name, seeds, diff))
+    return out

@@ -1,0 +1,166 @@
+"""IFEval: the 541 prompts, answered by the model, written as an official response file, scored.
+
+Each prompt is one user message rendered with the model's chat template; generation is
+batched (greedy for seed 0) with at most `max_tokens` tokens (1024 by default). Responses go
+to `responses-seed<k>.jsonl` in the official format (one {"prompt", "response"} per line),
+and that file is what the existing scorer (`verifiers.ifeval.scorer`) reads.
+
+Metrics, each with a bootstrap interval over prompts (instruction-level resamples whole
+prompts): prompt- and instruction-level accuracy, strict and loose, and their averages. The
+headline is `average_strict` = (prompt-level strict + instruction-level strict) / 2: the
+SmolLM2 model cards' "IFEval (Average prompt/inst)" does not name the variant; strict is
+the common convention (the Open LLM Leaderboard reports exactly this mean of the two strict
+accuracies), and `average_loose` is reported beside it for the other reading.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
+from longhorizon.evaluation.generation import (
+    completion_meta,
+    generate_all,
+    response_text,
+    user_prompt,
+)
+from longhorizon.evaluation.metrics import Metric, Ratio
+from longhorizon.evaluation.options import EvalOptions, sampling_for_seed
+from longhorizon.evaluation.types import ItemResult
+from longhorizon.harness.agent import Agent
+from longhorizon.models.types import Completion
+from longhorizon.synthesis.decontam import default_benchmark_dir
+from longhorizon.verifiers.ifeval.scorer import (
+    IFEvalInput,
+    load_inputs,
+    load_responses,
+    score_inputs,
+)
+
+NAME = "ifeval"
+
+
+def _all(key: str) -> Ratio:
+    return Ratio(numerator=lambda r: float(all(r.details[key])))
+
+
+def _each(key: str) -> Ratio:
+    return Ratio(
+        numerator=lambda r: float(sum(r.details[key])),
+        denominator=lambda r: float(len(r.details[key])),
+    )
+
+
+METRICS = (
+    Metric(
+        "average_strict",
+        ((0.5, _all("strict")), (0.5, _each("strict"))),
+        "(prompt-level strict + instruction-level strict) / 2",
+    ),
+    Metric("prompt_level_strict", ((1.0, _all("strict")),), "prompts with every instruction"),
+    Metric("instruction_level_strict", ((1.0, _each("strict")),), "instructions followed"),
+    Metric("prompt_level_loose", ((1.0, _all("loose")),), "as strict, on loose variants"),
+    Metric("instruction_level_loose", ((1.0, _each("loose")),), "as strict, on loose variants"),
+    Metric(
+        "average_loose",
+        ((0.5, _all("loose")), (0.5, _each("loose"))),
+        "(prompt-level loose + instruction-level loose) / 2",
+    ),
+)
+
+
+def inputs_path(options: EvalOptions) -> Path:
+    root = options.data_dir or default_benchmark_dir()
+    return root / "ifeval" / "input_data.jsonl"
+
+
+def responses_path(bench_dir: Path, seed: int) -> Path:
+    return bench_dir / f"responses-seed{seed}.jsonl"
+
+
+def load_items(options: EvalOptions, bench_dir: Path) -> Loaded:
+    path = inputs_path(options)
+    return Loaded(limited(load_inputs(path), options.limit), {"inputs": str(path)})
+
+
+def item_id(item: IFEvalInput) -> str:
+    return str(item.key)
+
+
+def append_responses(path: Path, rows: list[tuple[str, str]]) -> None:
+    """Append (prompt, response) rows in the official format; a later row for a prompt wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for prompt, response in rows:
+            f.write(json.dumps({"prompt": prompt, "response": response}) + "\n")
+
+
+def score_batch(
+    items: list[IFEvalInput], responses_file: Path, seed: int, meta: list[dict[str, Any]]
+) -> list[ItemResult]:
+    """Score `items` from the responses file with the existing IFEval scorer."""
+    responses = load_responses(responses_file)
+    report = score_inputs(items, responses)
+    return [
+        ItemResult(
+            bench=NAME,
+            item_id=str(result.key),
+            seed=seed,
+            score=float(result.follow_all_instructions_strict),
+            prediction=responses[result.prompt],
+            details={
+                "instruction_id_list": result.instruction_id_list,
+                "strict": result.follow_instruction_list_strict,
+                "loose": result.follow_instruction_list_loose,
+                **extra,
+            },
+        )
+        for result, extra in zip(report.results, meta, strict=True)
+    ]
+
+
+async def run(
+    agent: Agent,
+    items: list[IFEvalInput],
+    seed: int,
+    options: EvalOptions,
+    *,
+    bench_dir: Path,
+    on_results: OnResults | None = None,
+) -> list[ItemResult]:
+    params = sampling_for_seed(seed, options.tokens(), options.temperature)
+    responses_file = responses_path(bench_dir, seed)
+    results: list[ItemResult] = []
+
+    def on_batch(index: list[int], completions: list[Completion]) -> None:
+        batch = [items[i] for i in index]
+        texts = [response_text(agent, c) for c in completions]
+        append_responses(responses_file, [(i.prompt, t) for i, t in zip(batch, texts, strict=True)])
+        meta = [completion_meta(c) for c in completions]
+        scored = score_batch(batch, responses_file, seed, meta)
+        results.extend(scored)
+        if on_results is not None:
+            on_results(scored)
+
+    await generate_all(
+        agent,
+        [user_prompt(i.prompt) for i in items],
+        params,
+        batch_size=options.batch_size,
+        on_batch=on_batch,
+        show_progress=options.show_progress,
+        label=f"ifeval seed {seed}",
+    )
+    return results
+
+
+BENCH = Bench(
+    name=NAME,
+    metrics=METRICS,
+    load_items=load_items,
+    item_id=item_id,
+    run=run,
+    description="IFEval (541 prompts), official response file, 25 checkers",
+)

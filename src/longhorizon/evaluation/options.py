@@ -1,0 +1,66 @@
+"""Settings of an evaluation run, shared by every benchmark adapter, and the sampling per seed.
+
+Seeds: seed 0 decodes greedily (the headline number, reproducible); seed k > 0 samples at
+`temperature` (0.7 by default, top-p 1) with generator seed k, so several seeds measure how
+much a score moves under sampling. Every request of seed k uses seed k; on the hf backend a
+seeded request samples the same tokens whatever batch it shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from longhorizon.core.sampling import SamplingParams
+
+# Single-turn benchmarks (IFEval, MolBench): tokens per response unless --max-tokens says
+# otherwise. 1024 covers IFEval's longest asks (e.g. "at least 600 words" is ~800 tokens);
+# a response cut at the limit is scored as it stands.
+DEFAULT_MAX_TOKENS = 1024
+SAMPLING_TEMPERATURE = 0.7
+# Held-out task seeds start here; synthesis seeds its proposer with small integers
+# (`SynthConfig.seed`, 0 by default), so the two streams never share a seed.
+HELDOUT_SEED = 1_000_000
+# Near-duplicate rule of the held-out audit: share of an item's 13-grams found in one task.
+NEAR_DUPLICATE_CONTAINMENT = 0.9
+
+
+class EvalOptions(BaseModel):
+    """What `longhorizon eval` passes to the adapters (defaults are the documented ones)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="tokens per response: default 1024 for single-turn benches; for held-out "
+        "episodes it overrides each task's L_resp",
+    )
+    batch_size: int = Field(default=8, ge=1, description="hf batch size / requests in flight")
+    limit: int | None = Field(default=None, ge=1, description="first K items only")
+    temperature: float = Field(default=SAMPLING_TEMPERATURE, gt=0)
+    data_dir: Path | None = Field(default=None, description="benchmark data (default: shared)")
+    show_progress: bool = True
+    # held-out benches
+    train_tasks: Path | None = Field(default=None, description="TaskStore dir to audit against")
+    heldout_seed: int = Field(default=HELDOUT_SEED, ge=HELDOUT_SEED)
+    audit_rule: Literal["near-duplicate", "any-13gram"] = "near-duplicate"
+    containment: float = Field(default=NEAR_DUPLICATE_CONTAINMENT, gt=0, le=1)
+    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
+    max_context_tokens: int | None = Field(default=None, ge=16, description="overrides L_ctx")
+    search_entities: int = Field(default=3000, ge=20, description="as synthesis' default world")
+    search_world_seed: int = Field(default=0, description="as synthesis' default world")
+
+    def tokens(self) -> int:
+        return self.max_tokens or DEFAULT_MAX_TOKENS
+
+
+def sampling_for_seed(
+    seed: int, max_tokens: int, temperature: float = SAMPLING_TEMPERATURE
+) -> SamplingParams:
+    """Greedy for seed 0; temperature sampling with generator seed `seed` otherwise."""
+    if seed == 0:
+        return SamplingParams(temperature=0.0, max_tokens=max_tokens)
+    return SamplingParams(temperature=temperature, seed=seed, max_tokens=max_tokens)

@@ -1,0 +1,173 @@
+"""Evaluate a model on benchmarks over seeds: items files, result.json, resumable.
+
+Layout under the output directory, per benchmark B and seed k:
+`B/items-seed<k>.jsonl` (one ItemResult per line, appended per batch) and `B/result.json`
+(a BenchResult: every metric per seed and pooled, plus what loading found out, such as the
+held-out audit, and tokens/s of this run). Items already in an items file are not run
+again, so a rerun after a kill continues; result.json is rebuilt from the items files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from longhorizon.evaluation import ifeval, instruction_heldout, molbench, search_heldout
+from longhorizon.evaluation.bench import Bench, Loaded, run_bench
+from longhorizon.evaluation.items import append_items, items_path, read_items, read_seeds
+from longhorizon.evaluation.metrics import estimate, pooled_estimate
+from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
+from longhorizon.harness.agent import Agent
+
+BENCHES: dict[str, Bench] = {
+    b.name: b
+    for b in (ifeval.BENCH, molbench.BENCH, search_heldout.BENCH, instruction_heldout.BENCH)
+}
+RESULT_FILE = "result.json"
+
+
+def get_bench(name: str) -> Bench:
+    if name not in BENCHES:
+        raise KeyError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}")
+    return BENCHES[name]
+
+
+def summarise(
+    bench: Bench,
+    model: str,
+    by_seed: dict[int, dict[str, ItemResult]],
+    info: dict[str, Any] | None = None,
+) -> BenchResult:
+    """Every metric of `bench` per seed and pooled over items x seeds."""
+    metrics = {
+        m.name: MetricResult(
+            name=m.name,
+            description=m.description,
+            per_seed={s: estimate(m, list(items.values())) for s, items in by_seed.items()},
+            pooled=pooled_estimate(m, by_seed),
+        )
+        for m in bench.metrics
+    }
+    return BenchResult(
+        bench=bench.name,
+        model=model,
+        seeds=sorted(by_seed),
+        primary=bench.primary,
+        metrics=metrics,
+        n_items={s: len(items) for s, items in by_seed.items()},
+        info=info or {},
+    )
+
+
+async def run_seed(
+    bench: Bench,
+    agent: Agent,
+    loaded: Loaded,
+    seed: int,
+    options: EvalOptions,
+    bench_dir: Path,
+) -> dict[str, Any]:
+    """Answer the items of `loaded` not yet in this seed's items file; returns run stats."""
+    path = items_path(bench_dir, seed)
+    done = read_items(path)
+    todo = [item for item in loaded.items if bench.item_id(item) not in done]
+    start = time.perf_counter()
+    new: list[ItemResult] = []
+
+    def on_results(results: list[ItemResult]) -> None:
+        append_items(path, results)
+        new.extend(results)
+
+    if todo:
+        await run_bench(
+            bench, agent, todo, seed, options, bench_dir=bench_dir, on_results=on_results
+        )
+    wall = time.perf_counter() - start
+    tokens = sum(int(r.details.get("completion_tokens", 0)) for r in new)
+    return {
+        "reused": len(loaded.items) - len(todo),
+        "ran": len(new),
+        "missing": len(todo) - len(new),
+        "completion_tokens": tokens,
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(tokens / wall, 2) if new and wall > 0 else None,
+    }
+
+
+async def evaluate_bench(
+    agent: Agent,
+    model: str,
+    bench_name: str,
+    seeds: Sequence[int],
+    out: Path,
+    options: EvalOptions | None = None,
+) -> BenchResult:
+    """Run one benchmark for every seed (resuming) and write and return its BenchResult."""
+    options = options or EvalOptions()
+    bench = get_bench(bench_name)
+    bench_dir = out / bench.name
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    loaded = bench.load_items(options, bench_dir)
+    runs = {}
+    for seed in seeds:
+        runs[seed] = await run_seed(bench, agent, loaded, seed, options, bench_dir)
+    wanted = {bench.item_id(i) for i in loaded.items}
+    stored = read_seeds(bench_dir)
+    # Only this run's items and seeds count: an earlier run with a larger --limit or more
+    # seeds leaves its items on disk, but they are not part of this evaluation.
+    by_seed = {s: {k: v for k, v in stored.get(s, {}).items() if k in wanted} for s in seeds}
+    info = {**loaded.info, "options": options.model_dump(mode="json"), "runs": runs}
+    result = summarise(bench, model, by_seed, info)
+    result.save(bench_dir / RESULT_FILE)
+    return result
+
+
+async def evaluate_agent(
+    agent: Agent,
+    model: str,
+    benches: Sequence[str],
+    seeds: int | Sequence[int],
+    out: Path,
+    options: EvalOptions | None = None,
+) -> dict[str, BenchResult]:
+    """Every bench for every seed (an int n means seeds 0..n-1) with one agent."""
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    for name in benches:
+        get_bench(name)  # fail on a typo before any model time is spent
+    return {
+        name: await evaluate_bench(agent, model, name, seed_list, out, options) for name in benches
+    }
+
+
+async def evaluate_model(
+    model: str,
+    benches: Sequence[str],
+    seeds: int | Sequence[int],
+    out: Path,
+    options: EvalOptions | None = None,
+    *,
+    backend: str = "hf",
+    base_url: str | None = None,
+    tokenizer: str | None = None,
+) -> dict[str, BenchResult]:
+    """Open `model` on a backend (hf in-process, an OpenAI-compatible server, or vLLM) and
+    evaluate it; what `longhorizon eval --model` runs."""
+    from longhorizon.harness.backends import open_agent
+
+    options = options or EvalOptions()
+    async with open_agent(
+        model,
+        backend,  # type: ignore[arg-type]
+        base_url=base_url,
+        tokenizer=tokenizer,
+        max_concurrency=options.batch_size,
+    ) as agent:
+        return await evaluate_agent(agent, model, benches, seeds, out, options)
+
+
+def load_results(out: Path) -> dict[str, BenchResult]:
+    """The BenchResults under an evaluation directory, by bench."""
+    return {p.parent.name: BenchResult.load(p) for p in sorted(out.glob(f"*/{RESULT_FILE}"))}

@@ -1,0 +1,133 @@
+"""Stage 3 on-policy distillation: teacher routing and checks, score cache, a real OPD run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import AutoTokenizer
+from typer.testing import CliRunner
+
+from longhorizon.cli.main import app
+from longhorizon.core import Budgets, Message, Protocol, Task, TaskStore
+from longhorizon.distill.config import DistillLossConfig
+from longhorizon.distill.opd import DistillConfig, RolloutConfig, run_distill
+from longhorizon.distill.scoring import ScoreCache, score_sequences
+from longhorizon.distill.teachers import TeacherError, TeacherRegistry, TeacherSpec
+from longhorizon.models.hf import HFBackend
+from longhorizon.models.tool_caller import QUESTION
+
+PROTOCOL = Protocol(
+    tools=("calculator",),
+    budgets=Budgets(max_turns=2, max_response_tokens=16, max_context_tokens=1024),
+)
+
+
+def write_tasks(root: Path) -> Path:
+    with TaskStore(root) as store:
+        for domain in ("arith", "maths"):
+            for i in range(3):
+                store.add(
+                    Task(
+                        id=f"{domain}-{i}",
+                        domain=domain,
+                        instruction=f"{QUESTION} ({domain} {i})",
+                        answer="5",
+                        protocol=PROTOCOL,
+                    )
+                )
+    return root
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_llama_path: str, tool_caller_path: str) -> TeacherRegistry:
+    return TeacherRegistry(
+        {
+            "arith": HFBackend.from_pretrained(tool_caller_path),
+            "maths": HFBackend.from_pretrained(tiny_llama_path),
+        }
+    )
+
+
+def test_each_sample_is_scored_by_its_own_domains_teacher(
+    registry: TeacherRegistry, tmp_path: Path
+) -> None:
+    ids = [*registry["arith"].renderer.prompt_ids([Message(role="user", content="hi")]), 504, 3575]
+    positions = list(range(1, len(ids)))
+    requests = [("arith", ids, positions), ("maths", ids, positions), ("arith", ids, positions)]
+    cache = ScoreCache(tmp_path / "cache")
+    scores = asyncio.run(score_sequences(registry, requests, top_k=4, cache=cache))
+    direct = {d: registry[d].score_sync(ids, positions, 4) for d in ("arith", "maths")}
+    assert scores[0] == direct["arith"] and scores[2] == direct["arith"]
+    assert scores[1] == direct["maths"]
+    assert scores[0].target_logprobs != scores[1].target_logprobs  # two different teachers
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # one entry per (teacher, ids)
+    again = asyncio.run(score_sequences(registry, requests[:1], top_k=4, cache=cache))
+    assert again[0].top_ids == direct["arith"].top_ids
+
+
+def test_missing_teacher_and_foreign_tokenizer_fail_at_start(
+    registry: TeacherRegistry, tiny_llama_path: str, tmp_path: Path
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_path)
+    registry.check({"arith", "maths"}, tokenizer)
+    with pytest.raises(TeacherError, match=r"no teacher for domain\(s\) \['search'\]"):
+        registry.check({"arith", "search"}, tokenizer)
+    other = AutoTokenizer.from_pretrained(tiny_llama_path)
+    other.add_tokens(["<extra_tool_token>"])
+    with pytest.raises(TeacherError, match="different tokenizer"):
+        registry.check({"arith"}, other)
+    with pytest.raises(TeacherError, match="more than one teacher"):
+        TeacherRegistry.open(
+            [TeacherSpec(domain="a", model="x"), TeacherSpec(domain="a", model="y")]
+        )
+
+
+def test_opd_run_trains_and_logs_per_domain(tmp_path: Path) -> None:
+    config = DistillConfig(
+        student="tiny-llama",
+        teachers=[
+            TeacherSpec(domain="arith", model="tiny-tool-caller"),
+            TeacherSpec(domain="maths", model="tiny-tool-caller"),
+        ],
+        tasks=[write_tasks(tmp_path / "tasks")],
+        out=tmp_path / "run",
+        steps=3,
+        lr=1e-3,
+        loss=DistillLossConfig(k=8),
+        rollout=RolloutConfig(prompts_per_step=4, temperature=1.0, concurrency=4),
+    )
+    final = run_distill(config)
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert set(records[0]["domains"]) == {"arith", "maths"}  # balanced prompts: both domains
+    assert records[-1]["loss"] < records[0]["loss"]  # the student moves towards the teacher
+    for r in records:
+        for m in r["rollouts"].values():
+            assert m["episodes"] == 2 and 0 <= m["truncation"] <= 1 and m["tool_calls"] >= 0
+        for m in r["domains"].values():
+            assert m["kl"] == pytest.approx(m["loss"]) and 0 <= m["coverage"] <= 1
+    assert (final / "config.json").exists()
+    assert len(list((tmp_path / "run" / "teacher_cache").glob("*.npz"))) > 0
+
+
+def test_distill_cli_reports_a_missing_teacher(tmp_path: Path) -> None:
+    config = {
+        "student": "tiny-llama",
+        "teachers": [{"domain": "arith", "model": "tiny-tool-caller"}],
+        "tasks": [str(write_tasks(tmp_path / "tasks"))],
+        "out": str(tmp_path / "run"),
+        "steps": 1,
+    }
+    path = tmp_path / "distill.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["distill", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "no teacher for domain(s) ['maths']" in result.output
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)

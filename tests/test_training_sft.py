@@ -1,0 +1,318 @@
+"""Stage-1 SFT on the tiny model: packed == unpacked, accumulation == full batch, exact resume
+after SIGKILL, DDP and FSDP2 == single process, the final export, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from longhorizon.core import TrajectoryStore
+from longhorizon.training import SFTConfig, load_config, read_metrics, run_sft
+from longhorizon.training.data import DataConfig, Sample, build_samples
+from longhorizon.training.loss import micro_batch_loss, step_denominator
+from longhorizon.training.packing import collate
+from longhorizon.training.teach import TEACHER_METADATA, find_teachers, read_teacher
+from tests.test_training_data import make_traj
+
+WORDS = [
+    "the",
+    "agent",
+    "reads",
+    "pages",
+    "then",
+    "searches",
+    "for",
+    "evidence",
+    "and",
+    "writes",
+    "code",
+    "to",
+    "check",
+    "a",
+    "fact",
+]
+CPU = torch.device("cpu")
+
+
+def encoded_trajectories(tokenizer, n: int) -> list:  # type: ignore[no-untyped-def]
+    """Trajectories of 1-3 turns of random words, as the tiny model's tokenizer encodes them."""
+    rng = random.Random(0)
+
+    def text(lo: int, hi: int) -> list[int]:
+        return tokenizer.encode(" ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi))))
+
+    domains = ["search", "science", "coding"]
+    return [
+        make_traj(
+            f"t{i}",
+            domains[i % 3],
+            turns=[(text(4, 24), text(2, 16)) for _ in range(rng.randint(1, 3))],
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_llama_path: str):  # type: ignore[no-untyped-def]
+    return AutoTokenizer.from_pretrained(tiny_llama_path)
+
+
+@pytest.fixture(scope="module")
+def samples(tokenizer) -> list[Sample]:  # type: ignore[no-untyped-def]
+    return build_samples(encoded_trajectories(tokenizer, 6), DataConfig(), max_len=256)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("sft") / "trajectories"
+    with TrajectoryStore(root) as s:
+        s.extend(encoded_trajectories(tokenizer, 18))
+    return root
+
+
+def tiny_model(path: str, attn: str = "sdpa"):  # type: ignore[no-untyped-def]
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float64, attn_implementation=attn
+    )
+    return model.train()
+
+
+def loss_and_grads(model, batches, normalisation: str) -> tuple[float, list[torch.Tensor]]:  # type: ignore[no-untyped-def]
+    """Accumulate micro-batch losses normalised over all of them, as one optimizer step does."""
+    model.zero_grad()
+    denominator = step_denominator(batches, normalisation)
+    total = 0.0
+    for batch in batches:
+        loss = micro_batch_loss(model, batch, denominator, normalisation, CPU)
+        loss.backward()
+        total += loss.item()
+    return total, [p.grad.clone() for p in model.parameters()]
+
+
+def reference_loss(model, samples: list[Sample], normalisation: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Plain per-sample cross-entropy, one unpacked forward pass per sample.
+
+    The output layer is applied to the trained positions only, to keep the float64 backward
+    of a 49K-word vocabulary cheap; nothing else of the packing code is involved.
+    """
+    per_sample = []
+    for s in samples:
+        ids = torch.from_numpy(s.input_ids.astype("int64"))[None]
+        trained = torch.from_numpy(s.loss_mask[1:].astype(bool))
+        hidden = model.model(input_ids=ids).last_hidden_state[0, :-1][trained]
+        targets = ids[0, 1:][trained]
+        per_sample.append(F.cross_entropy(model.lm_head(hidden), targets, reduction="none"))
+    if normalisation == "token":
+        return torch.cat(per_sample).mean()
+    return torch.stack([x.mean() for x in per_sample]).mean()
+
+
+def grads_of(model, loss: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
+    model.zero_grad()
+    loss.backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def assert_close(a: list[torch.Tensor], b: list[torch.Tensor], tol: float = 1e-9) -> None:
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, atol=tol, rtol=tol)
+
+
+# ---- loss references ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def models(tiny_llama_path: str) -> dict[str, object]:
+    """One float64 tiny-llama per attention implementation, shared by the reference tests."""
+    return {attn: tiny_model(tiny_llama_path, attn) for attn in ("sdpa", "eager")}
+
+
+@pytest.mark.parametrize(
+    ("attn", "isolation", "normalisation"),
+    [
+        ("sdpa", "position_ids", "token"),
+        ("sdpa", "mask", "token"),
+        ("eager", "mask", "token"),
+        ("eager", "position_ids", "token"),
+        ("sdpa", "position_ids", "sample"),
+        ("eager", "mask", "sample"),
+    ],
+)
+def test_packed_loss_and_grads_equal_sample_by_sample(
+    models: dict, samples: list[Sample], attn: str, isolation: str, normalisation: str
+) -> None:
+    model = models[attn]
+    packed = collate(samples, isolation, torch.float64)  # type: ignore[arg-type]
+    assert packed.num_samples == len(samples) > 3
+    loss, grads = loss_and_grads(model, [packed], normalisation)
+    expected = reference_loss(model, samples, normalisation)
+    # transformers' eager attention takes its softmax in float32, whatever the model dtype.
+    tol = 1e-10 if attn == "sdpa" else 1e-7
+    assert loss == pytest.approx(expected.item(), abs=tol)
+    assert_close(grads, grads_of(model, expected), tol=tol * 10)
+
+
+def test_packed_loss_on_qwen2(tiny_qwen2_path: str, samples: list[Sample]) -> None:
+    model = tiny_model(tiny_qwen2_path)
+    loss, grads = loss_and_grads(model, [collate(samples)], "token")
+    expected = reference_loss(model, samples, "token")
+    assert loss == pytest.approx(expected.item(), abs=1e-10)
+    assert_close(grads, grads_of(model, expected))
+
+
+@pytest.mark.parametrize("normalisation", ["token", "sample"])
+def test_gradient_accumulation_equals_the_full_batch(
+    models: dict, samples: list[Sample], normalisation: str
+) -> None:
+    model = models["sdpa"]
+    full_loss, full_grads = loss_and_grads(model, [collate(samples)], normalisation)
+    micro = [collate(samples[:2]), collate(samples[2:3]), collate(samples[3:])]
+    acc_loss, acc_grads = loss_and_grads(model, micro, normalisation)
+    assert acc_loss == pytest.approx(full_loss, abs=1e-10)
+    assert_close(acc_grads, full_grads)
+
+
+# ---- the trainer --------------------------------------------------------------------------
+def write_config(path: Path, store: Path, out: Path, **extra: object) -> Path:
+    fields = {
+        "model": "tiny-llama",
+        "data": {"paths": [str(store)]},
+        "max_len": 96,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "epochs": 2,
+        "save_every": 2,
+        "output_dir": str(out),
+        "num_threads": 1,
+        "tensorboard": False,
+        **extra,
+    }
+    path.write_text(json.dumps(fields))  # JSON is YAML
+    return path
+
+
+def losses(run: Path) -> list[float]:
+    return [r["loss"] for r in read_metrics(run)]
+
+
+def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=240)
+
+
+def sft_module(config: Path, *overrides: str) -> list[str]:
+    sets = [x for o in overrides for x in ("--set", o)]
+    return ["-m", "longhorizon.training.sft", "--config", str(config), *sets]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory, store: Path) -> tuple[Path, Path]:
+    """An uninterrupted in-process run: the reference curve of the other runs."""
+    root = tmp_path_factory.mktemp("baseline")
+    config = write_config(root / "c.yaml", store, root / "run")
+    threads = torch.get_num_threads()
+    try:
+        result = run_sft(load_config(SFTConfig, config))
+    finally:
+        torch.set_num_threads(threads)
+    assert result.steps == 6 and result.tokens_per_s > 0  # 11 packed rows, 3 steps per epoch
+    return config, root / "run"
+
+
+def test_a_run_logs_every_step_and_exports_a_loadable_model(baseline: tuple[Path, Path]) -> None:
+    _, run = baseline
+    records = read_metrics(run)
+    assert [r["step"] for r in records] == list(range(1, 7))
+    assert records[-1]["loss"] < records[0]["loss"]  # lr 1e-3 on random weights: it learns
+    assert records[0]["lr"] == pytest.approx(1e-3)  # warmup ceil(5% of 6) = 1 step
+    assert all(r["trained_tokens"] > 0 and r["tokens_per_s"] > 0 for r in records)
+    assert (run / "config.yaml").exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000002",
+        "step-00000004",
+    ]
+    meta = json.loads((run / "final" / "longhorizon_sft.json").read_text())
+    assert meta["steps"] == 6 and set(meta["domains"]) == {"coding", "science", "search"}
+    model = AutoModelForCausalLM.from_pretrained(run / "final")
+    assert AutoTokenizer.from_pretrained(run / "final").eos_token_id is not None
+    assert model.config.architectures == ["LlamaForCausalLM"]
+
+
+def test_resume_after_sigkill_reproduces_the_loss_curve_exactly(
+    baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config, run = baseline
+    out = f"output_dir={tmp_path / 'run'}"
+    killed = launch(
+        [sys.executable, *sft_module(config, out)], {"LONGHORIZON_SFT_KILL_AT_STEP": "5"}
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert len(losses(tmp_path / "run")) == 5  # step 5 was logged after the step-4 checkpoint
+    resumed = launch([sys.executable, *sft_module(config, out)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout and "step-00000004" in resumed.stdout
+    assert losses(tmp_path / "run") == losses(run)  # bit for bit
+
+
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
+def test_two_process_run_matches_single_process(
+    baseline: tuple[Path, Path], tmp_path: Path, parallel: str
+) -> None:
+    config, run = baseline
+    steps = "max_steps=2" if parallel == "fsdp2" else "max_steps=3"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    out = f"output_dir={tmp_path / 'run'}"
+    done = launch([*args, *sft_module(config, out, f"parallel={parallel}", steps)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = losses(tmp_path / "run")
+    # max_steps changes the lr schedule, so only the first step's loss is comparable.
+    assert got[0] == pytest.approx(losses(run)[0], abs=1e-6)
+    assert len(got) == (2 if parallel == "fsdp2" else 3)
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final") is not None
+
+
+# ---- CLI ----------------------------------------------------------------------------------
+def test_cli_sft_and_teach(store: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from longhorizon.cli.main import app
+
+    runner = CliRunner()
+    config = write_config(tmp_path / "sft.yaml", store, tmp_path / "sft", max_steps=2)
+    result = runner.invoke(app, ["sft", "--config", str(config), "--dry-run", "--set", "lr=3e-4"])
+    assert result.exit_code == 0 and "lr: 0.0003" in result.output
+    result = runner.invoke(app, ["sft", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert len(read_metrics(tmp_path / "sft")) == 2
+
+    teach = tmp_path / "teach.yaml"
+    stage = {"data": {"paths": [str(store)]}, "overrides": {"max_steps": 1}}
+    teach.write_text(
+        json.dumps(
+            {
+                "init": str(tmp_path / "sft" / "final"),
+                "output_dir": str(tmp_path / "teachers"),
+                "sft": {"max_len": 96, "batch_size": 2, "tensorboard": False, "num_threads": 1},
+                "stages": [{"name": "reasoning", **stage}, {"name": "tools", **stage}],
+            }
+        )
+    )
+    result = runner.invoke(app, ["teach", "--domain", "science", "--config", str(teach)])
+    assert result.exit_code == 0, result.output
+    teacher = tmp_path / "teachers" / "science" / "teacher"
+    info = read_teacher(teacher)
+    assert info.domain == "science" and [s["name"] for s in info.stages] == ["reasoning", "tools"]
+    assert (teacher / TEACHER_METADATA).exists() and (teacher / "config.json").exists()
+    assert find_teachers(tmp_path / "teachers") == {"science": teacher}
+    stage1 = json.loads(
+        (tmp_path / "teachers/science/stage-1-reasoning/final/longhorizon_sft.json").read_text()
+    )
+    assert set(stage1["domains"]) == {"science"}  # the teacher sees its own domain only
