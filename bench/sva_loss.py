@@ -208,10 +208,10 @@ def run_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
 
 
 def repeats_for(t: int, v: int, method: str, base: int) -> int:
-    """Fewer repeats where one full-vocabulary run takes tens of seconds (or minutes) on CPU."""
-    if method not in FULL or t * v <= 2**27:
+    """Full-vocabulary rows cost T * V * H: one run of a big one is a minute or more on CPU."""
+    if method not in FULL:
         return base
-    return 1 if t * v > 2**29 else min(base, 2)
+    return 1 if t * v > 2**27 else min(base, 2)
 
 
 def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -257,8 +257,24 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def estimate_skipped(rows: list[dict[str, Any]]) -> None:
+    """For a materialised row that did not fit: its time scaled linearly in T (the cost is
+    T * V * H) from the largest measured T with the same V, marked as an estimate."""
+    for row in rows:
+        if row["method"] != "full materialised" or "skipped" not in row:
+            continue
+        measured = [
+            r for r in rows if r["method"] == row["method"] and r["v"] == row["v"] and "time_s" in r
+        ]
+        if measured:
+            base = max(measured, key=lambda r: r["t"])
+            row["estimated_time_s"] = base["time_s"] * row["t"] / base["t"]
+
+
 def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """speedup and memory ratio of each method vs the materialised and the chunked full loss."""
+    """speedup and memory ratio of each method vs the materialised and the chunked full loss;
+    against a materialised row that did not fit, `*_estimated` ratios from its estimates."""
+    estimate_skipped(rows)
     ref = {(r["t"], r["v"], r["method"]): r for r in rows}
     for row in rows:
         if "time_s" not in row:
@@ -268,14 +284,18 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
             if "time_s" in base:
                 row[f"speedup_vs_{name}"] = base["time_s"] / row["time_s"]
                 row[f"memory_ratio_vs_{name}"] = base["peak_extra_bytes"] / row["peak_extra_bytes"]
-            elif "estimated_peak_extra_bytes" in base:
+                continue
+            if "estimated_time_s" in base:
+                row[f"speedup_vs_{name}_estimated"] = base["estimated_time_s"] / row["time_s"]
+            if "estimated_peak_extra_bytes" in base:
                 row[f"memory_ratio_vs_{name}_estimated"] = (
                     base["estimated_peak_extra_bytes"] / row["peak_extra_bytes"]
                 )
 
 
 def goal(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The target: V=151,936, T=8192, k=64: >= 5x faster, >= 10x less extra memory."""
+    """The target: V=151,936, T=8192, k=64: >= 5x faster, >= 10x less extra memory than the
+    materialised loss (measured when it fits, otherwise from the marked estimates)."""
     row = next(
         (r for r in rows if (r["t"], r["v"], r["method"]) == (8192, 151936, "sva k=64")), None
     )
@@ -283,21 +303,15 @@ def goal(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"measured": False, "reason": "configuration not run"}
     out: dict[str, Any] = {
         "sva_time_s": row["time_s"],
-        "sva_peak_extra_bytes": row.get("peak_extra_bytes"),
+        "sva_peak_extra_bytes": row["peak_extra_bytes"],
     }
-    for key in (
-        "speedup_vs_materialised",
-        "memory_ratio_vs_materialised",
-        "memory_ratio_vs_materialised_estimated",
-        "speedup_vs_chunked",
-        "memory_ratio_vs_chunked",
-    ):
-        if key in row:
-            out[key] = row[key]
-    if "speedup_vs_materialised" in row:
-        out["met"] = (
-            row["speedup_vs_materialised"] >= 5 and row["memory_ratio_vs_materialised"] >= 10
-        )
+    out.update({k: v for k, v in row.items() if k.startswith(("speedup_vs", "memory_ratio_vs"))})
+    for suffix in ("", "_estimated"):
+        speed = row.get(f"speedup_vs_materialised{suffix}")
+        memory = row.get(f"memory_ratio_vs_materialised{suffix}")
+        if speed is not None and memory is not None:
+            out["met" + suffix] = speed >= 5 and memory >= 10
+            break
     return out
 
 
@@ -305,8 +319,20 @@ def fmt_ratio(row: dict[str, Any], key: str) -> str:
     if key in row:
         return f"{row[key]:.1f}x"
     if f"{key}_estimated" in row:
-        return f">={row[f'{key}_estimated']:.0f}x (est.)"
+        value = row[f"{key}_estimated"]
+        return f"~{value:.0f}x est." if value >= 10 else f"~{value:.1f}x est."
     return "-"
+
+
+def estimate(row: dict[str, Any], key: str, unit: float) -> str:
+    return f"~{row[key] / unit:.0f} est." if key in row else "-"
+
+
+def note(row: dict[str, Any]) -> str:
+    if "skipped" in row:
+        need = row["estimated_peak_extra_bytes"] / GIB
+        return f"not run: does not fit (est. {need:.0f} GiB extra + teacher input), see JSON"
+    return str(row.get("error", ""))
 
 
 def show(rows: list[dict[str, Any]], console: Console) -> None:
@@ -330,13 +356,15 @@ def show(rows: list[dict[str, Any]], console: Console) -> None:
             str(r["t"]),
             str(r["v"]),
             r["method"],
-            f"{r['time_s']:.2f}" if measured else "-",
-            f"{r['peak_extra_bytes'] / 2**20:.0f}" if measured else "-",
+            f"{r['time_s']:.2f}" if measured else estimate(r, "estimated_time_s", 1),
+            f"{r['peak_extra_bytes'] / 2**20:.0f}"
+            if measured
+            else estimate(r, "estimated_peak_extra_bytes", 2**20),
             fmt_ratio(r, "speedup_vs_materialised"),
             fmt_ratio(r, "memory_ratio_vs_materialised"),
             fmt_ratio(r, "speedup_vs_chunked"),
             fmt_ratio(r, "memory_ratio_vs_chunked"),
-            r.get("skipped") or r.get("error") or "",
+            note(r),
         )
     console.print(table)
 
@@ -369,7 +397,7 @@ def main() -> None:
     started = time.time()
     load = os.getloadavg()
     rows = bench(args)
-    show(rows, Console())
+    show(rows, Console(width=190))
     payload = {
         "bench": "sva_loss",
         "device": args.device,

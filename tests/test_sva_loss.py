@@ -468,6 +468,15 @@ def test_low_precision_inputs_reduce_in_float32() -> None:
         out = sva_loss(low, case.teacher(), case.layout(), cfg())
         assert out.loss.dtype == torch.float32
         assert float(out.loss) == pytest.approx(ref, abs=tol)
+    # every kind runs forward + backward on bfloat16 inputs (the GPU path) with finite gradients
+    teacher = with_student_top(case, 3)
+    for kind in ["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]:
+        h = case.hidden.detach().to(torch.bfloat16).requires_grad_()
+        w = case.weight.detach().to(torch.bfloat16).requires_grad_()
+        out = distill_loss(StudentHead(h, w), teacher, case.layout(), cfg(kind=kind, k=3))
+        out.loss.backward()
+        assert h.grad is not None and w.grad is not None and w.grad.dtype == torch.bfloat16
+        assert torch.isfinite(h.grad).all() and torch.isfinite(w.grad).all()
 
 
 def test_misaligned_or_missing_inputs_are_rejected() -> None:

@@ -9,7 +9,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.cli import distill, evaluate, kag, models, rollout, store, synth, tools, train, vllm
+from longhorizon.cli import (
+    distill,
+    evaluate,
+    kag,
+    models,
+    rollout,
+    store,
+    synth,
+    tools,
+    train,
+    vllm,
+)
 
 console = Console()
 app = typer.Typer(

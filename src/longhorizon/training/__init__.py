@@ -4,8 +4,8 @@ Public surface for later stages (distillation reuses the data builder, packing a
 - data:     DataConfig, Sample, build_samples, load_samples, load_trajectories
 - packing:  best_fit_decreasing, pack_samples, collate, MicroBatch
 - training: SFTConfig, load_config, run_sft, SFTTrainer, SFTResult
-- teachers: TeachConfig, TeachStage, run_teach, teacher_info
-- checkpoints: latest_checkpoint, checkpoint_path, read_metrics
+- teachers: TeachConfig, TeachStage, run_teach, read_teacher, find_teachers
+- checkpoints and logs: latest_checkpoint, checkpoint_path, TrainerState, read_metrics
 """
 
 from longhorizon.training.checkpoint import TrainerState, checkpoint_path, latest_checkpoint
@@ -20,6 +20,14 @@ from longhorizon.training.data import (
 from longhorizon.training.metrics import read_metrics
 from longhorizon.training.packing import MicroBatch, best_fit_decreasing, collate, pack_samples
 from longhorizon.training.sft import SFTResult, SFTTrainer, run_sft
+from longhorizon.training.teach import (
+    TeachConfig,
+    TeacherInfo,
+    TeachStage,
+    find_teachers,
+    read_teacher,
+    run_teach,
+)
 
 __all__ = [
     "DataConfig",
@@ -28,16 +36,22 @@ __all__ = [
     "SFTResult",
     "SFTTrainer",
     "Sample",
+    "TeachConfig",
+    "TeachStage",
+    "TeacherInfo",
     "TrainerState",
     "best_fit_decreasing",
     "build_samples",
     "checkpoint_path",
     "collate",
+    "find_teachers",
     "latest_checkpoint",
     "load_config",
     "load_samples",
     "load_trajectories",
     "pack_samples",
     "read_metrics",
+    "read_teacher",
     "run_sft",
+    "run_teach",
 ]

@@ -126,7 +126,8 @@ def save_checkpoint(
     final = checkpoint_path(output_dir, state.step)
     tmp = final.with_name(f".tmp-{final.name}")
     if env.is_main:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in final.parent.glob(".tmp-step-*"):  # left by a process killed mid-save
+            shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
     barrier(env)
     model_sd, optim_sd = full_state(model, optimizer)  # every rank takes part

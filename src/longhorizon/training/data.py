@@ -80,6 +80,8 @@ def load_trajectories(paths: Iterable[Path]) -> Iterator[Trajectory]:
     """Every trajectory under the given store directories or JSONL files, in path order."""
     for path in paths:
         path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such trajectory store or file")
         if path.is_dir():
             store = TrajectoryStore(path)
             yield from store

@@ -10,6 +10,7 @@ average gradients over ranks; the caller multiplies by the world size to undo th
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,15 @@ def forward_logits(
     return out.logits[0]
 
 
+@dataclass(frozen=True)
+class MicroLoss:
+    """The micro-batch's share of the step loss, and its token losses (detached, for logs)."""
+
+    loss: Tensor
+    token_losses: Tensor  # CE at the trained positions, in position order
+    positions: Tensor  # those positions in the row
+
+
 def micro_batch_loss(
     model: nn.Module,
     batch: MicroBatch,
@@ -47,7 +57,7 @@ def micro_batch_loss(
     normalisation: str,
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
-) -> Tensor:
+) -> MicroLoss:
     """sum_t c_t * CE(logits_t, label_t) / denominator over this micro-batch's trained positions."""
     labels = batch.labels[0]
     keep = (labels != IGNORE).nonzero().squeeze(1)
@@ -65,4 +75,17 @@ def micro_batch_loss(
     targets = labels[keep].to(device)
     losses = F.cross_entropy(logits, targets, reduction="none", ignore_index=IGNORE)
     scale = batch.token_scale(normalisation)[0, keep].to(device=device, dtype=losses.dtype)
-    return (losses * scale).sum() / max(denominator, 1.0)
+    loss = (losses * scale).sum() / max(denominator, 1.0)
+    trained = labels[keep] != IGNORE
+    return MicroLoss(loss, losses.detach()[trained.to(device)].cpu(), keep[trained])
+
+
+def domain_loss_sums(batch: MicroBatch, part: MicroLoss, domains: list[str]) -> list[float]:
+    """[token-loss sum, token count] per domain (in `domains` order), for per-domain logs."""
+    sums = [0.0] * (2 * len(domains))
+    owners = batch.sample_ids[0, part.positions].tolist()
+    for owner, value in zip(owners, part.token_losses.tolist(), strict=True):
+        d = domains.index(batch.domains[owner])
+        sums[2 * d] += value
+        sums[2 * d + 1] += 1
+    return sums

@@ -48,10 +48,17 @@ from longhorizon.training.distributed import (
     wrap_model,
 )
 from longhorizon.training.loader import StepPlan, build_micro_batches, data_fingerprint
-from longhorizon.training.loss import micro_batch_loss, step_denominator
+from longhorizon.training.loss import domain_loss_sums, micro_batch_loss, step_denominator
 from longhorizon.training.metrics import MetricsLogger
+from longhorizon.training.modeling import (
+    load_model,
+    load_tokenizer,
+    pad_token_id,
+    precision,
+    resolve_isolation,
+)
 from longhorizon.training.optim import build_optimizer, build_scheduler
-from longhorizon.training.packing import Isolation, pack_samples
+from longhorizon.training.packing import MicroBatch, pack_samples
 
 KILL_ENV = "LONGHORIZON_SFT_KILL_AT_STEP"
 SFT_METADATA = "longhorizon_sft.json"
@@ -64,63 +71,6 @@ class SFTResult:
     steps: int
     last_loss: float | None
     tokens_per_s: float  # mean over the steps this process ran (0 when nothing ran)
-
-
-def precision(choice: str, device: torch.device) -> tuple[torch.dtype, torch.dtype | None]:
-    """(parameter dtype, autocast dtype): bf16 autocast keeps float32 master weights."""
-    if choice == "float64":
-        return torch.float64, None
-    if choice == "bfloat16" or (
-        choice == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    ):
-        return torch.float32, torch.bfloat16
-    return torch.float32, None
-
-
-def resolve_isolation(choice: str, attn_implementation: str, device: torch.device) -> Isolation:
-    """How packed samples are kept apart; `auto` picks the fastest that is exact.
-
-    flash/varlen kernels read sequence boundaries from restarting positions. On CPU, sdpa's
-    backward is ~4x faster with our float additive mask than with the boolean mask that
-    transformers builds from the positions (measured on the tiny model, 2K-token rows); on
-    GPU the boolean mask takes a quarter of the memory of a float one.
-    """
-    flash = attn_implementation.startswith("flash")
-    if choice == "mask" and flash:
-        raise ValueError("flash attention takes no 4D mask: use isolation position_ids or auto")
-    if choice != "auto":
-        return choice  # type: ignore[return-value]
-    if flash:
-        return "position_ids"
-    from transformers import masking_utils
-
-    # transformers turns restarting positions into a block-diagonal mask when it has this.
-    reads_positions = hasattr(masking_utils, "find_packed_sequence_indices")
-    return "position_ids" if reads_positions and device.type != "cpu" else "mask"
-
-
-def load_model(cfg: SFTConfig, dtype: torch.dtype, device: torch.device) -> Any:
-    from transformers import AutoModelForCausalLM
-
-    from longhorizon.models.registry import resolve_model
-
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if cfg.attn_implementation:
-        kwargs["attn_implementation"] = cfg.attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model), **kwargs).to(device)
-    model.config.use_cache = False
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()
-    return model
-
-
-def load_tokenizer(cfg: SFTConfig) -> Any:
-    from transformers import AutoTokenizer
-
-    from longhorizon.models.registry import resolve_model
-
-    return AutoTokenizer.from_pretrained(resolve_model(cfg.tokenizer or cfg.model))
 
 
 def seed_everything(seed: int) -> None:
@@ -184,6 +134,7 @@ class SFTTrainer:
         )
         self.total_steps = self.plan.total_steps(cfg.epochs, cfg.max_steps)
         self.fingerprint = data_fingerprint(self.samples, self.rows)
+        self.domains = sorted({s.domain for s in self.samples})
         if env.is_main:
             self._print_data_summary()
 
@@ -208,7 +159,7 @@ class SFTTrainer:
         attn = model.config._attn_implementation
         self.isolation = resolve_isolation(cfg.isolation, attn, env.device)
         self.mask_dtype = self.autocast or dtype  # sdpa wants the mask in the query's dtype
-        self.pad_id = model.config.pad_token_id or model.config.eos_token_id or 0
+        self.pad_id = pad_token_id(model.config)
         self.tokenizer = load_tokenizer(cfg)
         self.model = wrap_model(model, env)
         self.optimizer = build_optimizer(self.model, cfg)
@@ -266,49 +217,61 @@ class SFTTrainer:
 
     def train_step(self, step: int) -> dict[str, Any]:
         """One optimizer step over this rank's micro-batches; returns the step's log record."""
-        cfg, env = self.cfg, self._env
         start = time.perf_counter()
         batches = build_micro_batches(
             self.plan, step, self.samples, self.isolation, self.pad_id, self.mask_dtype
         )
+        counts = self._step_counts(batches)
+        lr = self.scheduler.get_last_lr()[0]
+        loss_sum, domain_sums = self._accumulate_gradients(batches, counts["denominator"])
+        grad_norm = self._clip_and_step()
+        loss, *domain_sums = all_reduce_sum([loss_sum, *domain_sums], self._env)
+        elapsed = time.perf_counter() - start
+        record = {
+            "step": step + 1,
+            "epoch": self.plan.position(step)[0],
+            "loss": loss,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens": int(counts["tokens"]),
+            "trained_tokens": int(counts["trained"]),
+            "samples": int(counts["samples"]),
+            "tokens_per_s": counts["tokens"] / elapsed,
+            "step_s": elapsed,
+        }
+        for d, domain in enumerate(self.domains):  # mean token loss per domain in this step
+            if domain_sums[2 * d + 1]:
+                record[f"loss/{domain}"] = domain_sums[2 * d] / domain_sums[2 * d + 1]
+        return record
+
+    def _step_counts(self, batches: list[MicroBatch]) -> dict[str, float]:
+        """The step's loss normaliser and sizes, summed over all ranks."""
         local = [
-            step_denominator(batches, cfg.loss_normalisation),
+            step_denominator(batches, self.cfg.loss_normalisation),
             float(sum(b.num_tokens for b in batches)),
             float(sum(b.num_trainable for b in batches)),
             float(sum(b.num_samples for b in batches)),
         ]
-        denominator, tokens, trained, samples = all_reduce_sum(local, env)
-        lr = self.scheduler.get_last_lr()[0]
-        loss_sum = 0.0
+        keys = ("denominator", "tokens", "trained", "samples")
+        return dict(zip(keys, all_reduce_sum(local, self._env), strict=True))
+
+    def _accumulate_gradients(
+        self, batches: list[MicroBatch], denominator: float
+    ) -> tuple[float, list[float]]:
+        """Backward over every micro-batch (gradients synced on the last one only)."""
+        cfg, env, amp = self.cfg, self._env, self.autocast
+        loss_sum, domain_sums = 0.0, [0.0] * (2 * len(self.domains))
         for i, batch in enumerate(batches):
             with gradient_sync(self.model, env, sync=i == len(batches) - 1):
-                loss = micro_batch_loss(
-                    self.model,
-                    batch,
-                    denominator,
-                    cfg.loss_normalisation,
-                    env.device,
-                    self.autocast,
+                part = micro_batch_loss(
+                    self.model, batch, denominator, cfg.loss_normalisation, env.device, amp
                 )
                 # DDP and FSDP2 average gradients over ranks: scale up to keep the global sum.
-                (loss * env.world_size).backward()
-            loss_sum += loss.item()
-        grad_norm = self._clip_and_step()
-        (loss_value,) = all_reduce_sum([loss_sum], env)
-        elapsed = time.perf_counter() - start
-        epoch, _ = self.plan.position(step)
-        return {
-            "step": step + 1,
-            "epoch": epoch,
-            "loss": loss_value,
-            "lr": lr,
-            "grad_norm": grad_norm,
-            "tokens": int(tokens),
-            "trained_tokens": int(trained),
-            "samples": int(samples),
-            "tokens_per_s": tokens / elapsed,
-            "step_s": elapsed,
-        }
+                (part.loss * env.world_size).backward()
+            loss_sum += part.loss.item()
+            batch_sums = domain_loss_sums(batch, part, self.domains)
+            domain_sums = [a + b for a, b in zip(domain_sums, batch_sums, strict=True)]
+        return loss_sum, domain_sums
 
     def _clip_and_step(self) -> float:
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
