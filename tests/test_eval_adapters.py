@@ -277,6 +277,24 @@ def test_search_heldout_expert_passes_and_a_random_model_fails(
     assert (est.mean, est.n) == (0.0, 2)
 
 
+def test_instruction_heldout_expert_passes(renderer: ChatRenderer, tmp_path: Path) -> None:
+    from longhorizon.domains.instruction import expert_script
+    from longhorizon.evaluation import instruction_heldout
+
+    options = EvalOptions(limit=4, **QUIET)
+    tasks = instruction_heldout.load_items(options, tmp_path).items
+    experts = {t.instruction: expert_script(t) for t in tasks}
+
+    def script(messages: list[Message]):  # type: ignore[no-untyped-def]
+        question = next(m.content for m in messages if m.role == "user")
+        return experts[question](messages)
+
+    agent = ScriptedAgent(renderer, script, "instruction-expert")
+    run = evaluate_agent(agent, "expert", ["instruction-heldout"], 1, tmp_path, options)
+    pooled = asyncio.run(run)["instruction-heldout"].pooled
+    assert (pooled.mean, pooled.n) == (1.0, 4)
+
+
 # ---- compare -----------------------------------------------------------------------------------
 
 
