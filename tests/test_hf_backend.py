@@ -130,3 +130,14 @@ def test_chat_reports_bad_tool_calls_as_values(tool_caller_path: str) -> None:
     )
     assert short.message.tool_calls is None
     assert "unclosed" in short.parse_errors[0].message
+
+
+def test_batched_scoring_equals_one_by_one(tiny_backend: HFBackend) -> None:
+    long = prompt_ids(tiny_backend, "A longer prompt to score, with several more words in it.")
+    short = prompt_ids(tiny_backend, "Short")
+    requests = [(long, None), (short, [2, 5]), (long, [len(long) - 1])]
+    batched = tiny_backend.score_batch_sync(requests, top_k=3)
+    for (ids, positions), got in zip(requests, batched, strict=True):
+        alone = tiny_backend.score_sync(ids, positions, 3)
+        assert got.positions == alone.positions and got.top_ids == alone.top_ids
+        assert got.target_logprobs == pytest.approx(alone.target_logprobs, abs=1e-5)

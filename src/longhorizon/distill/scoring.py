@@ -58,20 +58,36 @@ async def score_sequences(
     requests: list[tuple[str, list[int], list[int]]],
     top_k: int,
     cache: ScoreCache | None = None,
-    concurrency: int = 4,
+    batch_size: int = 8,
 ) -> list[SequenceScores]:
-    """Scores of (domain, ids, positions) requests, each by its own domain's teacher."""
-    limit = asyncio.Semaphore(concurrency)
+    """Scores of (domain, ids, positions) requests, each by its own domain's teacher.
 
-    async def one(domain: str, ids: list[int], positions: list[int]) -> SequenceScores:
-        teacher = registry[domain]
-        key = ScoreCache.key(teacher.model_id, top_k, ids, positions)
-        if cache is not None and (hit := cache.get(key)) is not None:
-            return hit
-        async with limit:
-            scores = await teacher.score(ids, positions=positions, top_k=top_k)
-        if cache is not None:
-            cache.put(key, scores)
-        return scores
+    Cache misses go to their teacher in batches (one forward pass for an in-process teacher,
+    concurrent requests for a server).
+    """
+    results: list[SequenceScores | None] = [None] * len(requests)
+    misses: dict[str, list[tuple[int, str]]] = {}
+    for i, (domain, ids, positions) in enumerate(requests):
+        key = ScoreCache.key(registry[domain].model_id, top_k, ids, positions)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            results[i] = hit
+        else:
+            misses.setdefault(domain, []).append((i, key))
+    for domain, items in misses.items():
+        for lo in range(0, len(items), batch_size):
+            part = items[lo : lo + batch_size]
+            scored = await _score_part(registry[domain], [requests[i][1:] for i, _ in part], top_k)
+            for (i, key), scores in zip(part, scored, strict=True):
+                results[i] = scores
+                if cache is not None:
+                    cache.put(key, scores)
+    return [r for r in results if r is not None]
 
-    return await asyncio.gather(*(one(d, ids, pos) for d, ids, pos in requests))
+
+async def _score_part(teacher, pairs: list[tuple[list[int], list[int]]], top_k: int):  # type: ignore[no-untyped-def]
+    if hasattr(teacher, "score_batch"):
+        return await teacher.score_batch(pairs, top_k)
+    return await asyncio.gather(
+        *(teacher.score(ids, positions=pos, top_k=top_k) for ids, pos in pairs)
+    )

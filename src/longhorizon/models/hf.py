@@ -220,16 +220,37 @@ class HFBackend:
         self, input_ids: list[int], positions: list[int] | None = None, top_k: int = 0
     ) -> SequenceScores:
         """log p(ids[t] | ids[:t]) and the top-k at each position t, never building T x V logits."""
-        positions = list(range(1, len(input_ids))) if positions is None else positions
-        if any(not 1 <= p < len(input_ids) for p in positions):
-            raise ValueError(f"positions must lie in [1, {len(input_ids) - 1}]")
-        ids = torch.tensor([input_ids], device=self.device)
+        return self.score_batch_sync([(input_ids, positions)], top_k)[0]
+
+    @torch.inference_mode()
+    def score_batch_sync(
+        self, requests: list[tuple[list[int], list[int] | None]], top_k: int = 0
+    ) -> list[SequenceScores]:
+        """Several sequences in one right-padded forward pass (a teacher scoring rollouts)."""
+        wanted = [_check_positions(ids, positions) for ids, positions in requests]
+        width = max(len(ids) for ids, _ in requests)
+        batch = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros_like(batch)
+        for i, (ids, _) in enumerate(requests):
+            batch[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+        batch, attention = batch.to(self.device), attention.to(self.device)
         with self._lock:
-            hidden = self.model.base_model(input_ids=ids).last_hidden_state[0]
-            result = SequenceScores(positions=positions, target_logprobs=[])
-            for lo in range(0, len(positions), SCORE_CHUNK):
-                self._score_chunk(hidden, ids[0], positions[lo : lo + SCORE_CHUNK], top_k, result)
-        return result
+            hidden = self.model.base_model(input_ids=batch, attention_mask=attention)
+            hidden = hidden.last_hidden_state
+            results = []
+            for i, positions in enumerate(wanted):
+                result = SequenceScores(positions=positions, target_logprobs=[])
+                for lo in range(0, len(positions), SCORE_CHUNK):
+                    chunk = positions[lo : lo + SCORE_CHUNK]
+                    self._score_chunk(hidden[i], batch[i], chunk, top_k, result)
+                results.append(result)
+        return results
+
+    async def score_batch(
+        self, requests: list[tuple[list[int], list[int] | None]], top_k: int = 0
+    ) -> list[SequenceScores]:
+        return await asyncio.to_thread(self.score_batch_sync, requests, top_k)
 
     def _score_chunk(
         self,
@@ -247,3 +268,10 @@ class HFBackend:
             top = logp.topk(top_k, dim=-1)
             result.top_ids += top.indices.tolist()
             result.top_logprobs += top.values.tolist()
+
+
+def _check_positions(input_ids: list[int], positions: list[int] | None) -> list[int]:
+    positions = list(range(1, len(input_ids))) if positions is None else positions
+    if any(not 1 <= p < len(input_ids) for p in positions):
+        raise ValueError(f"positions must lie in [1, {len(input_ids) - 1}]")
+    return positions
