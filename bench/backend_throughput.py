@@ -98,7 +98,6 @@ def bench_vllm(
     model_dir: str, all_prompts: list[list[int]], max_tokens: int, repeats: int
 ) -> dict[str, float]:
     from longhorizon.models.openai_backend import OpenAIBackend
-
     from longhorizon.serving.vllm import VLLMServer, vllm_available
 
     if not vllm_available():
