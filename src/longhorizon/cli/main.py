@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+from importlib import resources
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from longhorizon.cli import (
     distill,
     evaluate,
     kag,
     models,
+    report,
     rollout,
     store,
     synth,
@@ -35,42 +35,42 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(kag.app, name="kag")
 
 
+def _recipe_path(recipe: str) -> Path:
+    """A recipe file, or the name of a built-in one (tiny, smollm2, agents-a1)."""
+    path = Path(recipe)
+    if path.exists():
+        return path
+    builtin = resources.files("longhorizon.recipes").joinpath(
+        f"{recipe.removesuffix('.yaml')}.yaml"
+    )
+    if builtin.is_file():
+        return Path(str(builtin))
+    raise typer.BadParameter(f"no recipe file {recipe!r} and no built-in recipe of that name")
+
+
 @app.command("run")
 def run(
-    model: str = typer.Option("smollm2-135m", help="short name, checkpoint dir or hub id"),
-    out: Path = typer.Option(Path("runs/default"), help="run directory"),
-    max_turns: int = typer.Option(3, min=1, help="T_max per episode"),
-    max_tokens: int = typer.Option(96, min=1, help="L_resp per model call"),
+    recipe: str = typer.Argument(
+        "tiny", help="recipe file or built-in name (tiny, smollm2, agents-a1)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="resolve, validate and print the plan"),
+    out: Path | None = typer.Option(None, help="run directory (default: the recipe's)"),
 ) -> None:
-    """Run the main job on its built-in default and print the results table."""
-    from longhorizon.harness.backends import open_agent
-    from longhorizon.pipeline.smoke import SmokeConfig, run_smoke
+    """Run the whole recipe: synth -> SFT -> teachers -> OPD-SVA -> eval -> report."""
+    from longhorizon.pipeline.recipe import load_recipe
+    from longhorizon.pipeline.run import run_pipeline
+    from longhorizon.pipeline.show import print_plan
 
-    cfg = SmokeConfig(model=model, out=out, max_turns=max_turns, max_tokens=max_tokens)
-
-    async def main():  # type: ignore[no-untyped-def]
-        async with open_agent(model, "hf") as agent:
-            return await run_smoke(agent, cfg)
-
-    report, trajectories = asyncio.run(main())
-    table = Table(title=f"{model}: arithmetic with a calculator tool")
-    for column in ("task", "status", "turns", "tool calls", "tokens", "answer", "passed"):
-        table.add_column(column)
-    for t in sorted(trajectories, key=lambda t: t.id):
-        tokens = sum(len(s) for s in t.token_sequences())
-        row = (
-            t.task_id,
-            t.status.value,
-            t.usage.model_calls,
-            len(t.steps),
-            tokens,
-            t.final_answer,
-            t.passed,
-        )
-        table.add_row(*map(str, row))
-    console.print(table)
-    console.print(f"{report.line()}  ({report.skipped} episodes reused from an earlier run)")
-    console.print(f"trajectories: {out / 'trajectories'}  parquet: {out / 'trajectories.parquet'}")
+    try:
+        loaded = load_recipe(_recipe_path(recipe))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if out is not None:
+        loaded = loaded.model_copy(update={"out": out})
+    if dry_run:
+        print_plan(loaded)
+        return
+    run_pipeline(loaded)
 
 
 app.command("rollout")(rollout.rollout)
@@ -79,6 +79,7 @@ app.command("sft")(train.sft)
 app.command("teach")(train.teach)
 app.command("eval")(evaluate.evaluate)
 app.command("distill")(distill.distill)
+app.command("report")(report.report)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""`longhorizon report RUN_DIR`: write RUN/report/report.md and report.html, print the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+console = Console()
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `longhorizon run`"),
+) -> None:
+    """Write the run's Markdown report and self-contained HTML page; print the results."""
+    if not run_dir.is_dir():
+        console.print(f"[red]error:[/red] run directory {escape(str(run_dir))} does not exist")
+        raise typer.Exit(code=2)
+    # Imported here: matplotlib is only loaded when a report is made, not on every command.
+    from longhorizon.report.render import build_report
+    from longhorizon.report.results import table_cells
+
+    md_path, html_path, run, table = build_report(run_dir)
+    header, rows = table_cells(table)
+    results = Table(title=Text(f"{run_dir.name}: results (pooled mean [95% interval])"))
+    for column in header:
+        results.add_column(column, overflow="fold")  # wrap, never cut a number
+    for row in rows:
+        results.add_row(*(Text(cell) for cell in row))  # data, never markup
+    if rows:
+        console.print(results)
+    else:
+        console.print("[yellow]no evaluation results in this run[/yellow]")
+    for note in run.notes:
+        console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
+    console.print(Text(f"markdown: {md_path}\nhtml:     {html_path}"))

@@ -1,0 +1,194 @@
+"""`longhorizon run`: synth -> SFT -> teachers -> OPD-SVA -> eval -> report, cached per stage.
+
+Each stage records itself in RUN/stages.json when it finishes; a rerun skips finished stages,
+and an interrupted one resumes from its own state (synthesis skips judged tasks, SFT and
+teacher runs resume from their latest checkpoint, evaluation skips scored items).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from longhorizon.pipeline.recipe import BENCH_OF_DOMAIN, Recipe
+from longhorizon.pipeline.stages import Plan, plan
+
+console = Console()
+STAGES = ("synth", "sft", "teachers", "distill", "eval", "report")
+
+
+def student_checkpoint(recipe: Recipe) -> str:
+    """Build a tiny student from its config (once), or resolve the named model."""
+    from longhorizon.models.registry import resolve_model
+    from longhorizon.models.tiny import tiny_checkpoint
+
+    if recipe.student.tiny is not None:
+        return str(tiny_checkpoint(recipe.student.tiny))
+    return resolve_model(recipe.student.name())
+
+
+class StageLog:
+    """RUN/stages.json: which stages finished, and how long each took."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "stages.json"
+        self.data: dict[str, Any] = (
+            json.loads(self.path.read_text()) if self.path.exists() else {"stages": {}}
+        )
+
+    def done(self, stage: str) -> bool:
+        return bool(self.data["stages"].get(stage, {}).get("done"))
+
+    def finish(self, stage: str, seconds: float) -> None:
+        self.data["stages"][stage] = {"done": True, "seconds": round(seconds, 1)}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        tmp.replace(self.path)
+
+
+def run_pipeline(recipe: Recipe) -> Path:
+    out = recipe.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.yaml").write_text(
+        yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+    )
+    the_plan = plan(recipe, student_checkpoint(recipe))
+    log = StageLog(out)
+    steps: dict[str, Callable[[Plan], None]] = {
+        "synth": run_synth,
+        "sft": run_sft_stage,
+        "teachers": run_teachers,
+        "distill": run_distill_stage,
+        "eval": run_eval,
+        "report": run_report,
+    }
+    for i, stage in enumerate(STAGES, start=1):
+        if log.done(stage):
+            console.print(f"[dim]stage {i}/{len(STAGES)} {stage}: done earlier, skipped[/dim]")
+            continue
+        console.rule(f"stage {i}/{len(STAGES)}: {stage}")
+        start = time.perf_counter()
+        steps[stage](the_plan)
+        log.finish(stage, time.perf_counter() - start)
+    print_results(the_plan)
+    return out
+
+
+def run_synth(p: Plan) -> None:
+    from longhorizon.cli.synth import _run, print_report
+
+    for domain, cfg in p.synth.items():
+        report = asyncio.run(
+            _run(
+                domain,
+                cfg.n,
+                cfg.out,
+                p.recipe.synth.solver,
+                p.student,
+                cfg.seed,
+                cfg.concurrency,
+                p.recipe.synth.entities,
+                None,
+                [],
+            )
+        )
+        print_report(report)
+
+
+def run_sft_stage(p: Plan) -> None:
+    from longhorizon.training.sft import run_sft
+
+    run_sft(p.sft, console)
+
+
+def run_teachers(p: Plan) -> None:
+    from longhorizon.training.teach import run_teach
+
+    for cfg in p.teachers.values():
+        run_teach(cfg, console)
+
+
+def run_distill_stage(p: Plan) -> None:
+    from longhorizon.distill.opd import run_distill
+
+    if not (p.distill.out / "final" / "config.json").exists():
+        run_distill(p.distill)
+
+
+def eval_options(p: Plan, train_tasks: Path | None):  # type: ignore[no-untyped-def]
+    from longhorizon.evaluation.options import EvalOptions
+
+    spec = p.recipe.eval
+    return EvalOptions(
+        limit=spec.limit,
+        max_tokens=spec.max_tokens,
+        max_turns=spec.max_turns,
+        batch_size=spec.batch_size,
+        train_tasks=train_tasks,
+        search_entities=p.recipe.synth.entities,
+        search_world_seed=p.recipe.seed,
+        show_progress=True,
+    )
+
+
+def run_eval(p: Plan) -> None:
+    from longhorizon.evaluation.runner import evaluate_model
+
+    seeds = p.recipe.eval.seeds
+    for label, model in p.models().items():
+        for bench in _benches_for(p, label):
+            domain = next((d for d, b in BENCH_OF_DOMAIN.items() if b == bench), None)
+            tasks = p.synth[domain].out / "tasks" if domain in p.synth else None
+            asyncio.run(
+                evaluate_model(
+                    model, [bench], seeds, p.out / "eval" / label, eval_options(p, tasks)
+                )
+            )
+
+
+def _benches_for(p: Plan, label: str) -> list[str]:
+    if label.startswith("teacher-"):
+        return [BENCH_OF_DOMAIN[label.removeprefix("teacher-")]]
+    return p.recipe.benches()
+
+
+def run_report(p: Plan) -> None:
+    try:
+        from longhorizon.report import write_report
+    except ImportError:
+        console.print("[yellow]report module not available: skipped[/yellow]")
+        return
+    md, html = write_report(p.out)
+    console.print(f"report: {md}  {html}")
+
+
+def print_results(p: Plan) -> None:
+    """The results table: held-out scores per stage with 95% intervals, per domain and mean."""
+    from longhorizon.evaluation.runner import load_results
+
+    labels = list(p.models())
+    table = Table(title=f"{p.recipe.name}: held-out results (mean [95% CI])")
+    table.add_column("bench")
+    for label in labels:
+        table.add_column(label)
+    results = {label: load_results(p.out / "eval" / label) for label in labels}
+    for bench in p.recipe.benches():
+        cells = [str(results[lb][bench].pooled) if bench in results[lb] else "-" for lb in labels]
+        table.add_row(bench, *cells)
+    table.add_row("average", *[_average(results[lb], p.recipe.benches()) for lb in labels])
+    console.print(table)
+    console.print(f"report: {p.out / 'report' / 'report.html'}")
+
+
+def _average(results: dict, benches: list[str]) -> str:  # type: ignore[type-arg]
+    """Mean over the benches a model was evaluated on (the report gives its interval)."""
+    means = [results[b].pooled.mean for b in benches if b in results]
+    return f"{sum(means) / len(means):.3f}" if means else "-"

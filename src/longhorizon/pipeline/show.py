@@ -1,0 +1,47 @@
+"""`longhorizon run --dry-run`: resolve every stage's config and print the plan."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from longhorizon.pipeline.recipe import Recipe
+from longhorizon.pipeline.stages import plan
+
+console = Console()
+
+
+def print_plan(recipe: Recipe) -> None:
+    """Build (and so validate) every stage config without loading a model or touching data."""
+    p = plan(recipe, recipe.student.name())
+    table = Table(title=f"plan: {recipe.name} -> {recipe.out}")
+    table.add_column("stage")
+    table.add_column("what runs")
+    for domain, cfg in p.synth.items():
+        solver = recipe.synth.solver or "scripted expert"
+        table.add_row(f"synth/{domain}", f"{cfg.n} accepted tasks, solver {solver} -> {cfg.out}")
+    sft = p.sft
+    table.add_row(
+        "sft",
+        f"{sft.model}: lr {sft.lr:g}, warmup {sft.warmup_ratio:g}, {sft.epochs} epoch(s), "
+        f"batch {sft.batch_size}, max_len {sft.max_len}, {sft.parallel} -> {sft.final_path}",
+    )
+    for domain, teach in p.teachers.items():
+        table.add_row(
+            f"teacher/{domain}", f"from {teach.init}: lr {teach.sft.lr:g} -> {teach.teacher_dir()}"
+        )
+    d = p.distill
+    teachers = ", ".join(f"{t.domain}: {t.backend} {t.base_url or t.model}" for t in d.teachers)
+    table.add_row(
+        "distill",
+        f"{d.loss.kind} k={d.loss.k} {d.loss.aggregation}-mean, {d.steps} steps, lr {d.lr:g}, "
+        f"{d.rollout.prompts_per_step} prompts/step; teachers {teachers}",
+    )
+    table.add_row(
+        "eval",
+        f"{', '.join(recipe.benches())} x {recipe.eval.seeds} seed(s), "
+        f"models {', '.join(p.models())}",
+    )
+    table.add_row("report", f"{recipe.out / 'report'}")
+    console.print(table)
+    console.print("[green]recipe valid[/green]")

@@ -1,0 +1,112 @@
+"""The stage configs of a recipe, built without running anything (what --dry-run shows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from longhorizon.distill.opd import DistillConfig
+from longhorizon.distill.teachers import TeacherSpec
+from longhorizon.pipeline.recipe import Recipe
+from longhorizon.synthesis.selfplay import SynthConfig
+from longhorizon.training.config import SFTConfig
+from longhorizon.training.data import DataConfig
+from longhorizon.training.teach import TeachConfig, TeachStage
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every stage's resolved configuration and the run layout."""
+
+    recipe: Recipe
+    student: str
+    synth: dict[str, SynthConfig]
+    sft: SFTConfig
+    teachers: dict[str, TeachConfig]
+    distill: DistillConfig
+
+    @property
+    def out(self) -> Path:
+        return self.recipe.out
+
+    def models(self) -> dict[str, str]:
+        """Evaluation labels -> checkpoints (teachers are evaluated on their own domain)."""
+        models = {"base": self.student, "sft": str(self.sft.final_path)}
+        for domain, cfg in self.teachers.items():
+            models[f"teacher-{domain}"] = str(cfg.teacher_dir())
+        models["distilled"] = str(self.distill.out / "final")
+        return models
+
+
+def synth_dir(out: Path, domain: str) -> Path:
+    return out / "synth" / domain
+
+
+def plan(recipe: Recipe, student: str) -> Plan:
+    """Resolve a recipe into stage configs; `student` is the base checkpoint (or its name)."""
+    out = recipe.out
+    synth = {
+        d: SynthConfig(
+            n=n, out=synth_dir(out, d), seed=recipe.seed, concurrency=recipe.synth.concurrency
+        )
+        for d, n in recipe.synth.domains.items()
+    }
+    trajectories = tuple(synth_dir(out, d) / "trajectories" for d in recipe.domains)
+    sft_fields = {"model": student, "output_dir": out / "sft", "seed": recipe.seed, **recipe.sft}
+    sft_fields["data"] = DataConfig(paths=trajectories, **recipe.sft.get("data", {}))
+    sft = SFTConfig.model_validate(sft_fields)
+    teacher_sft = sft.model_copy(update=_teacher_fields(recipe))
+    teachers = {
+        d: TeachConfig(
+            domain=d,
+            init=str(sft.final_path),
+            output_dir=out / "teachers",
+            sft=teacher_sft,
+            stages=[
+                TeachStage(
+                    name=d,
+                    data=DataConfig(paths=(synth_dir(out, d) / "trajectories",), domains=(d,)),
+                )
+            ],
+        )
+        for d in recipe.domains
+    }
+    distill = DistillConfig.model_validate(
+        {
+            "student": str(sft.final_path),
+            "teachers": [_teacher_spec(recipe, d, teachers[d]) for d in recipe.domains],
+            "tasks": [synth_dir(out, d) / "tasks" for d in recipe.domains],
+            "corpus": _corpus(recipe),
+            "out": out / "distill",
+            "seed": recipe.seed,
+            **recipe.distill,
+        }
+    )
+    return Plan(recipe, student, synth, sft, teachers, distill)
+
+
+def _teacher_fields(recipe: Recipe) -> dict[str, object]:
+    fields = dict(recipe.teachers)
+    fields.pop("data", None)
+    return SFTConfig.model_validate({**SFTConfig().model_dump(), **fields}).model_dump(
+        include=set(fields)
+    )
+
+
+def _teacher_spec(recipe: Recipe, domain: str, teach: TeachConfig) -> TeacherSpec:
+    url = recipe.serving.teacher_urls.get(domain)
+    if recipe.serving.teachers == "hf" or url is None:
+        return TeacherSpec(domain=domain, model=str(teach.teacher_dir()))
+    return TeacherSpec(
+        domain=domain,
+        model=f"teacher-{domain}",
+        backend="openai",
+        base_url=url,
+        tokenizer=str(teach.teacher_dir()),
+    )
+
+
+def _corpus(recipe: Recipe) -> dict[str, list[Path]]:
+    if "search" not in recipe.synth.domains:
+        return {}
+    return {"search": [synth_dir(recipe.out, "search") / "corpus" / "corpus.jsonl"]}
