@@ -139,9 +139,29 @@ def eval_options(p: Plan, train_tasks: Path | None):  # type: ignore[no-untyped-
     )
 
 
+def audit_training_data(p: Plan) -> None:
+    """13-gram audit of every training trajectory against the evaluation sets."""
+    from longhorizon.core import TrajectoryStore
+    from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark_dir
+
+    benchmarks = default_benchmark_dir()
+    index = ContaminationIndex.from_paths([benchmarks] if benchmarks.exists() else [])
+    items = [
+        (t.id, "\n".join(m.content or "" for m in t.messages))
+        for cfg in p.synth.values()
+        for t in TrajectoryStore(cfg.out / "trajectories")
+    ]
+    hits = index.audit(items)
+    report = {"checked": len(items), "against": str(benchmarks), "hits": [vars(h) for h in hits]}
+    (p.out / "eval").mkdir(parents=True, exist_ok=True)
+    (p.out / "eval" / "contamination.json").write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"contamination audit: {len(hits)} of {len(items)} training trajectories flagged")
+
+
 def run_eval(p: Plan) -> None:
     from longhorizon.evaluation.runner import evaluate_model
 
+    audit_training_data(p)
     seeds = p.recipe.eval.seeds
     for label, model in p.models().items():
         for bench in _benches_for(p, label):
