@@ -141,3 +141,16 @@ def test_batched_scoring_equals_one_by_one(tiny_backend: HFBackend) -> None:
         alone = tiny_backend.score_sync(ids, positions, 3)
         assert got.positions == alone.positions and got.top_ids == alone.top_ids
         assert got.target_logprobs == pytest.approx(alone.target_logprobs, abs=1e-5)
+
+
+def test_exponential_race_samples_the_distribution() -> None:
+    from longhorizon.models.decoding import make_generators, sample_tokens
+
+    probs = torch.tensor([0.6, 0.3, 0.1, 0.0])
+    logits = torch.log(probs).expand(20000, 4).clone()
+    params = SamplingParams(temperature=1.0, seed=5)
+    drawn = sample_tokens(logits, params, None)
+    freq = torch.bincount(drawn, minlength=4).double() / len(drawn)
+    assert freq.tolist() == pytest.approx([0.6, 0.3, 0.1, 0.0], abs=0.015)
+    seeded = sample_tokens(logits[:3], params, make_generators(params, 3))
+    assert seeded.tolist() == sample_tokens(logits[:3], params, make_generators(params, 3)).tolist()

@@ -9,7 +9,7 @@ from longhorizon.core.sampling import SamplingParams
 
 def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     """Logits after temperature, top-k and top-p (nucleus) filtering; filtered entries are -inf."""
-    x = logits / params.temperature
+    x = logits if params.temperature == 1.0 else logits / params.temperature
     if params.top_k and params.top_k < x.shape[-1]:
         kth = torch.topk(x, params.top_k, dim=-1).values[..., -1:]
         x = x.masked_fill(x < kth, float("-inf"))
@@ -25,14 +25,20 @@ def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
 def sample_tokens(
     logits: torch.Tensor, params: SamplingParams, generators: list[torch.Generator] | None
 ) -> torch.Tensor:
-    """One token per row of `logits` (B x V); greedy when temperature is 0."""
+    """One token per row of `logits` (B x V); greedy when temperature is 0.
+
+    Sampling is an exponential race, argmax p(u) / E(u) with E(u) ~ Exp(1), which draws
+    exactly from p; it is much faster on CPU than `torch.multinomial` with a generator.
+    """
     if params.greedy:
         return logits.argmax(dim=-1)
     probs = torch.softmax(filter_logits(logits.float(), params), dim=-1)
     if generators is None:
-        return torch.multinomial(probs, 1).squeeze(-1)
-    rows = [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators, strict=True)]
-    return torch.cat(rows)
+        noise = torch.empty_like(probs).exponential_()
+    else:
+        rows = zip(probs, generators, strict=True)
+        noise = torch.stack([torch.empty_like(p).exponential_(generator=g) for p, g in rows])
+    return (probs / noise).argmax(dim=-1)
 
 
 def make_generators(params: SamplingParams, batch: int) -> list[torch.Generator] | None:

@@ -171,9 +171,12 @@ class HFBackend:
         params: SamplingParams,
         last: bool,
     ) -> None:
-        logp = torch.log_softmax(logits, dim=-1)
-        chosen = logp.gather(-1, tokens[:, None]).squeeze(-1).tolist()
-        top = logp.topk(params.top_logprobs, dim=-1) if params.top_logprobs else None
+        lse = torch.logsumexp(logits, dim=-1, keepdim=True)  # no B x V log-softmax copy
+        chosen = (logits.gather(-1, tokens[:, None]) - lse).squeeze(-1).tolist()
+        top = None
+        if params.top_logprobs:
+            values, indices = logits.topk(params.top_logprobs, dim=-1)
+            top = torch.return_types.topk((values - lse, indices))
         for i, (row, token) in enumerate(zip(rows, tokens.tolist(), strict=True)):
             if row.finish:
                 continue
