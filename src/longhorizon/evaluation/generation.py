@@ -14,9 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from longhorizon.core.messages import Message
+from longhorizon.core.progress import progress_bar
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.harness.agent import Agent
 from longhorizon.models.conversation import TokenConversation
@@ -70,7 +69,7 @@ async def generate_all(
     """Generate a response to every prompt, `batch_size` at a time, in order."""
     start = time.perf_counter()
     tokens = 0
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         bar = progress.add_task(label, total=len(prompts), stats="")
         for lo in range(0, len(prompts), batch_size):
             index = list(range(lo, min(lo + batch_size, len(prompts))))
@@ -81,14 +80,3 @@ async def generate_all(
                 await outcome
             rate = tokens / max(time.perf_counter() - start, 1e-9)
             progress.update(bar, advance=len(index), stats=f"{rate:.1f} tok/s")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )

@@ -7,9 +7,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
+from longhorizon.core.progress import progress_bar
 from longhorizon.harness.episode import EpisodeRunner
 
 
@@ -78,7 +77,7 @@ async def run_rollouts(
     for job in todo:
         queue.put_nowait(job)
     start = time.perf_counter()
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         bar = progress.add_task("rollouts", total=len(jobs), completed=report.skipped, stats="")
 
         async def worker() -> None:
@@ -108,14 +107,3 @@ async def _episode_with_retries(runner: EpisodeRunner, task: Task, sample: int) 
             break
         traj = await runner.run(task, trajectory_id(task, sample), seed=seed)
     return traj
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.synthesis.acceptance import rejection_reasons
@@ -83,7 +83,7 @@ class SelfPlay:
         rng = random.Random(self.config.seed)
         start = time.perf_counter()
         budget = self.config.n * self.config.max_proposals_per_task
-        with _progress(show_progress) as progress:
+        with progress_bar(show_progress, stats=False) as progress:
             bar = progress.add_task(
                 f"synth {self.domain.name}", total=self.config.n, completed=self.report.accepted
             )
@@ -183,13 +183,3 @@ class SelfPlay:
 
 def _trajectory_text(traj: Trajectory) -> str:
     return "\n".join(m.content or "" for m in traj.messages if m.role in ("assistant", "tool"))
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
