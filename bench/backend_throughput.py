@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import Message, SamplingParams
+from longhorizon.core.files import write_text_atomic
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 
@@ -159,9 +160,7 @@ def main() -> None:
         "machine": platform.machine(),
         "tokens_per_s": results,
     }
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULT)
+    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULT}")
 
 

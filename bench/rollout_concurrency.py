@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import Budgets, Protocol, Task, TrajectoryStore
+from longhorizon.core.files import write_text_atomic
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig, run_rollouts
 from longhorizon.models.openai_backend import OpenAIBackend
 from longhorizon.models.registry import resolve_model
@@ -125,9 +126,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "levels": results,
     }
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULT)
+    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULT}")
 
 

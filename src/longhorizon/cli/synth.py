@@ -9,12 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.kag import KnowledgeActionGraph
-from longhorizon.synthesis import ContaminationIndex, SelfPlay, SynthConfig, SynthReport
-from longhorizon.synthesis.decontam import default_benchmark_dir
+from longhorizon.synthesis import SynthReport
+from longhorizon.synthesis.run import DOMAINS, run_synthesis
 
 console = Console()
-DOMAINS = ("search", "instruction")
 
 
 def synth(
@@ -38,46 +36,24 @@ def synth(
         raise typer.BadParameter(f"unknown domain {domain!r}; known: {', '.join(DOMAINS)}")
     out.mkdir(parents=True, exist_ok=True)
     report = asyncio.run(
-        _run(domain, n, out, model, tokenizer, seed, concurrency, entities, kag, eval_set)
+        run_synthesis(
+            domain,
+            n,
+            out,
+            model=model,
+            tokenizer=tokenizer,
+            seed=seed,
+            concurrency=concurrency,
+            entities=entities,
+            kag_dsn=kag,
+            eval_sets=eval_set,
+        )
     )
     print_report(report)
     console.print(
         f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "
         f"report: {out / 'synth_report.json'}"
     )
-
-
-async def _run(  # type: ignore[no-untyped-def]
-    domain, n, out, model, tokenizer, seed, concurrency, entities, kag_dsn, eval_set
-) -> SynthReport:
-    from transformers import AutoTokenizer
-
-    from longhorizon.harness.backends import open_agent
-    from longhorizon.models.registry import resolve_model
-    from longhorizon.models.render import ChatRenderer
-
-    benchmarks = [p for p in [default_benchmark_dir(), *eval_set] if p.exists()]
-    with console.status("indexing evaluation sets for the contamination audit"):
-        contamination = ContaminationIndex.from_paths(benchmarks)
-    with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
-        config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
-        if model is None:
-            renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
-            built = _domain(domain, out, kag, renderer, entities, seed, None)
-            return await SelfPlay(built, config, kag, contamination).run()
-        async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
-            built = _domain(domain, out, kag, agent.renderer, entities, seed, agent)
-            return await SelfPlay(built, config, kag, contamination).run()
-
-
-def _domain(name, out, kag, renderer, entities, seed, agent):  # type: ignore[no-untyped-def]
-    if name == "search":
-        from longhorizon.synthesis.search import search_domain
-
-        return search_domain(out, kag, renderer, n_entities=entities, seed=seed, model=agent)
-    from longhorizon.synthesis.instruction import instruction_domain
-
-    return instruction_domain(renderer, seed=seed, model=agent)
 
 
 def print_report(report: SynthReport) -> None:

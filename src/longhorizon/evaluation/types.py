@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longhorizon.core.files import write_text_atomic
 from longhorizon.evaluation.stats import Estimate
 
 # NaN (an empty estimate) is written as the JSON constant NaN, which json and pydantic read back.
@@ -83,11 +84,7 @@ class BenchResult(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (a temp file, then rename): a reader never sees half a result."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> BenchResult:

@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.core.files import write_text_atomic
 from longhorizon.pipeline.recipe import BENCH_OF_DOMAIN, Recipe
 from longhorizon.pipeline.stages import Plan, plan
 
@@ -49,9 +50,7 @@ class StageLog:
 
     def finish(self, stage: str, seconds: float) -> None:
         self.data["stages"][stage] = {"done": True, "seconds": round(seconds, 1)}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
 def run_pipeline(recipe: Recipe) -> Path:
@@ -83,21 +82,20 @@ def run_pipeline(recipe: Recipe) -> Path:
 
 
 def run_synth(p: Plan) -> None:
-    from longhorizon.cli.synth import _run, print_report
+    from longhorizon.cli.synth import print_report
+    from longhorizon.synthesis.run import run_synthesis
 
     for domain, cfg in p.synth.items():
         report = asyncio.run(
-            _run(
+            run_synthesis(
                 domain,
                 cfg.n,
                 cfg.out,
-                p.recipe.synth.solver,
-                p.student,
-                cfg.seed,
-                cfg.concurrency,
-                p.recipe.synth.entities,
-                None,
-                [],
+                model=p.recipe.synth.solver,
+                tokenizer=p.student,
+                seed=cfg.seed,
+                concurrency=cfg.concurrency,
+                entities=p.recipe.synth.entities,
             )
         )
         print_report(report)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from longhorizon.core.files import write_text_atomic
 from longhorizon.report.data import RunData, load_run
 from longhorizon.report.doc import to_html, to_markdown
 from longhorizon.report.plots import make_plots
@@ -40,8 +40,4 @@ def build_report(run_dir: Path) -> tuple[Path, Path, RunData, ResultsTable]:
 
 
 def _write(path: Path, text: str) -> Path:
-    # Temp file then rename: a reader (or a browser refresh) never sees half a report.
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)

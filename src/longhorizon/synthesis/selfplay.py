@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.core.files import write_text_atomic
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
@@ -175,10 +176,8 @@ class SelfPlay:
         return hit
 
     def _write_report(self) -> None:
-        path = self.config.out / "synth_report.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.report.summary(), indent=2, default=str) + "\n")
-        tmp.replace(path)
+        summary = json.dumps(self.report.summary(), indent=2, default=str) + "\n"
+        write_text_atomic(self.config.out / "synth_report.json", summary)
 
 
 def _trajectory_text(traj: Trajectory) -> str:

@@ -137,7 +137,6 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-Counter = Callable[[str], int]
 Truncator = Callable[[str, int], tuple[str, bool]]
 
 

@@ -8,12 +8,13 @@ resumed run is the curve of one uninterrupted run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from longhorizon.core.files import write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -39,9 +40,7 @@ def truncate_metrics(output_dir: Path, last_step: int) -> None:
     if not path.exists():
         return
     kept = [r for r in read_metrics(output_dir) if r.get("step", 0) <= last_step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _tensorboard_writer(output_dir: Path, purge_step: int, console: Console) -> Any:

@@ -1,0 +1,79 @@
+"""Run self-play for one built-in domain: the contamination index, the KAG, the roles, the loop.
+
+`longhorizon synth` and the pipeline's synth stage both call `run_synthesis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from longhorizon.harness.agent import Agent
+from longhorizon.kag import KnowledgeActionGraph
+from longhorizon.models.render import ChatRenderer
+from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark_dir
+from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
+from longhorizon.synthesis.types import Domain
+
+DOMAINS = ("search", "instruction")
+console = Console()
+
+
+def build_domain(
+    name: str,
+    out: Path,
+    kag: KnowledgeActionGraph,
+    renderer: ChatRenderer,
+    *,
+    entities: int,
+    seed: int,
+    agent: Agent | None,
+) -> Domain:
+    if name == "search":
+        from longhorizon.synthesis.search import search_domain
+
+        return search_domain(out, kag, renderer, n_entities=entities, seed=seed, model=agent)
+    if name == "instruction":
+        from longhorizon.synthesis.instruction import instruction_domain
+
+        return instruction_domain(renderer, seed=seed, model=agent)
+    raise ValueError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
+
+
+async def run_synthesis(
+    domain: str,
+    n: int,
+    out: Path,
+    *,
+    model: str | None = None,
+    tokenizer: str = "tiny-llama",
+    seed: int = 0,
+    concurrency: int = 8,
+    entities: int = 3000,
+    kag_dsn: str | None = None,
+    eval_sets: Sequence[Path] = (),
+) -> SynthReport:
+    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser)."""
+    from transformers import AutoTokenizer
+
+    from longhorizon.harness.backends import open_agent
+    from longhorizon.models.registry import resolve_model
+
+    benchmarks = [p for p in [default_benchmark_dir(), *eval_sets] if p.exists()]
+    with console.status("indexing evaluation sets for the contamination audit"):
+        contamination = ContaminationIndex.from_paths(benchmarks)
+    config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
+    with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
+        if model is None:
+            renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
+            built = build_domain(
+                domain, out, kag, renderer, entities=entities, seed=seed, agent=None
+            )
+            return await SelfPlay(built, config, kag, contamination).run()
+        async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
+            built = build_domain(
+                domain, out, kag, agent.renderer, entities=entities, seed=seed, agent=agent
+            )
+            return await SelfPlay(built, config, kag, contamination).run()
