@@ -131,3 +131,22 @@ def test_distill_cli_reports_a_missing_teacher(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no teacher for domain(s) ['maths']" in result.output
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
+
+
+def test_prompt_split_follows_domain_weights() -> None:
+    from longhorizon.distill.opd import domain_slots
+
+    even = domain_slots(["instruction", "search"], 6, None)
+    assert even == ["instruction", "search"] * 3
+    weighted = domain_slots(["instruction", "search"], 24, {"instruction": 3})
+    assert (weighted.count("instruction"), weighted.count("search")) == (18, 6)
+    # A tiny weight still gets its domain one prompt per step when there is room.
+    assert sorted(set(domain_slots(["a", "b", "c"], 6, {"a": 100}))) == ["a", "b", "c"]
+
+
+def test_rollout_budget_overrides_reach_the_task() -> None:
+    task = Task(id="t", domain="d", instruction="q", protocol=Protocol(budgets=Budgets()))
+    tight = task.with_budgets(max_turns=2, max_response_tokens=64)
+    assert (tight.protocol.budgets.max_turns, tight.protocol.budgets.max_response_tokens) == (2, 64)
+    assert tight.protocol.budgets.max_context_tokens == Budgets().max_context_tokens
+    assert task.with_budgets() == task

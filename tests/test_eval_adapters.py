@@ -196,7 +196,7 @@ def _store(tasks: list[Task], root: Path) -> Path:
 def test_instruction_heldout_is_disjoint_from_synthesis_and_deterministic(tmp_path: Path) -> None:
     from longhorizon.domains.instruction import InstructionProposer
 
-    training = _synthesis_draws(InstructionProposer(0.2).propose, 40)
+    training = _synthesis_draws(InstructionProposer().propose, 40)
     held = instruction_tasks(12)
     assert [t.id for t in instruction_tasks(12)] == [t.id for t in held]
     assert [t.id for t in instruction_tasks(6)] == [t.id for t in held[:6]]
@@ -293,6 +293,20 @@ def test_instruction_heldout_expert_passes(renderer: ChatRenderer, tmp_path: Pat
     run = evaluate_agent(agent, "expert", ["instruction-heldout"], 1, tmp_path, options)
     pooled = asyncio.run(run)["instruction-heldout"].pooled
     assert (pooled.mean, pooled.n) == (1.0, 4)
+
+
+def test_instruction_level_flag_reaches_the_heldout_split(
+    tiny_llama_path: str, tmp_path: Path
+) -> None:
+    level = '{"max_instructions": 1, "max_response_chars": 600, "long_context_share": 0}'
+    args = ["eval", "--model", tiny_llama_path, "--bench", "instruction-heldout", "--limit", "2"]
+    args += ["--max-tokens", "4", "--out", str(tmp_path / "e"), "--instruction-level", level]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "e" / "instruction-heldout" / "result.json").read_text())
+    assert saved["info"]["level"]["max_instructions"] == 1
+    bad = CliRunner().invoke(app, [*args[:-1], '{"max_instructions": 9}'])
+    assert bad.exit_code == 2 and "--instruction-level" in bad.output
 
 
 # ---- compare -----------------------------------------------------------------------------------

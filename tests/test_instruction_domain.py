@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from transformers import AutoTokenizer
 
 from longhorizon.core import Status, Task
 from longhorizon.domains.instruction import (
     ComposedPrompt,
     Constraint,
+    InstructionLevel,
     answer_message,
     build_task,
     choice_letter,
@@ -34,6 +36,7 @@ from longhorizon.domains.instruction import (
 )
 from longhorizon.domains.instruction import constraints as c
 from longhorizon.domains.instruction.longcontext import MIN_DOCUMENT_WORDS
+from longhorizon.domains.instruction.tasks import plain_answer
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent
 from longhorizon.models.registry import resolve_model
 from longhorizon.models.render import ChatRenderer
@@ -67,14 +70,32 @@ def accepted() -> tuple[list[Task], float]:
 # ---- composition and conflicts ----------------------------------------------------------------
 
 
+def test_an_easy_level_draws_one_instruction_and_short_answers() -> None:
+    easy = InstructionLevel(max_instructions=1, max_response_chars=600, long_context_share=0.0)
+    tasks = propose_tasks(30, seed=3, level=easy)
+    assert {t.metadata["variant"] for t in tasks} == {"ifeval"}
+    assert {len(t.verifiers[0].params["instruction_id_list"]) for t in tasks} == {1}
+    assert max(len(expert_response(t)) for t in tasks) <= 600
+    full = [t for t in propose_tasks(30, seed=3) if t.metadata["variant"] == "ifeval"]
+    assert max(len(t.verifiers[0].params["instruction_id_list"]) for t in full) > 1
+    # Informative only: the plain answer to the bare request fails; same stream otherwise.
+    strict = easy.model_copy(update={"informative_only": True})
+    kept = propose_tasks(30, seed=3, level=strict)
+    assert not any(strict_passes(t, plain_answer(t)) for t in kept)
+    trivial = [t for t in tasks if strict_passes(t, plain_answer(t))]
+    assert trivial
+    informative = [t.id for t in tasks if t not in trivial]
+    assert informative == [t.id for t in kept[: len(informative)]]
+    with pytest.raises(ValidationError, match="less than or equal to 4"):
+        InstructionLevel(max_instructions=5)
+
+
 def test_tasks_are_deterministic_in_the_seed() -> None:
-    first, again = (
-        propose_tasks(6, seed=7, long_context_share=0.3),
-        propose_tasks(6, seed=7, long_context_share=0.3),
-    )
+    level = InstructionLevel(long_context_share=0.3)
+    first, again = propose_tasks(6, seed=7, level=level), propose_tasks(6, seed=7, level=level)
     assert [content(t) for t in first] == [content(t) for t in again]
     assert {t.metadata["variant"] for t in first} == {"ifeval", "longcontext"}
-    other = propose_tasks(6, seed=8, long_context_share=0.3)
+    other = propose_tasks(6, seed=8, level=level)
     assert [t.id for t in other] != [t.id for t in first]
 
 

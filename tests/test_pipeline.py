@@ -26,7 +26,11 @@ MICRO = {
             "seed": 0,
         }
     },
-    "synth": {"domains": {"search": 8, "instruction": 8}, "entities": 200},
+    "synth": {
+        "domains": {"search": 8, "instruction": 8},
+        "entities": 200,
+        "instruction": {"max_instructions": 1, "max_response_chars": 600, "informative_only": True},
+    },
     "sft": {
         "max_len": 2048,
         "batch_size": 2,
@@ -39,9 +43,16 @@ MICRO = {
     "distill": {
         "steps": 1,
         "loss": {"kind": "sva", "k": 8},
-        "rollout": {"prompts_per_step": 2, "concurrency": 2},
+        "rollout": {"prompts_per_step": 2, "concurrency": 2, "max_turns": 2, "max_tokens": 16},
     },
-    "eval": {"seeds": 1, "limit": 2, "max_turns": 2, "max_tokens": 16, "batch_size": 2},
+    "eval": {
+        "seeds": 1,
+        "limit": 2,
+        "limits": {"instruction-heldout": 3},
+        "max_turns": 2,
+        "max_tokens": 16,
+        "batch_size": 2,
+    },
 }
 
 
@@ -91,3 +102,9 @@ def test_micro_pipeline_resumes_after_a_kill_during_sft(tmp_path: Path) -> None:
     assert (out / "report" / "report.html").exists()
     for label in ("base", "sft", "distilled"):
         assert (out / "eval" / label / "search-heldout" / "result.json").exists()
+    # The recipe's instruction level reached synthesis and the held-out split alike.
+    tasks = [json.loads(x) for p in out.glob("synth/instruction/tasks/*.jsonl") for x in p.open()]
+    assert {len(t["verifiers"][0]["params"]["instruction_id_list"]) for t in tasks} == {1}
+    held = json.loads((out / "eval" / "sft" / "instruction-heldout" / "result.json").read_text())
+    assert held["info"]["level"]["informative_only"] is True
+    assert max(held["n_items"].values()) <= 3

@@ -52,6 +52,9 @@ def evaluate(
         None, help="held-out: TaskStore dir whose tasks the held-out items must not overlap"
     ),
     batch_size: int = typer.Option(8, min=1, help="hf batch size / requests in flight"),
+    instruction_level: str | None = typer.Option(
+        None, help="instruction-heldout: JSON level, as given to `longhorizon synth`"
+    ),
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="two --out directories: paired A - B per bench"
     ),
@@ -79,6 +82,7 @@ def evaluate(
         raise typer.BadParameter("pass --model M to run a model, or --responses FILE")
     if backend not in ("hf", "openai", "vllm"):
         raise typer.BadParameter(f"--backend {backend!r}: hf, openai or vllm")
+    from longhorizon.cli.synth import cli_level
     from longhorizon.evaluation.options import EvalOptions
 
     options = EvalOptions(
@@ -87,6 +91,7 @@ def evaluate(
         limit=limit,
         train_tasks=train_tasks,
         max_turns=max_turns,
+        instruction_level=cli_level(instruction_level),
     )
     run_model(model, benches, seeds, out, options, backend, base_url, tokenizer)
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.domains.instruction.level import InstructionLevel, parse_level
 from longhorizon.synthesis import SynthReport
 from longhorizon.synthesis.run import DOMAINS, run_synthesis
 
@@ -28,6 +29,9 @@ def synth(
     seed: int = typer.Option(0),
     concurrency: int = typer.Option(8, min=1),
     entities: int = typer.Option(3000, min=50, help="search: encyclopedia size"),
+    instruction_level: str | None = typer.Option(
+        None, help='instruction: JSON, e.g. {"max_instructions": 1, "max_response_chars": 600}'
+    ),
     kag: str | None = typer.Option(None, help="KAG DSN (default: OUT/kag.db)"),
     eval_set: list[Path] = typer.Option([], help="extra evaluation files for the audit"),
 ) -> None:
@@ -45,6 +49,7 @@ def synth(
             seed=seed,
             concurrency=concurrency,
             entities=entities,
+            instruction_level=cli_level(instruction_level),
             kag_dsn=kag,
             eval_sets=eval_set,
         )
@@ -54,6 +59,14 @@ def synth(
         f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "
         f"report: {out / 'synth_report.json'}"
     )
+
+
+def cli_level(text: str | None) -> InstructionLevel:
+    """--instruction-level, with a bad value reported as a usage error (exit 2)."""
+    try:
+        return parse_level(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def print_report(report: SynthReport) -> None:

@@ -73,3 +73,19 @@ class Task(BaseModel):
     protocol: Protocol = Field(default_factory=Protocol)
     provenance: Provenance = Field(default_factory=Provenance)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def with_budgets(
+        self,
+        max_turns: int | None = None,
+        max_response_tokens: int | None = None,
+        max_context_tokens: int | None = None,
+    ) -> Task:
+        """This task under tighter or looser budgets (None keeps the protocol's own)."""
+        budgets = self.protocol.budgets
+        update = {
+            "max_turns": max_turns or budgets.max_turns,
+            "max_response_tokens": max_response_tokens or budgets.max_response_tokens,
+            "max_context_tokens": max_context_tokens or budgets.max_context_tokens,
+        }
+        protocol = self.protocol.model_copy(update={"budgets": budgets.model_copy(update=update)})
+        return self.model_copy(update={"protocol": protocol})

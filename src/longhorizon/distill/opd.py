@@ -41,11 +41,18 @@ console = Console()
 class RolloutConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompts_per_step: int = Field(default=8, ge=1, description="spread evenly over domains")
+    prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
+    domain_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="relative share of each domain's prompts per step (missing: 1); the loss "
+        "stays domain-normalised, so a weight buys samples, not influence",
+    )
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
     refresh_every: int = Field(default=1, ge=1, description="optimizer steps per snapshot")
     concurrency: int = Field(default=8, ge=1)
+    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
+    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
 
 class DistillConfig(BaseModel):
@@ -82,10 +89,30 @@ def balanced_prompts(tasks: list[Task]) -> dict[str, list[Task]]:
     return dict(by_domain)
 
 
-def pick_prompts(by_domain: dict[str, list[Task]], count: int, rng: random.Random) -> list[Task]:
-    """`count` prompts, as even over the domains as `count` allows."""
-    domains = sorted(by_domain)
-    return [rng.choice(by_domain[domains[i % len(domains)]]) for i in range(count)]
+def pick_prompts(
+    by_domain: dict[str, list[Task]],
+    count: int,
+    rng: random.Random,
+    weights: dict[str, float] | None = None,
+) -> list[Task]:
+    """`count` prompts split over the domains by weight (even by default), each domain >= 1."""
+    return [rng.choice(by_domain[d]) for d in domain_slots(sorted(by_domain), count, weights)]
+
+
+def domain_slots(domains: list[str], count: int, weights: dict[str, float] | None) -> list[str]:
+    """The domain of each of `count` prompts: weighted round robin, every domain at least once."""
+    share = {d: (weights or {}).get(d, 1.0) for d in domains}
+    slots: list[str] = []
+    credit = dict.fromkeys(domains, 0.0)
+    total = sum(share.values())
+    for _ in range(count):
+        for d in domains:
+            credit[d] += share[d] / total
+        best = max(domains, key=lambda d: credit[d])
+        credit[best] -= 1.0
+        slots.append(best)
+    missing = [d for d in domains if d not in slots]
+    return missing + slots[: count - len(missing)] if missing and count >= len(domains) else slots
 
 
 def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
@@ -141,10 +168,13 @@ class Distiller:
             verify=_verifier,
             resources=self.resources,
         )
-        prompts = pick_prompts(self.prompts, cfg.prompts_per_step, rng)
+        prompts = pick_prompts(self.prompts, cfg.prompts_per_step, rng, cfg.domain_weights)
         # Each step's rollouts get their own ids so the store keeps them all for replay.
         tasks = [
-            t.model_copy(update={"id": f"{t.id}@step{step}.{i}"}) for i, t in enumerate(prompts)
+            t.with_budgets(cfg.max_turns, cfg.max_tokens).model_copy(
+                update={"id": f"{t.id}@step{step}.{i}"}
+            )
+            for i, t in enumerate(prompts)
         ]
         await run_rollouts(
             runner,

@@ -26,14 +26,7 @@ from longhorizon.tools.base import ToolSet
 
 def with_budgets(task: Task, options: EvalOptions) -> Task:
     """The task under the run's budget overrides (--max-turns, --max-tokens, L_ctx)."""
-    budgets = task.protocol.budgets
-    update = {
-        "max_turns": options.max_turns or budgets.max_turns,
-        "max_response_tokens": options.max_tokens or budgets.max_response_tokens,
-        "max_context_tokens": options.max_context_tokens or budgets.max_context_tokens,
-    }
-    protocol = task.protocol.model_copy(update={"budgets": budgets.model_copy(update=update)})
-    return task.model_copy(update={"protocol": protocol})
+    return task.with_budgets(options.max_turns, options.max_tokens, options.max_context_tokens)
 
 
 def item_result(bench: str, task: Task, traj: Trajectory, seed: int) -> ItemResult:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from longhorizon.core.task import Task
+from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.evaluation.options import HELDOUT_SEED, NEAR_DUPLICATE_CONTAINMENT
 from longhorizon.synthesis.decontam import DEFAULT_N, ContaminationIndex, ngram_keys, words
 
@@ -46,15 +47,13 @@ def search_tasks(encyclopedia: Any, n: int, seed: int = HELDOUT_SEED) -> list[Ta
 
 
 def instruction_tasks(
-    n: int, seed: int = HELDOUT_SEED, long_context_share: float | None = None
+    n: int, seed: int = HELDOUT_SEED, level: InstructionLevel | None = None
 ) -> list[Task]:
-    """n held-out instruction tasks; by default with synthesis' share of long-context ones."""
+    """n held-out instruction tasks at synthesis' level (the full domain by default)."""
     from longhorizon.domains.instruction import propose_tasks
-    from longhorizon.synthesis.instruction import LONG_CONTEXT_SHARE
 
     check_reserved(seed)
-    share = LONG_CONTEXT_SHARE if long_context_share is None else long_context_share
-    return propose_tasks(n, seed=seed, long_context_share=share)
+    return propose_tasks(n, seed=seed, level=level)
 
 
 def normalised(text: str) -> str:

@@ -1,7 +1,8 @@
 """instruction-heldout: instruction-following and long-context tasks synthesis never proposed.
 
-Tasks come from the instruction domain's generator with seeds from the reserved range and
-synthesis' share of long-context tasks (0.2), pass the audit against `--train-tasks` (see
+Tasks come from the instruction domain's generator with seeds from the reserved range at
+synthesis' level (`--instruction-level`; by default 1-4 instructions and a fifth long-context
+tasks), pass the audit against `--train-tasks` (see
 `heldout`), and run as episodes (no tools) scored by `verify_task`: the IFEval checkers,
 strict, for composed prompts; the right choice for long-context multiple choice. 200 tasks
 unless --limit says fewer.
@@ -28,11 +29,17 @@ METRICS = (Metric("pass_rate", ((1.0, Ratio()),), "episodes whose every verdict 
 
 
 def load_items(options: EvalOptions, bench_dir: Path) -> Loaded:
-    tasks = instruction_tasks(options.limit or DEFAULT_SIZE, options.heldout_seed)
+    size = options.limit or DEFAULT_SIZE
+    tasks = instruction_tasks(size, options.heldout_seed, options.instruction_level)
     kept, report = audit(
         tasks, options.train_tasks, rule=options.audit_rule, containment=options.containment
     )
-    return Loaded(kept, {"heldout_seed": options.heldout_seed, "audit": report.summary()})
+    info = {
+        "heldout_seed": options.heldout_seed,
+        "level": options.instruction_level.model_dump(),
+        "audit": report.summary(),
+    }
+    return Loaded(kept, info)
 
 
 def item_id(task: Task) -> str:

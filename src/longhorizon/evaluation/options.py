@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from longhorizon.core.sampling import SamplingParams
+from longhorizon.domains.instruction.level import InstructionLevel
 
 # Single-turn benchmarks (IFEval, MolBench): tokens per response unless --max-tokens says
 # otherwise. 1024 covers IFEval's longest asks (e.g. "at least 600 words" is ~800 tokens);
@@ -52,6 +53,9 @@ class EvalOptions(BaseModel):
     max_context_tokens: int | None = Field(default=None, ge=16, description="overrides L_ctx")
     search_entities: int = Field(default=3000, ge=20, description="as synthesis' default world")
     search_world_seed: int = Field(default=0, description="as synthesis' default world")
+    instruction_level: InstructionLevel = Field(
+        default_factory=InstructionLevel, description="as synthesis' level"
+    )
 
     def tokens(self) -> int:
         return self.max_tokens or DEFAULT_MAX_TOKENS

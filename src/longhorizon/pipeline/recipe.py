@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.models.tiny import TinyModelConfig
 
 BENCH_OF_DOMAIN = {"search": "search-heldout", "instruction": "instruction-heldout"}
@@ -39,6 +40,9 @@ class SynthSpec(BaseModel):
 
     domains: dict[str, int] = Field(default_factory=lambda: {"search": 120, "instruction": 120})
     entities: int = Field(default=1000, ge=50, description="search: encyclopedia size")
+    instruction: InstructionLevel = Field(
+        default_factory=InstructionLevel, description="instruction: level of synthesis and eval"
+    )
     concurrency: int = 8
     solver: str | None = Field(default=None, description="LLM solver; default scripted experts")
 
@@ -48,6 +52,7 @@ class EvalSpec(BaseModel):
 
     seeds: int = Field(default=1, ge=1)
     limit: int | None = Field(default=40, ge=1)
+    limits: dict[str, int] = Field(default_factory=dict, description="bench -> its own limit")
     extra_benches: list[str] = Field(default_factory=list, description="e.g. ifeval, molbench")
     max_turns: int | None = None
     max_tokens: int | None = None

@@ -96,6 +96,7 @@ def run_synth(p: Plan) -> None:
                 seed=cfg.seed,
                 concurrency=cfg.concurrency,
                 entities=p.recipe.synth.entities,
+                instruction_level=p.recipe.synth.instruction,
             )
         )
         print_report(report)
@@ -121,18 +122,19 @@ def run_distill_stage(p: Plan) -> None:
         run_distill(p.distill)
 
 
-def eval_options(p: Plan, train_tasks: Path | None):  # type: ignore[no-untyped-def]
+def eval_options(p: Plan, bench: str, train_tasks: Path | None):  # type: ignore[no-untyped-def]
     from longhorizon.evaluation.options import EvalOptions
 
     spec = p.recipe.eval
     return EvalOptions(
-        limit=spec.limit,
+        limit=spec.limits.get(bench, spec.limit),
         max_tokens=spec.max_tokens,
         max_turns=spec.max_turns,
         batch_size=spec.batch_size,
         train_tasks=train_tasks,
         search_entities=p.recipe.synth.entities,
         search_world_seed=p.recipe.seed,
+        instruction_level=p.recipe.synth.instruction,
         show_progress=True,
     )
 
@@ -167,7 +169,7 @@ def run_eval(p: Plan) -> None:
             tasks = p.synth[domain].out / "tasks" if domain in p.synth else None
             asyncio.run(
                 evaluate_model(
-                    model, [bench], seeds, p.out / "eval" / label, eval_options(p, tasks)
+                    model, [bench], seeds, p.out / "eval" / label, eval_options(p, bench, tasks)
                 )
             )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
@@ -30,6 +31,7 @@ def build_domain(
     entities: int,
     seed: int,
     agent: Agent | None,
+    instruction_level: InstructionLevel | None = None,
 ) -> Domain:
     if name == "search":
         from longhorizon.synthesis.search import search_domain
@@ -38,7 +40,7 @@ def build_domain(
     if name == "instruction":
         from longhorizon.synthesis.instruction import instruction_domain
 
-        return instruction_domain(renderer, seed=seed, model=agent)
+        return instruction_domain(renderer, seed=seed, model=agent, level=instruction_level)
     raise ValueError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
 
 
@@ -52,6 +54,7 @@ async def run_synthesis(
     seed: int = 0,
     concurrency: int = 8,
     entities: int = 3000,
+    instruction_level: InstructionLevel | None = None,
     kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
 ) -> SynthReport:
@@ -69,11 +72,25 @@ async def run_synthesis(
         if model is None:
             renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
             built = build_domain(
-                domain, out, kag, renderer, entities=entities, seed=seed, agent=None
+                domain,
+                out,
+                kag,
+                renderer,
+                entities=entities,
+                seed=seed,
+                agent=None,
+                instruction_level=instruction_level,
             )
             return await SelfPlay(built, config, kag, contamination).run()
         async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
             built = build_domain(
-                domain, out, kag, agent.renderer, entities=entities, seed=seed, agent=agent
+                domain,
+                out,
+                kag,
+                agent.renderer,
+                entities=entities,
+                seed=seed,
+                agent=agent,
+                instruction_level=instruction_level,
             )
             return await SelfPlay(built, config, kag, contamination).run()

@@ -17,6 +17,7 @@ from longhorizon.domains.instruction.constraints import (
     find_conflict,
 )
 from longhorizon.domains.instruction.expert import expert_response, expert_script, write_response
+from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.domains.instruction.longcontext import (
     propose_longcontext_task,
     propose_longcontext_tasks,
@@ -51,6 +52,7 @@ __all__ = [
     "ComposedPrompt",
     "Constraint",
     "Infeasible",
+    "InstructionLevel",
     "InstructionProposer",
     "answer_message",
     "build_task",

@@ -15,6 +15,7 @@ from longhorizon.core.provenance import Provenance
 from longhorizon.core.task import Budgets, Finalisation, Protocol, Task, VerifierSpec
 from longhorizon.domains.instruction.constraints import ComposedPrompt, compose
 from longhorizon.domains.instruction.expert import expert_response
+from longhorizon.domains.instruction.level import MAX_RESPONSE_CHARS
 from longhorizon.domains.instruction.text import Infeasible
 from longhorizon.domains.instruction.verify import IFEVAL, strict_passes
 
@@ -22,7 +23,6 @@ DOMAIN = "instruction"
 GENERATOR = "longhorizon.domains.instruction.propose_instruction_task"
 # Sized for ~1k-token responses: the expert stays under MAX_RESPONSE_CHARS (~2k tokens).
 INSTRUCTION_BUDGETS = Budgets(max_turns=2, max_response_tokens=2048, max_context_tokens=4096)
-MAX_RESPONSE_CHARS = 6000
 
 
 def instruction_protocol() -> Protocol:
@@ -56,16 +56,35 @@ def build_task(composed: ComposedPrompt, seed: int) -> Task:
     )
 
 
-def propose_instruction_task(seed: int) -> Task | None:
-    """A task for this seed, or None when the expert cannot satisfy the draw."""
-    task = build_task(compose(random.Random(f"instruction|{seed}")), seed)
+def propose_instruction_task(
+    seed: int,
+    max_instructions: int = 4,
+    max_response_chars: int = MAX_RESPONSE_CHARS,
+    informative_only: bool = False,
+) -> Task | None:
+    """A task for this seed, or None when the expert cannot satisfy the draw within bounds
+    (or, with `informative_only`, when an answer that ignores the instructions passes)."""
+    composed = compose(random.Random(f"instruction|{seed}"), max_instructions=max_instructions)
+    task = build_task(composed, seed)
     try:
         response = expert_response(task)
     except Infeasible:
         return None
-    if len(response) > MAX_RESPONSE_CHARS or not strict_passes(task, response):
+    if len(response) > max_response_chars or not strict_passes(task, response):
+        return None
+    if informative_only and strict_passes(task, plain_answer(task)):
         return None
     return task
+
+
+def plain_answer(task: Task) -> str:
+    """The expert's answer to the bare request: what a model that ignores the instructions says.
+
+    (An empty answer needs no check: the IFEval checkers fail every empty response.)
+    """
+    meta = task.metadata
+    bare = ComposedPrompt(meta["topic"], meta["kind"], meta["request"], ())
+    return expert_response(build_task(bare, meta["expert_seed"]))
 
 
 def accept_n(propose: Callable[[int], Task | None], n: int, seed: int) -> list[Task]:
