@@ -259,6 +259,38 @@ def test_domain_objective_is_mean_of_means_and_long_samples_do_not_dominate() ->
     assert w.samples_per_domain == [3, 1]
 
 
+def test_domain_weights_give_a_weighted_mean_of_domain_means() -> None:
+    case = make_case(4, n=3, t=8, pad=0.0)
+    case.mask[2, :2] = 1  # make_case masks the last sample fully
+    case.domains = torch.tensor([0, 1, 0])
+    l0, l1, l2 = (per_sample_loss(case, i) for i in range(3))
+    weighted = replace(case.layout(), domain_weights_D=torch.tensor([1.0, 0.25], dtype=F64))
+    got = sva_loss(case.student(), case.teacher(), weighted, cfg()).metrics.loss
+    assert got == pytest.approx((1.0 * (l0 + l2) / 2 + 0.25 * l1) / 1.25, abs=1e-12)
+    # a weight of 0 drops the domain; its monitors are still reported
+    dropped = replace(case.layout(), domain_weights_D=torch.tensor([1.0, 0.0], dtype=F64))
+    out = sva_loss(case.student(), case.teacher(), dropped, cfg())
+    assert out.metrics.loss == pytest.approx((l0 + l2) / 2, abs=1e-12)
+    assert out.metrics.per_domain[1].loss == pytest.approx(l1, abs=1e-12)
+    # all ones is the spec's unweighted objective
+    ones = replace(case.layout(), domain_weights_D=torch.ones(2, dtype=F64))
+    plain = sva_loss(case.student(), case.teacher(), case.layout(), cfg()).metrics.loss
+    assert sva_loss(case.student(), case.teacher(), ones, cfg()).metrics.loss == pytest.approx(
+        plain, abs=1e-12
+    )
+
+
+def test_bad_domain_weights_are_rejected() -> None:
+    case = make_case(4, n=3, t=8, pad=0.0)
+    case.domains = torch.tensor([0, 1, 0])
+    with pytest.raises(ValueError, match="a weight for every domain id"):
+        replace(case.layout(), domain_weights_D=torch.ones(1))
+    with pytest.raises(ValueError, match="at least one > 0"):
+        replace(case.layout(), domain_weights_D=torch.zeros(2))
+    with pytest.raises(ValueError, match=">= 0"):
+        replace(case.layout(), domain_weights_D=torch.tensor([1.0, -1.0]))
+
+
 def test_fully_masked_batch_and_positions_without_support_give_no_nan() -> None:
     case = make_case(5)
     case.mask.zero_()

@@ -7,6 +7,9 @@ the three aggregations differ only in the weights (computed once, without gradie
     sample  w_p = 1 / (|R_i| * #samples)                     (mean of per-sample means)
     domain  w_p = 1 / (|R_i| * |B_d| * |D_B|)                (the spec's domain-normalised loss)
 
+With domain weights a_d (default 1: the spec), the domain aggregation becomes
+w_p = a_d / (|R_i| * |B_d| * sum_{d' in D_B} a_d'): a weighted mean of the domain means.
+
 where i is the sample of position p, d its domain, |R_i| its trainable positions, |B_d| the samples
 of domain d with at least one trainable position and |D_B| the number of such domains. Samples
 without trainable positions (fully masked, or no valid salient id anywhere) have no per-sample loss
@@ -37,9 +40,16 @@ class PositionWeights:
 
 
 def position_weights(
-    sample_P: Tensor, sample_domain_N: Tensor, aggregation: Aggregation, dtype: torch.dtype
+    sample_P: Tensor,
+    sample_domain_N: Tensor,
+    aggregation: Aggregation,
+    dtype: torch.dtype,
+    domain_weights: Tensor | None = None,
 ) -> PositionWeights:
-    """Weights for the positions p whose sample index is sample_P[p]."""
+    """Weights for the positions p whose sample index is sample_P[p].
+
+    `domain_weights[j]` is the relative weight a_j of domain id j (domain aggregation only).
+    """
     n = sample_domain_N.shape[0]
     device = sample_P.device
     tokens_N = torch.bincount(sample_P, minlength=n)
@@ -61,8 +71,11 @@ def position_weights(
         objective_P = torch.full_like(per_sample_P, 1.0 / max(sample_P.shape[0], 1))
     elif aggregation == "sample":
         objective_P = per_sample_P / max(int(present_N.sum()), 1)
-    else:
+    elif domain_weights is None:
         objective_P = domain_P / max(samples_D.shape[0], 1)
+    else:
+        a_D = domain_weights.to(device=device, dtype=dtype)[domains[keep_D]]
+        objective_P = domain_P * a_D[domain_index_P] / a_D.sum().clamp_min(1e-12)
     return PositionWeights(
         objective_P=objective_P,
         domain_P=domain_P,

@@ -41,7 +41,9 @@ def build_batch(
     domains: list[str],
     pad_id: int,
     top_k: int,
+    domain_weights: dict[str, float] | None = None,
 ) -> DistillBatch:
+    """Padded tensors of the samples; `domain_weights` (missing: 1) weigh the domain means."""
     n, width = len(samples), max(len(s.input_ids) for s in samples)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     attention = torch.zeros((n, width), dtype=torch.long)
@@ -64,6 +66,9 @@ def build_batch(
         loss_mask_NT=mask,
         sample_domain_N=torch.tensor([domains.index(s.domain) for s in samples]),
         sampled_ids_NT=ids[:, 1:].clone(),
+        domain_weights_D=None
+        if domain_weights is None
+        else torch.tensor([domain_weights.get(d, 1.0) for d in domains]),
     )
     teacher = TeacherSignal(
         top_ids_NTK=top_ids, top_logprobs_NTK=top_lp, sampled_logprobs_NT=sampled_lp

@@ -368,7 +368,9 @@ def distill_loss(
         support_NT, teacher, layout, vocab, cfg
     )
     rows_P = trainable_NT.reshape(-1).nonzero().squeeze(-1)
-    weights = position_weights(rows_P // t, layout.sample_domain_N, cfg.aggregation, dtype)
+    weights = position_weights(
+        rows_P // t, layout.sample_domain_N, cfg.aggregation, dtype, layout.domain_weights_D
+    )
     batch = _Batch(
         h_PH=student.hidden_NTH.reshape(-1, h).index_select(0, rows_P),
         w_VH=student.lm_head_weight_VH,

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
 from longhorizon.core import SamplingParams, Status, Task, TaskStore, Trajectory, TrajectoryStore
@@ -68,10 +68,27 @@ class DistillConfig(BaseModel):
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     micro_batch: int = Field(default=4, ge=1, description="sequences per forward pass")
+    minibatches: int = Field(
+        default=1, ge=1, description="optimizer steps per rollout batch (shuffled, split evenly)"
+    )
+    epochs: int = Field(default=1, ge=1, description="passes over each rollout batch")
     loss: DistillLossConfig = Field(default_factory=DistillLossConfig)
+    domain_loss_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="relative weight of each domain's mean in the domain-normalised loss "
+        "(missing: 1; all equal is the spec)",
+    )
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     seed: int = 0
     save_every: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _weights_need_domain_aggregation(self) -> DistillConfig:
+        if any(w < 0 for w in self.domain_loss_weights.values()):
+            raise ValueError("domain_loss_weights must be >= 0")
+        if self.domain_loss_weights and self.loss.aggregation != "domain":
+            raise ValueError("domain_loss_weights needs loss.aggregation: domain")
+        return self
 
 
 def load_distill_config(path: Path) -> DistillConfig:
@@ -115,6 +132,17 @@ def domain_slots(domains: list[str], count: int, weights: dict[str, float] | Non
     return missing + slots[: count - len(missing)] if missing and count >= len(domains) else slots
 
 
+def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random) -> list[list[int]]:
+    """Sample indices of each optimizer step: every epoch a fresh shuffle, split evenly."""
+    steps = []
+    for _ in range(epochs):
+        order = list(range(n))
+        rng.shuffle(order)
+        parts = min(minibatches, n)
+        steps.extend(order[m::parts] for m in range(parts))
+    return steps
+
+
 def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
     return [
         RolloutSample(t.domain, seq.input_ids, seq.loss_mask)
@@ -135,7 +163,12 @@ class Distiller:
         path = resolve_model(config.student)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        self.snapshot = HFBackend(copy.deepcopy(self.student), self.tokenizer, model_id="snapshot")
+        self.snapshot = HFBackend(
+            copy.deepcopy(self.student),
+            self.tokenizer,
+            model_id="snapshot",
+            max_batch_size=config.rollout.concurrency,  # one batch per turn wave
+        )
         tasks = [t for root in config.tasks for t in TaskStore(root)]
         self.prompts = balanced_prompts(tasks)
         self.domains = sorted(self.prompts)
@@ -187,6 +220,26 @@ class Distiller:
         wanted = {t.id for t in tasks}
         return [t for t in self.rollouts if t.task_id in wanted]
 
+    def train_rollout(
+        self,
+        samples: list[RolloutSample],
+        scores: list,  # type: ignore[type-arg]
+        rng: random.Random,
+    ) -> dict[str, Any]:
+        """`epochs` passes over one rollout batch, each split into `minibatches` optimizer steps.
+
+        Rollouts cost far more than updates on CPU, so reusing a batch buys optimizer steps
+        cheaply; later updates are slightly off-policy, which a divergence at the visited
+        contexts tolerates.
+        """
+        records = [
+            self.train_step([samples[i] for i in chosen], [scores[i] for i in chosen])
+            for chosen in minibatch_indices(
+                len(samples), self.config.minibatches, self.config.epochs, rng
+            )
+        ]
+        return records[0] if len(records) == 1 else _merge_updates(records)
+
     def train_step(self, samples: list[RolloutSample], scores: list) -> dict[str, Any]:  # type: ignore[type-arg]
         """One optimizer step over all samples, in micro-batches, on the configured loss."""
         self.student.train()
@@ -201,6 +254,7 @@ class Distiller:
                 self.domains,
                 self.tokenizer.pad_token_id or 0,
                 self.config.loss.k,
+                self.config.domain_loss_weights or None,
             )
             hidden = self.student.base_model(
                 input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
@@ -225,20 +279,27 @@ class Distiller:
         rng = random.Random(self.config.seed)
         metrics_path = out / "metrics.jsonl"
         for step in range(self.config.steps):
-            start = time.perf_counter()
+            clock = [time.perf_counter()]
             if step % self.config.rollout.refresh_every == 0:
                 self.refresh_snapshot()
             trajs = await self.rollout(step, rng)
             samples = rollout_samples(trajs)
+            clock.append(time.perf_counter())
             requests = [(s.domain, s.input_ids, s.positions()) for s in samples]
             scores = await score_sequences(self.teachers, requests, self.config.loss.k, self.cache)
+            clock.append(time.perf_counter())
             record = (
-                {"step": step + 1, **self.train_step(samples, scores)}
+                {"step": step + 1, **self.train_rollout(samples, scores, rng)}
                 if samples
                 else {"step": step + 1, "loss": None, "domains": {}}
             )
+            clock.append(time.perf_counter())
             record["rollouts"] = _rollout_metrics(trajs)
-            record["seconds"] = time.perf_counter() - start
+            record["seconds"] = clock[-1] - clock[0]
+            record["phase_seconds"] = {
+                name: clock[i + 1] - clock[i]
+                for i, name in enumerate(("rollout", "score", "train"))
+            }
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             console.print(_line(record))
@@ -273,6 +334,24 @@ def _mean_metrics(per_domain: dict[str, list]) -> dict[str, dict[str, float | No
             "tokens": float(sum(m.n_tokens for m in items)),
         }
     return out
+
+
+def _merge_updates(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One log record for several updates on a batch: means of the losses and monitors."""
+    domains: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+    for r in records:
+        for d, m in r["domains"].items():
+            domains[d].append(m)
+    merged = {
+        d: {
+            key: _weighted([m[key] for m in ms], [1] * len(ms))
+            for key in ("loss", "kl", "coverage")
+        }
+        | {"tokens": sum(m["tokens"] for m in ms)}
+        for d, ms in domains.items()
+    }
+    loss = sum(r["loss"] for r in records) / len(records)
+    return {"loss": loss, "updates": len(records), "domains": merged}
 
 
 def _rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:

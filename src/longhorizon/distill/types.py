@@ -41,11 +41,14 @@ class TokenLayout:
     loss_mask_NT: 1 on student-generated positions R_i (tool outputs, user turns, prompt: 0).
     sample_domain_N: domain index of each sample (hard routing: it names the scoring teacher).
     sampled_ids_NT: the student's own tokens (needed by `sampled_token`).
+    domain_weights_D: relative weight of each domain id in the domain-normalised objective
+        (None: all equal, the spec).
     """
 
     loss_mask_NT: Tensor
     sample_domain_N: Tensor
     sampled_ids_NT: Tensor | None = None
+    domain_weights_D: Tensor | None = None
 
     def __post_init__(self) -> None:
         mask = self.loss_mask_NT
@@ -53,6 +56,13 @@ class TokenLayout:
             raise ValueError("loss_mask_NT must be (N, T) and sample_domain_N (N,)")
         if self.sampled_ids_NT is not None and self.sampled_ids_NT.shape != self.loss_mask_NT.shape:
             raise ValueError("sampled_ids_NT must be (N, T)")
+        weights = self.domain_weights_D
+        if weights is not None:
+            needed = int(self.sample_domain_N.max()) + 1 if self.sample_domain_N.numel() else 0
+            if weights.dim() != 1 or weights.shape[0] < needed:
+                raise ValueError("domain_weights_D must give a weight for every domain id")
+            if not bool((weights >= 0).all()) or not bool((weights > 0).any()):
+                raise ValueError("domain_weights_D must be >= 0 with at least one > 0")
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ def print_plan(recipe: Recipe) -> None:
         )
     d = p.distill
     teachers = ", ".join(f"{t.domain}: {t.backend} {t.base_url or t.model}" for t in d.teachers)
+    weights = "".join(f", {dom} x{w:g}" for dom, w in sorted(d.domain_loss_weights.items()))
     table.add_row(
         "distill",
-        f"{d.loss.kind} k={d.loss.k} {d.loss.aggregation}-mean, {d.steps} steps, lr {d.lr:g}, "
-        f"{d.rollout.prompts_per_step} prompts/step; teachers {teachers}",
+        f"{d.loss.kind} k={d.loss.k} {d.loss.aggregation}-mean{weights}, {d.steps} steps x "
+        f"{d.minibatches} updates, lr {d.lr:g}, {d.rollout.prompts_per_step} prompts/step at "
+        f"T={d.rollout.temperature:g}; teachers {teachers}",
     )
     table.add_row(
         "eval",
