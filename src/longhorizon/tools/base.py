@@ -7,6 +7,7 @@ call) becomes an error observation the model sees; `ToolSet.execute` never raise
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 import types
@@ -74,24 +75,35 @@ class Tool:
     def spec(self) -> ToolSpec:
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
+    @functools.cached_property
+    def _params(self) -> dict[str, tuple[TypeAdapter[Any], bool]]:
+        """Per model-facing parameter: its validator and whether it is required (built once:
+        adapters cost far more than validating with them)."""
+        hints = typing.get_type_hints(self.fn)
+        return {
+            name: (TypeAdapter(hints.get(name, Any)), param.default is inspect.Parameter.empty)
+            for name, param in inspect.signature(self.fn).parameters.items()
+            if name != CONTEXT_PARAM
+        }
+
+    @functools.cached_property
+    def _takes_context(self) -> bool:
+        return CONTEXT_PARAM in inspect.signature(self.fn).parameters
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Arguments checked and converted against the signature (ToolArgumentError if not)."""
-        hints = typing.get_type_hints(self.fn)
-        signature = inspect.signature(self.fn)
-        known = set(signature.parameters) - {CONTEXT_PARAM}
-        unknown = sorted(set(arguments) - known)
+        known = self._params
+        unknown = sorted(set(arguments) - set(known))
         if unknown:
             raise ToolArgumentError(f"unknown argument(s) {unknown}; expected {sorted(known)}")
         out = {}
-        for name, param in signature.parameters.items():
-            if name == CONTEXT_PARAM:
-                continue
+        for name, (adapter, required) in self._params.items():
             if name not in arguments:
-                if param.default is inspect.Parameter.empty:
+                if required:
                     raise ToolArgumentError(f"missing required argument {name!r}")
                 continue
             try:
-                out[name] = TypeAdapter(hints.get(name, Any)).validate_python(arguments[name])
+                out[name] = adapter.validate_python(arguments[name])
             except ValidationError as exc:
                 problem = exc.errors()[0]["msg"]
                 raise ToolArgumentError(f"argument {name!r}: {problem}") from None
@@ -99,7 +111,7 @@ class Tool:
 
     async def run(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:
         kwargs = self.validate(arguments)
-        if CONTEXT_PARAM in inspect.signature(self.fn).parameters:
+        if self._takes_context:
             kwargs[CONTEXT_PARAM] = ctx
         if inspect.iscoroutinefunction(self.fn):
             return await asyncio.wait_for(self.fn(**kwargs), self.timeout_s)
