@@ -5,8 +5,11 @@ model calls each), through the openai backend and a vLLM CPU server this script 
 Speed-ups are relative to concurrency 1. The harness's own overhead is the CPU time of this
 process (rendering, parsing, tools, bookkeeping, HTTP client) as a share of wall time: the
 model runs in the server's processes, so everything counted here is the harness's cost.
+Each level runs `--repeats` times and reports the median (the vLLM CPU server's speed varies
+by 2-4x between identical runs on 2 shared cores, which moves the share as much as the
+harness does); the JSON keeps every run.
 
-    python bench/rollout_concurrency.py [--episodes 64]
+    python bench/rollout_concurrency.py [--episodes 64] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -82,23 +86,35 @@ async def one_level(base_url: str, model_dir: str, n: int, concurrency: int) -> 
     }
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key medians of a level's repeats, plus the range of its overhead share."""
+    out = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    shares = [r["harness_overhead_share"] for r in runs]
+    return {**out, "overhead_min": min(shares), "overhead_max": max(shares)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     model_dir = resolve_model("tiny-tool-caller")
-    results: dict[str, dict[str, float]] = {}
+    runs: dict[str, list[dict[str, float]]] = {f"c{level}": [] for level in LEVELS}
     with VLLMServer(model_dir, served_model_name="policy", max_model_len=1024) as server:
         asyncio.run(one_level(server.base_url, model_dir, 4, 4))  # warm-up
-        for level in LEVELS:
-            results[f"c{level}"] = asyncio.run(
-                one_level(server.base_url, model_dir, args.episodes, level)
-            )
+        for _ in range(args.repeats):  # interleaved, so a slow spell hits every level
+            for level in LEVELS:
+                runs[f"c{level}"].append(
+                    asyncio.run(one_level(server.base_url, model_dir, args.episodes, level))
+                )
+    results = {name: median_run(level_runs) for name, level_runs in runs.items()}
     base = results["c1"]["episodes_per_s"]
     for row in results.values():
         row["speedup_vs_c1"] = row["episodes_per_s"] / base
 
-    table = Table(title=f"{args.episodes} episodes, tiny-tool-caller on vLLM (CPU)")
+    table = Table(
+        title=f"{args.episodes} episodes, tiny-tool-caller on vLLM (CPU), median of {args.repeats}"
+    )
     for column in (
         "concurrency",
         "episodes/s",
@@ -106,6 +122,8 @@ def main() -> None:
         "wall s",
         "passed",
         "harness overhead (goal < 5%)",
+        "overhead range",
+        "harness CPU ms/episode",
     ):
         table.add_column(column, justify="right")
     for level in LEVELS:
@@ -117,14 +135,18 @@ def main() -> None:
             f"{r['wall_s']:.1f}",
             f"{r['passed']:.0f}/{r['episodes']:.0f}",
             f"{r['harness_overhead_share']:.1%}",
+            f"{r['overhead_min']:.1%}-{r['overhead_max']:.1%}",
+            f"{1000 * r['harness_cpu_s'] / r['episodes']:.1f}",
         )
-    Console().print(table)
+    Console(width=140).print(table)
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "episodes": args.episodes,
         "model": "tiny-tool-caller",
         "cpu_count": os.cpu_count(),
+        "repeats": args.repeats,
         "levels": results,
+        "runs": runs,
     }
     write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULT}")
