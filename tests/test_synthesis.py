@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from longhorizon.core import Task, VerifierSpec
+from longhorizon.core import Task, TaskStore, TrajectoryStore, VerifierSpec
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.models.render import ChatRenderer
 from longhorizon.synthesis import ContaminationIndex, SelfPlay, SynthConfig
@@ -56,6 +56,22 @@ def test_accepts_and_resumes(renderer: ChatRenderer, tmp_path: Path) -> None:
     assert again.accepted == 10 and again.skipped_known >= 1  # judged tasks are not redone
     saved = json.loads((tmp_path / "synth_report.json").read_text())
     assert saved["accepted"] == 10 and saved["avg_turns"] > 3
+
+
+def test_same_seed_keeps_the_same_tasks_in_the_same_order(
+    renderer: ChatRenderer, tmp_path: Path
+) -> None:
+    """Acceptance is decided in proposal order, whichever concurrent attempt finishes first."""
+    kept = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        with KnowledgeActionGraph(out / "kag.db") as kag:
+            domain = search_domain(out, kag, renderer, n_entities=300, expert_error_rate=0.3)
+            run(domain, out, kag, n=6)
+        kept.append([t.id for t in TaskStore(out / "tasks")])
+        kept.append([t.task_id for t in TrajectoryStore(out / "trajectories")])
+    assert len(kept[0]) == 6 and kept[0] == kept[1]  # trajectories in task order
+    assert kept[0] == kept[2] and kept[1] == kept[3]
 
 
 def rejection_of(  # type: ignore[no-untyped-def]

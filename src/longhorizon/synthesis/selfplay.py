@@ -90,7 +90,11 @@ class SelfPlay:
             )
             while self.report.accepted < self.config.n and self.report.proposed < budget:
                 batch = self._propose(rng, self.config.concurrency)
-                await asyncio.gather(*(self._attempt(task) for task in batch))
+                outcomes = await asyncio.gather(*(self._attempt(task) for task in batch))
+                # Decide in proposal order, not completion order: the same seed then keeps
+                # the same tasks and feeds the proposer back in the same order.
+                for task, traj, reasons in outcomes:
+                    self._decide(task, traj, reasons)
                 progress.update(
                     bar,
                     completed=min(self.report.accepted, self.config.n),
@@ -121,12 +125,12 @@ class SelfPlay:
         self.report.proposed += len(batch)
         return batch
 
-    async def _attempt(self, task: Task) -> None:
+    async def _attempt(self, task: Task) -> tuple[Task, Trajectory | None, list[str]]:
+        """Solve (and guess) one proposal; the rejection reasons, empty when it passes."""
         self.known.add(task.id)
         hit = self._contaminated(task.id, task.instruction)
         if hit is not None:
-            self._reject(task, [f"contaminated: overlaps {hit.source}"])
-            return
+            return task, None, [f"contaminated: overlaps {hit.source}"]
         traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
         guess = None
         if traj.passed and self.domain.guesser is not None:
@@ -135,11 +139,14 @@ class SelfPlay:
         text_hit = self._contaminated(traj.id, _trajectory_text(traj))
         if text_hit is not None:
             reasons.append(f"contaminated: trajectory overlaps {text_hit.source}")
-        if reasons:
+        return task, traj, reasons
+
+    def _decide(self, task: Task, traj: Trajectory | None, reasons: list[str]) -> None:
+        if reasons or traj is None:
             self._reject(task, reasons)
             return
         if self.report.accepted >= self.config.n:
-            return  # a concurrent attempt already filled the quota; keep the quota exact
+            return  # the quota is full; keep it exact
         self.kag.record_task(task, TaskStatus.ACCEPTED)
         self.tasks.add(task)
         self.trajectories.add(traj)
