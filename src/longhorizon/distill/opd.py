@@ -238,7 +238,7 @@ class Distiller:
                 len(samples), self.config.minibatches, self.config.epochs, rng
             )
         ]
-        return records[0] if len(records) == 1 else _merge_updates(records)
+        return _merge_updates(records)
 
     def train_step(self, samples: list[RolloutSample], scores: list) -> dict[str, Any]:  # type: ignore[type-arg]
         """One optimizer step over all samples, in micro-batches, on the configured loss."""
