@@ -1,15 +1,23 @@
 """Rollout throughput of the harness against a real vLLM server, at concurrency 1, 8 and 64.
 
-64 episodes of the built-in `tiny-tool-caller` (a tool call, a tool result, an answer; two
-model calls each), through the openai backend and a vLLM CPU server this script starts.
-Speed-ups are relative to concurrency 1. The harness's own overhead is the CPU time of this
-process (rendering, parsing, tools, bookkeeping, HTTP client) as a share of wall time: the
-model runs in the server's processes, so everything counted here is the harness's cost.
-Each level runs `--repeats` times and reports the median (the vLLM CPU server's speed varies
-by 2-4x between identical runs on 2 shared cores, which moves the share as much as the
-harness does); the JSON keeps every run.
+64 episodes per level through the openai backend and a vLLM CPU server this script starts,
+for two models:
 
-    python bench/rollout_concurrency.py [--episodes 64] [--repeats 3]
+* `tiny-tool-caller` (7M parameters): a tool call, a calculator result, an answer; two model
+  calls per episode. The stress case: the server answers a call in a few milliseconds, so
+  the harness's own cost is as visible as it can be.
+* `smollm2-135m` (SmolLM2-135M-Instruct, the smallest real model here): the same task and
+  tools; it answers directly, one model call per episode (its reply is the final answer).
+
+Speed-ups are relative to concurrency 1. The harness's own overhead is the CPU time of this
+process (rendering, encoding, parsing, tools, bookkeeping, HTTP client) as a share of wall
+time: the model runs in the server's processes, so everything counted here is the harness's
+cost. Each level first runs one warm-up wave on its backend (connections open, caches warm,
+as in a long rollout), then times the episodes. Each level runs `--repeats` times, interleaved,
+and reports the median: the vLLM CPU server's speed varies 2-4x between identical runs on 2
+shared cores. The JSON keeps every run.
+
+    python bench/rollout_concurrency.py [--episodes 64] [--repeats 3] [--models a,b]
 """
 
 from __future__ import annotations
@@ -24,11 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import Budgets, Protocol, Task, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.task import Finalisation
+from longhorizon.core.tokens import call_prompt
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig, run_rollouts
 from longhorizon.models.openai_backend import OpenAIBackend
 from longhorizon.models.registry import resolve_model
@@ -39,23 +50,36 @@ from longhorizon.verifiers import verify_answer
 
 RESULT = Path(__file__).parent / "results" / "rollout_concurrency.json"
 LEVELS = (1, 8, 64)
+MODELS = ("tiny-tool-caller", "smollm2-135m")
+# The tiny tool caller ends with <answer>5</answer>; SmolLM2 answers in plain text.
+FINALISATION = {"smollm2-135m": Finalisation(kind="last_message")}
 
 
-def tasks(n: int) -> list[Task]:
-    protocol = Protocol(tools=("calculator",), budgets=Budgets(max_turns=4, max_response_tokens=48))
+def tasks(n: int, model: str, prefix: str = "add") -> list[Task]:
+    protocol = Protocol(
+        tools=("calculator",),
+        budgets=Budgets(max_turns=4, max_response_tokens=48),
+        finalisation=FINALISATION.get(model, Finalisation()),
+    )
     return [
         Task(
-            id=f"add-{i}", domain="arithmetic", instruction=QUESTION, answer="5", protocol=protocol
+            id=f"{prefix}-{i}",
+            domain="arithmetic",
+            instruction=QUESTION,
+            answer="5",
+            protocol=protocol,
         )
         for i in range(n)
     ]
 
 
-async def one_level(base_url: str, model_dir: str, n: int, concurrency: int) -> dict[str, float]:
+async def one_level(
+    base_url: str, model: str, model_dir: str, n: int, concurrency: int
+) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="lh-bench-"))
     try:
         async with OpenAIBackend(
-            base_url, model="policy", tokenizer=model_dir, max_concurrency=concurrency
+            base_url, model=model, tokenizer=model_dir, max_concurrency=concurrency
         ) as backend:
             config = HarnessConfig(
                 workdir=work / "w", model_concurrency=concurrency, tool_concurrency=concurrency
@@ -66,24 +90,68 @@ async def one_level(base_url: str, model_dir: str, n: int, concurrency: int) -> 
                 config,
                 verify=verify_answer,
             )
+            warm = TrajectoryStore(work / "warm")
+            await run_rollouts(
+                runner,
+                tasks(concurrency, model, "warm"),
+                warm,
+                concurrency=concurrency,
+                show_progress=False,
+            )
+            warm.close()
             store = TrajectoryStore(work / "s")
             cpu0, wall0 = time.process_time(), time.perf_counter()
             report = await run_rollouts(
-                runner, tasks(n), store, concurrency=concurrency, show_progress=False
+                runner, tasks(n, model), store, concurrency=concurrency, show_progress=False
             )
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            requests = [
+                (call_prompt(t.calls, i).input_ids, len(call.completion_ids))
+                for t in store
+                for i, call in enumerate(t.calls)
+            ]
             store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    bare_cpu = await bare_client(base_url, model, requests, concurrency)
     return {
         "episodes": report.finished,
         "passed": report.passed,
+        "model_calls": report.model_calls,
         "wall_s": wall,
         "episodes_per_s": report.finished / wall,
         "completion_tokens_per_s": report.tokens / wall,
         "harness_cpu_s": cpu,
         "harness_overhead_share": cpu / wall,
+        "bare_client_cpu_s": bare_cpu,
+        "harness_vs_bare_client": cpu / bare_cpu,
     }
+
+
+async def bare_client(
+    base_url: str, model: str, requests: list[tuple[list[int], int]], concurrency: int
+) -> float:
+    """The peer: CPU seconds for the same model calls from a bare aiohttp session.
+
+    Same prompts, same number of generated tokens, same concurrency; it builds each JSON body
+    and parses each answer, and does nothing else (no rendering, tools, records): the floor
+    of any Python client talking to this server.
+    """
+    url = f"{base_url.rstrip('/').removesuffix('/v1')}/v1/completions"
+    semaphore = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(prompt: list[int], max_tokens: int) -> None:
+            body = {"model": model, "prompt": prompt, "max_tokens": max(1, max_tokens)}
+            body |= {"temperature": 0.0, "return_token_ids": True, "logprobs": 0}
+            async with semaphore, session.post(url, data=json.dumps(body).encode()) as answer:
+                json.loads(await answer.read())
+
+        await asyncio.gather(*(post(p, n) for p, n in requests[:concurrency]))  # warm-up
+        cpu0 = time.process_time()
+        await asyncio.gather(*(post(p, n) for p, n in requests))
+        return time.process_time() - cpu0
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -93,60 +161,76 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     return {**out, "overhead_min": min(shares), "overhead_max": max(shares)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    model_dir = resolve_model("tiny-tool-caller")
+def bench_model(model: str, episodes: int, repeats: int) -> dict:
+    """Every level of one model, `repeats` times, interleaved; medians and all runs."""
+    model_dir = resolve_model(model)
     runs: dict[str, list[dict[str, float]]] = {f"c{level}": [] for level in LEVELS}
-    with VLLMServer(model_dir, served_model_name="policy", max_model_len=1024) as server:
-        asyncio.run(one_level(server.base_url, model_dir, 4, 4))  # warm-up
-        for _ in range(args.repeats):  # interleaved, so a slow spell hits every level
+    with VLLMServer(model_dir, served_model_name=model, max_model_len=1024) as server:
+        asyncio.run(one_level(server.base_url, model, model_dir, 4, 4))  # server warm-up
+        for _ in range(repeats):  # interleaved, so a slow spell hits every level
             for level in LEVELS:
                 runs[f"c{level}"].append(
-                    asyncio.run(one_level(server.base_url, model_dir, args.episodes, level))
+                    asyncio.run(one_level(server.base_url, model, model_dir, episodes, level))
                 )
-    results = {name: median_run(level_runs) for name, level_runs in runs.items()}
-    base = results["c1"]["episodes_per_s"]
-    for row in results.values():
+    levels = {name: median_run(level_runs) for name, level_runs in runs.items()}
+    base = levels["c1"]["episodes_per_s"]
+    for row in levels.values():
         row["speedup_vs_c1"] = row["episodes_per_s"] / base
+    return {"levels": levels, "runs": runs}
 
-    table = Table(
-        title=f"{args.episodes} episodes, tiny-tool-caller on vLLM (CPU), median of {args.repeats}"
-    )
+
+def table(results: dict[str, dict], episodes: int, repeats: int) -> Table:
+    out = Table(title=f"{episodes} episodes per level on vLLM (CPU), median of {repeats}")
     for column in (
+        "model",
         "concurrency",
         "episodes/s",
         "speed-up vs 1",
         "wall s",
         "passed",
+        "model calls",
         "harness overhead (goal < 5%)",
         "overhead range",
         "harness CPU ms/episode",
+        "bare client CPU ms/episode",
+        "harness / bare client",
     ):
-        table.add_column(column, justify="right")
-    for level in LEVELS:
-        r = results[f"c{level}"]
-        table.add_row(
-            str(level),
-            f"{r['episodes_per_s']:.2f}",
-            f"{r['speedup_vs_c1']:.2f}x",
-            f"{r['wall_s']:.1f}",
-            f"{r['passed']:.0f}/{r['episodes']:.0f}",
-            f"{r['harness_overhead_share']:.1%}",
-            f"{r['overhead_min']:.1%}-{r['overhead_max']:.1%}",
-            f"{1000 * r['harness_cpu_s'] / r['episodes']:.1f}",
-        )
-    Console(width=140).print(table)
+        out.add_column(column, justify="right")
+    for model, result in results.items():
+        for level in LEVELS:
+            r = result["levels"][f"c{level}"]
+            out.add_row(
+                model,
+                str(level),
+                f"{r['episodes_per_s']:.2f}",
+                f"{r['speedup_vs_c1']:.2f}x",
+                f"{r['wall_s']:.1f}",
+                f"{r['passed']:.0f}/{r['episodes']:.0f}",
+                f"{r['model_calls']:.0f}",
+                f"{r['harness_overhead_share']:.1%}",
+                f"{r['overhead_min']:.1%}-{r['overhead_max']:.1%}",
+                f"{1000 * r['harness_cpu_s'] / r['episodes']:.2f}",
+                f"{1000 * r['bare_client_cpu_s'] / r['episodes']:.2f}",
+                f"{r['harness_vs_bare_client']:.2f}x",
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    results = {model: bench_model(model, args.episodes, args.repeats) for model in models}
+    Console(width=200).print(table(results, args.episodes, args.repeats))
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "episodes": args.episodes,
-        "model": "tiny-tool-caller",
         "cpu_count": os.cpu_count(),
         "repeats": args.repeats,
-        "levels": results,
-        "runs": runs,
+        "models": results,
     }
     write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULT}")

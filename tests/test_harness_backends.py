@@ -34,7 +34,14 @@ def rollout(agent: BackendAgent, out: Path) -> list[Trajectory]:
         verify=verify_answer,
     )
     store = TrajectoryStore(out / "s")
-    report = asyncio.run(run_rollouts(runner, TASKS, store, concurrency=3, show_progress=False))
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await run_rollouts(runner, TASKS, store, concurrency=3, show_progress=False)
+        finally:
+            await agent.backend.aclose()  # in the loop that opened its connections
+
+    report = asyncio.run(go())
     assert report.finished == 3 and report.aborted == 0
     store.close()
     return sorted(TrajectoryStore(out / "s"), key=lambda t: t.id)

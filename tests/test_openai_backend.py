@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -250,6 +251,9 @@ class FakeServer:
     body: dict[str, Any] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    delay_s: float = 0.0  # wait this long before answering
+    raw: bytes | None = None  # answer these bytes instead of the JSON body
+    hang_up: bool = False  # close the connection without answering
 
 
 @pytest.fixture
@@ -260,7 +264,11 @@ def fake_server() -> Iterator[FakeServer]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             fake.requests.append({"path": self.path, **json.loads(self.rfile.read(length))})
-            payload = json.dumps(fake.body).encode()
+            time.sleep(fake.delay_s)
+            if fake.hang_up:
+                self.close_connection = True
+                return
+            payload = fake.raw if fake.raw is not None else json.dumps(fake.body).encode()
             self.send_response(fake.status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
@@ -291,6 +299,27 @@ def test_closed_port_raises_backend_error_after_retries() -> None:
     with pytest.raises(BackendError, match="gave up after 3 attempts") as info:
         run_with(fast_backend(url), lambda b: b.generate([1, 2, 3], GREEDY))
     assert url in str(info.value)
+
+
+def test_read_timeout_is_not_retried(fake_server: FakeServer) -> None:
+    fake_server.delay_s = 1.0  # the server may still be generating: resending doubles load
+    with pytest.raises(BackendError, match="failed: SocketTimeoutError"):
+        run_with(fast_backend(fake_server.url, timeout_s=0.2), lambda b: b.generate([1], GREEDY))
+    assert len(fake_server.requests) == 1
+
+
+def test_dropped_connection_is_retried(fake_server: FakeServer) -> None:
+    fake_server.hang_up = True
+    with pytest.raises(BackendError, match="gave up after 3 attempts") as info:
+        run_with(fast_backend(fake_server.url), lambda b: b.generate([1, 2], GREEDY))
+    assert "ServerDisconnectedError" in str(info.value)
+    assert len(fake_server.requests) == 3
+
+
+def test_invalid_json_answer_is_a_clear_error(fake_server: FakeServer) -> None:
+    fake_server.raw = b"<html>proxy error</html>"
+    with pytest.raises(BackendError, match="returned invalid JSON: '<html>proxy error"):
+        run_with(fast_backend(fake_server.url), lambda b: b.generate([1, 2], GREEDY))
 
 
 def test_5xx_is_retried_and_4xx_is_not(fake_server: FakeServer) -> None:

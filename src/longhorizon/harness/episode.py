@@ -104,7 +104,6 @@ class EpisodeRunner:
     async def run(self, task: Task, trajectory_id: str, seed: int | None = None) -> Trajectory:
         toolset = self.toolsets(task)
         workdir = self.config.workdir / trajectory_id
-        workdir.mkdir(parents=True, exist_ok=True)
         ctx = ToolContext(trajectory_id, workdir, resources=self.resources)
         messages = initial_messages(task)
         convo = TokenConversation(self.agent.renderer, messages, toolset.specs() or None)

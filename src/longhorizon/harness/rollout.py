@@ -23,6 +23,7 @@ class RolloutReport:
     aborted: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
+    model_calls: int = 0
     model_s: float = 0.0
     tools_s: float = 0.0
     wall_s: float = 0.0
@@ -46,6 +47,7 @@ class RolloutReport:
         self.passed += traj.passed
         self.statuses[traj.status.value] += 1
         self.tokens += traj.usage.completion_tokens
+        self.model_calls += traj.usage.model_calls
         self.model_s += traj.timings.model_s
         self.tools_s += traj.timings.tools_s
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.models.checkpoints import chat_template
+from longhorizon.models.encoding import TokenEncoder
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -42,6 +43,7 @@ class ChatRenderer:
         self.tokenizer = tokenizer
         native = template or tokenizer.chat_template
         self.template = native if native and "tools" in native else chat_template()
+        self._encoder = TokenEncoder(tokenizer)
 
     @property
     def generation_prompt(self) -> str:
@@ -66,7 +68,7 @@ class ChatRenderer:
         )
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._encoder.encode(text)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)

@@ -13,7 +13,9 @@ class ToolContext:
 
     `resources` holds what tools need from outside the episode (a corpus index, a summariser
     backend); `state` holds what a tool keeps between calls of one episode (the python
-    sandbox process, notes). `close()` releases it when the episode ends.
+    sandbox process, notes). `close()` releases it when the episode ends. `workdir` is the
+    episode's own directory; it is not created up front (most episodes never touch disk), so a
+    tool that writes there creates it.
     """
 
     episode_id: str
