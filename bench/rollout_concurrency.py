@@ -137,7 +137,7 @@ async def bare_client(
     and parses each answer, and does nothing else (no rendering, tools, records): the floor
     of any Python client talking to this server.
     """
-    url = f"{base_url.rstrip('/').removesuffix('/v1')}/v1/completions"
+    url = f"{base_url}/completions"  # base_url is the server's .../v1
     semaphore = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:

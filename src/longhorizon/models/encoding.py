@@ -41,12 +41,12 @@ class TokenEncoder:
         self._pieces: OrderedDict[str, list[int]] = OrderedDict()
         self._special = _plain_added_tokens(tokenizer)
         self._split = _splitter(self._special)
-        self.piecewise = self._split is not None
-        self.piecewise = self.piecewise and self._probe_agrees()
+        self.piecewise = self._split is not None and self._probe_agrees()
 
     def encode(self, text: str) -> list[int]:
-        if not self.piecewise:
-            return self._full(text)
+        return self._piecewise(text) if self.piecewise else self._full(text)
+
+    def _piecewise(self, text: str) -> list[int]:
         ids: list[int] = []
         for i, piece in enumerate(self._split.split(text)):  # type: ignore[union-attr]
             if i % 2:  # the capture group: an added token
@@ -77,7 +77,7 @@ class TokenEncoder:
         texts = [tok.join(pieces) for tok in tokens[:3]]
         texts.append("".join(f"{p}{t}{t}" for p, t in zip(pieces, tokens, strict=False)))
         try:
-            return all(self.encode(t) == self._full(t) for t in texts)
+            return all(self._piecewise(t) == self._full(t) for t in texts)
         finally:
             self._pieces.clear()
 

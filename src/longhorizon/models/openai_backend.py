@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 TOKEN_ID_PREFIX = "token_id:"
-JSON_HEADERS = {"Content-Type": "application/json"}
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Failures where the request never reached a working server, or the connection broke before
 # an answer, so resending is safe. A read timeout is not among them: the server may still be
@@ -245,7 +244,9 @@ class OpenAIBackend:
             # certifi's roots, so https works where the system has no CA bundle.
             tls = ssl.create_default_context(cafile=certifi.where()) if https else False
             connector = aiohttp.TCPConnector(limit=self.max_concurrency, ssl=tls)
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            headers = {"Content-Type": "application/json"}
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self.timeout, headers=headers
             )
@@ -278,7 +279,7 @@ class OpenAIBackend:
     ) -> dict[str, Any] | tuple[BackendError, float | None]:
         """One POST: the JSON body, or a retryable failure and its Retry-After; others raise."""
         try:
-            async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            async with session.post(url, data=body) as response:
                 status, text = response.status, (await response.read()).decode("utf-8", "replace")
                 retry_after = _retry_after(response.headers.get("retry-after"))
         except RETRY_EXCEPTIONS as exc:
