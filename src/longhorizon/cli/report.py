@@ -15,6 +15,9 @@ console = Console()
 
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory written by `longhorizon run`"),
+    save: Path | None = typer.Option(
+        None, help="also write SAVE/<recipe>-seed<S>-<commit>/{summary.json,report.md}"
+    ),
 ) -> None:
     """Write the run's Markdown report and self-contained HTML page; print the results."""
     if not run_dir.is_dir():
@@ -38,3 +41,7 @@ def report(
     for note in run.notes:
         console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
     console.print(Text(f"markdown: {md_path}\nhtml:     {html_path}"))
+    if save is not None:
+        from longhorizon.report.summary import save_built
+
+        console.print(Text(f"results:  {save_built(run_dir, table, md_path, save)}"))

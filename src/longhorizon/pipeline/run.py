@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.provenance import code_version
 from longhorizon.pipeline.recipe import BENCH_OF_DOMAIN, Recipe
 from longhorizon.pipeline.stages import Plan, plan
 
@@ -50,6 +51,8 @@ class StageLog:
 
     def finish(self, stage: str, seconds: float) -> None:
         self.data["stages"][stage] = {"done": True, "seconds": round(seconds, 1)}
+        # The code that produced the run's numbers; results/ folders are named by it.
+        self.data["code_version"] = code_version()
         write_text_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
 
