@@ -34,6 +34,7 @@ def test_saved_summary_holds_the_table_and_is_named_by_recipe_seed_commit(tmp_pa
     average = rows[("average", "")]
     assert round(average["base"]["mean"], 6) == 0.175 and average["benches"]["teacher"] == 1
     assert (folder / "report.md").read_text() == (run / "report" / "report.md").read_text()
+    assert (folder / "recipe.yaml").read_text() == "name: tiny\nseed: 3\n"
 
 
 def test_report_cli_saves_results(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Every number the README quotes comes from such a folder (or `bench/results/*.json`): the
 summary JSON holds the results table (each cell's mean, interval and item count), the paired
 difference, stage timings and the code version that produced the run; `report.md` beside it
-is the run's Markdown report.
+is the run's Markdown report, and `recipe.yaml` the resolved recipe that reruns it.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def save_built(run_dir: Path, table: ResultsTable, md_path: Path, root: Path) ->
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     shutil.copyfile(md_path, folder / MARKDOWN_FILE)
+    shutil.copyfile(run_dir / "recipe.yaml", folder / "recipe.yaml")  # how to rerun it
     return folder
 
 
