@@ -62,7 +62,7 @@ def results_name(summary: dict[str, Any]) -> str:
 
 
 def save_results(run_dir: Path, root: Path) -> Path:
-    """Write ROOT/<recipe>-seed<S>-<commit>/{summary.json,report.md} from a finished run."""
+    """Write ROOT/<recipe>-seed<S>-<commit>/ (summary, report, recipe) from a finished run."""
     md_path, _, _, table = build_report(run_dir)
     return save_built(run_dir, table, md_path, root)
 
