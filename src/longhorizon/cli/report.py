@@ -16,7 +16,8 @@ console = Console()
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory written by `longhorizon run`"),
     save: Path | None = typer.Option(
-        None, help="also write SAVE/<recipe>-seed<S>-<commit>/ (summary.json, report.md, recipe.yaml)"
+        None,
+        help="also write SAVE/<recipe>-seed<S>-<commit>/ (summary.json, report.md, recipe.yaml)",
     ),
 ) -> None:
     """Write the run's Markdown report and self-contained HTML page; print the results."""
