@@ -22,7 +22,7 @@ from longhorizon.core.files import write_text_atomic
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
-from longhorizon.synthesis.acceptance import rejection_reasons
+from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit
 from longhorizon.synthesis.types import Domain
 from longhorizon.tools.base import ToolSet
@@ -131,11 +131,17 @@ class SelfPlay:
         hit = self._contaminated(task.id, task.instruction)
         if hit is not None:
             return task, None, [f"contaminated: overlaps {hit.source}"]
+        # Checked before solving: the domain's verify raises on a verifier it does not know.
+        unknown = unverifiable(task, self.domain.verifiers)
+        if unknown is not None:
+            return task, None, [unknown]
         traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
         guess = None
         if traj.passed and self.domain.guesser is not None:
             guess = await self._solve(task, self.domain.guesser, lambda t: ToolSet([]), "guess")
-        reasons = rejection_reasons(task, traj, guess, self.domain.min_tool_steps)
+        reasons = rejection_reasons(
+            task, traj, guess, self.domain.min_tool_steps, self.domain.process_verifiers
+        )
         text_hit = self._contaminated(traj.id, _trajectory_text(traj))
         if text_hit is not None:
             reasons.append(f"contaminated: trajectory overlaps {text_hit.source}")
