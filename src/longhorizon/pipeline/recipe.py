@@ -40,7 +40,10 @@ class StudentSpec(BaseModel):
 class SynthSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    domains: dict[str, int] = Field(default_factory=lambda: {"search": 120, "instruction": 120})
+    domains: dict[str, int] = Field(
+        default_factory=lambda: dict.fromkeys(registry.names(), 120),
+        description="domain -> accepted tasks wanted (default: every registered domain)",
+    )
     levels: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="domain -> its level config (synthesis and its held-out split share it)",

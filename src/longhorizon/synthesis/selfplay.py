@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, Trajec
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
+from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit
@@ -161,7 +163,13 @@ class SelfPlay:
         self.report.tokens.append(sum(len(s) for s in traj.token_sequences()))
         self.domain.proposer.feedback(task, [])
 
-    async def _solve(self, task: Task, agent_for, toolset_for, role: str) -> Trajectory:  # type: ignore[no-untyped-def]
+    async def _solve(
+        self,
+        task: Task,
+        agent_for: Callable[[Task], Agent],
+        toolset_for: Callable[[Task], ToolSet],
+        role: str,
+    ) -> Trajectory:
         runner = EpisodeRunner(
             agent_for(task),
             toolset_for,
