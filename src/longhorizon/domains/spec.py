@@ -122,25 +122,21 @@ class DomainSpec(Generic[LevelT]):
         """The tools the task's protocol lists (the same in synthesis, rollouts and eval)."""
         return build_toolset(task.protocol.tools)
 
+    def kag_path(self, synth_out: Path) -> Path:
+        """Where a synthesis run in `synth_out` keeps its KAG (unless given a DSN)."""
+        return synth_out / "kag.db"
+
     def synth_domain(
         self, world: World, renderer: ChatRenderer, model: Agent | None = None
     ) -> Domain:
         """Synthesis' view of this domain; `model`, when given, replaces expert and guesser."""
-        name = self.name
-
-        def expert(task: Task) -> Agent:
-            return ScriptedAgent(renderer, world.expert(task), f"{name}-expert")
-
-        def guesser(task: Task) -> Agent:
-            assert world.guesser is not None
-            return ScriptedAgent(renderer, world.guesser, "no-tool-guesser")
-
-        has_guesser = world.guesser is not None
         return Domain(
-            name=name,
+            name=self.name,
             proposer=world.proposer,
-            solver=(lambda t: model) if model is not None else expert,
-            guesser=((lambda t: model) if model is not None else guesser) if has_guesser else None,
+            solver=_fixed(model)
+            if model is not None
+            else _scripted(renderer, world.expert, self.name),
+            guesser=_guesser(world.guesser, renderer, model),
             toolset=self.toolset,
             verify=self.verify,
             min_tool_steps=self.min_tool_steps,
@@ -148,6 +144,30 @@ class DomainSpec(Generic[LevelT]):
             verifiers=self.verifiers,
             process_verifiers=self.process_verifiers,
         )
+
+
+def _fixed(agent: Agent) -> Callable[[Task], Agent]:
+    """The same agent (an LLM) for every task."""
+    return lambda task: agent
+
+
+def _scripted(
+    renderer: ChatRenderer, script_for: Callable[[Task], Script], name: str
+) -> Callable[[Task], Agent]:
+    """A scripted expert made for each task."""
+    return lambda task: ScriptedAgent(renderer, script_for(task), f"{name}-expert")
+
+
+def _guesser(
+    script: Script | None, renderer: ChatRenderer, model: Agent | None
+) -> Callable[[Task], Agent] | None:
+    """The no-tool attempt: the model when one solves, else the domain's guess script; none
+    when the domain has no guess script (no tools, so nothing to shortcut)."""
+    if script is None:
+        return None
+    if model is not None:
+        return _fixed(model)
+    return lambda task: ScriptedAgent(renderer, script, "no-tool-guesser")
 
 
 def check_verifiers(task: Task, domain: str, known: frozenset[str]) -> None:

@@ -51,10 +51,10 @@ async def synthesize(
         build,
         n,
         out,
+        kag=kag_dsn or spec.kag_path(out),
         model=model,
         tokenizer=tokenizer,
         seed=seed,
         concurrency=concurrency,
-        kag_dsn=kag_dsn,
         eval_sets=eval_sets,
     )

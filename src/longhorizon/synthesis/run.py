@@ -30,14 +30,15 @@ async def run_synthesis(
     n: int,
     out: Path,
     *,
+    kag: str | Path,
     model: str | None = None,
     tokenizer: str = "tiny-llama",
     seed: int = 0,
     concurrency: int = 8,
-    kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
 ) -> SynthReport:
-    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser)."""
+    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser);
+    `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
     from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
     from longhorizon.harness.backends import open_agent
@@ -47,10 +48,10 @@ async def run_synthesis(
     with console.status("indexing evaluation sets for the contamination audit"):
         contamination = ContaminationIndex.from_paths(benchmarks)
     config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
-    with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
+    with KnowledgeActionGraph(kag) as graph:
         if model is None:
             renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
-            return await SelfPlay(build(kag, renderer, None), config, kag, contamination).run()
+            return await SelfPlay(build(graph, renderer, None), config, graph, contamination).run()
         async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
-            domain = build(kag, agent.renderer, agent)
-            return await SelfPlay(domain, config, kag, contamination).run()
+            domain = build(graph, agent.renderer, agent)
+            return await SelfPlay(domain, config, graph, contamination).run()

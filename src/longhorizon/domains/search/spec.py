@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhorizon.core.messages import Message
 from longhorizon.core.task import Task
@@ -46,6 +46,12 @@ class SearchLevel(BaseModel):
         description="the scripted expert errs (a wrong link, an early answer) as a real "
         "solver would, so the verifier has failures to reject",
     )
+
+    @model_validator(mode="after")
+    def _hops_in_order(self) -> SearchLevel:
+        if not 1 <= self.hops[0] <= self.hops[1]:
+            raise ValueError(f"hops {self.hops}: need 1 <= min <= max")
+        return self
 
 
 class SearchProposer:
