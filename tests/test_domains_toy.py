@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from longhorizon.core import Message
-from longhorizon.domains import registry
+from longhorizon.core import Message, Trajectory, VerifierSpec
+from longhorizon.core.provenance import RunProvenance
+from longhorizon.domains import UnknownVerifierError, registry, verify
 from longhorizon.domains.spec import DomainSpec
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.runner import bench_names, evaluate_agent
@@ -44,6 +45,21 @@ def test_the_toy_domain_registers_and_leaves(toy: DomainSpec[AdditionLevel]) -> 
     registry.unregister("addition")
     assert "addition-heldout" not in bench_names()
     registry.register(toy)
+
+
+def test_the_spec_guards_the_toy_verifier(toy: DomainSpec[AdditionLevel]) -> None:
+    task = propose(7, AdditionLevel())
+    done = Trajectory(
+        id="t",
+        task_id=task.id,
+        domain=task.domain,
+        final_answer=task.answer,
+        provenance=RunProvenance(model="m", backend="scripted"),
+    )
+    assert [(v.verifier, v.passed) for v in verify(task, done)] == [("sum", True)]
+    odd = task.model_copy(update={"verifiers": [VerifierSpec(name="exact_match")]})
+    with pytest.raises(UnknownVerifierError, match=r"for the addition domain; it knows: sum$"):
+        verify(odd, done)
 
 
 def test_the_heldout_bench_scores_the_toy_expert(

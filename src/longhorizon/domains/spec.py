@@ -1,7 +1,8 @@
 """What a domain is: one typed `DomainSpec` per `domains/<name>/`, all the pipeline asks of it.
 
 A spec names its level config (how hard its tasks are), its protocol (tools and budgets), its
-one `verify` (the synthesis filter, the training reward and the evaluation metric), and builds
+one `verify` (the synthesis filter, the training reward and the evaluation metric; a verifier
+name the domain does not define is an error), and builds
 its seeded `World` at a level: the proposer, the held-out split, the scripted expert, the
 no-tool guesser and the resources its tools read. Synthesis, the held-out bench, the pipeline
 and the report take everything domain-specific from here; a new domain is a new spec.
@@ -87,8 +88,8 @@ class DomainSpec(Generic[LevelT]):
     description: str
     level: type[LevelT]
     protocol: Protocol
-    verify: Verify
-    verifiers: frozenset[str]  # the verifier names `verify` understands
+    verdicts: Verify  # the domain's checks; callers use `verify`, which guards them
+    verifiers: frozenset[str]  # the verifier names `verdicts` understands
     open_world: Callable[[LevelT, int, Path], World]
     process_verifiers: frozenset[str] = frozenset()  # about the path, not the answer
     min_tool_steps: int = 0
@@ -117,6 +118,14 @@ class DomainSpec(Generic[LevelT]):
             return self.level.model_validate(dict(data or {}))
         except (ValidationError, json.JSONDecodeError) as exc:
             raise LevelError(f"{self.name} level {data!r}: {exc}") from None
+
+    def verify(self, task: Task, trajectory: Trajectory) -> list[Verdict]:
+        """The one verifier: synthesis filter, training reward, OPD rollouts, evaluation.
+
+        A task naming a verifier this domain does not define is an error, never a skip.
+        """
+        check_verifiers(task, self.name, self.verifiers)
+        return self.verdicts(task, trajectory)
 
     def toolset(self, task: Task) -> ToolSet:
         """The tools the task's protocol lists (the same in synthesis, rollouts and eval)."""

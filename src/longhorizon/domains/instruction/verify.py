@@ -105,5 +105,5 @@ def verify_task(task: Task, answer: Answer) -> list[Verdict]:
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:
-    """The domain's `DomainSpec.verify`: synthesis filter, training reward, evaluation metric."""
+    """The domain's checks (`DomainSpec.verdicts`, which `DomainSpec.verify` guards)."""
     return verify_task(task, trajectory)

@@ -71,5 +71,5 @@ def verify_search(
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:
-    """The domain's `DomainSpec.verify`: synthesis filter, training reward, evaluation metric."""
+    """The domain's checks (`DomainSpec.verdicts`, which `DomainSpec.verify` guards)."""
     return verify_search(task, trajectory)
