@@ -20,6 +20,8 @@ from rich.table import Table
 
 from longhorizon.core.files import write_text_atomic
 from longhorizon.domains import registry, synthesize
+from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.types import BenchResult
 from longhorizon.pipeline.recipe import Recipe
 from longhorizon.pipeline.stages import Plan, plan
 from longhorizon.synthesis import print_report
@@ -120,9 +122,7 @@ def run_distill_stage(p: Plan) -> None:
         run_distill(p.distill)
 
 
-def eval_options(p: Plan, bench: str, train_tasks: Path | None):  # type: ignore[no-untyped-def]
-    from longhorizon.evaluation.options import EvalOptions
-
+def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
     spec = p.recipe.eval
     return EvalOptions(
         limit=spec.limits.get(bench, spec.limit),
@@ -205,7 +205,7 @@ def print_results(p: Plan) -> None:
     console.print(f"report: {p.out / 'report' / 'report.html'}")
 
 
-def _average(results: dict, benches: list[str]) -> str:  # type: ignore[type-arg]
+def _average(results: dict[str, BenchResult], benches: list[str]) -> str:
     """Mean over the benches a model was evaluated on (the report gives its interval)."""
     means = [results[b].pooled.mean for b in benches if b in results]
     return f"{sum(means) / len(means):.3f}" if means else "-"
