@@ -12,9 +12,13 @@ from typer.testing import CliRunner
 
 from longhorizon.cli.main import app
 from longhorizon.core import Message, Task, TaskStore
+from longhorizon.domains import HELDOUT_SEED, INSTRUCTION, SEARCH
+from longhorizon.domains.instruction import InstructionLevel
+from longhorizon.domains.search import SearchLevel
+from longhorizon.domains.search.spec import encyclopedia
 from longhorizon.evaluation import molbench
 from longhorizon.evaluation.compare import compare_dirs
-from longhorizon.evaluation.heldout import TrainingIndex, audit, instruction_tasks, search_tasks
+from longhorizon.evaluation.heldout import TrainingIndex, audit, heldout_bench, heldout_tasks
 from longhorizon.evaluation.ifeval import METRICS as IFEVAL_METRICS
 from longhorizon.evaluation.items import append_items, items_path, read_items
 from longhorizon.evaluation.metrics import estimate
@@ -193,6 +197,11 @@ def _store(tasks: list[Task], root: Path) -> Path:
     return root
 
 
+def instruction_tasks(n: int, seed: int = HELDOUT_SEED) -> list[Task]:
+    world = INSTRUCTION.open_world(InstructionLevel(), 0, Path("unused"))
+    return heldout_tasks(INSTRUCTION, world, n, seed)
+
+
 def test_instruction_heldout_is_disjoint_from_synthesis_and_deterministic(tmp_path: Path) -> None:
     from longhorizon.domains.instruction import InstructionProposer
 
@@ -213,13 +222,12 @@ def test_instruction_heldout_is_disjoint_from_synthesis_and_deterministic(tmp_pa
 
 
 def test_search_heldout_is_disjoint_after_the_audit(tmp_path: Path) -> None:
-    from longhorizon.domains.search import Encyclopedia, EncyclopediaConfig
-    from longhorizon.synthesis.search import SearchProposer
+    from longhorizon.domains.search import SearchProposer
 
-    world = Encyclopedia.generate(EncyclopediaConfig(n_entities=300, seed=0))
-    training = _synthesis_draws(SearchProposer(world, seed=0).propose, 120)
-    held = search_tasks(world, 30)
-    assert [t.id for t in search_tasks(world, 30)] == [t.id for t in held]
+    world = SEARCH.open_world(SearchLevel(entities=300), 0, tmp_path / "world")
+    training = _synthesis_draws(SearchProposer(encyclopedia(300, 0), seed=0).propose, 120)
+    held = heldout_tasks(SEARCH, world, 30)
+    assert [t.id for t in heldout_tasks(SEARCH, world, 30)] == [t.id for t in held]
     planted = held[3]  # a training task that a held-out draw repeats must be dropped
     kept, report = audit(held, _store([*training, planted], tmp_path / "train"))
     assert planted.id in {d.item_id for d in report.dropped}
@@ -250,11 +258,10 @@ def _expert_agent(renderer: ChatRenderer, tasks: list[Task], world) -> ScriptedA
 def test_search_heldout_expert_passes_and_a_random_model_fails(
     renderer: ChatRenderer, tiny_backend, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from longhorizon.evaluation import search_heldout
-
-    options = EvalOptions(limit=3, search_entities=300, batch_size=3, **QUIET)
-    tasks = search_heldout.load_items(options, tmp_path).items
-    world = search_heldout.world(300, 0)
+    levels = {"search": {"entities": 300}}
+    options = EvalOptions(limit=3, levels=levels, batch_size=3, **QUIET)
+    tasks = heldout_bench(SEARCH).load_items(options, tmp_path).items
+    world = encyclopedia(300, 0)
     expert = _expert_agent(renderer, tasks, world)
     out = tmp_path / "expert"
     result = asyncio.run(evaluate_agent(expert, "expert", ["search-heldout"], 1, out, options))
@@ -268,7 +275,7 @@ def test_search_heldout_expert_passes_and_a_random_model_fails(
     assert all(i.details["tool_calls"] >= 4 for i in items.values())
 
     small = EvalOptions(
-        limit=2, search_entities=300, max_turns=2, max_tokens=8, max_context_tokens=3000, **QUIET
+        limit=2, levels=levels, max_turns=2, max_tokens=8, max_context_tokens=3000, **QUIET
     )
     random_model = BackendAgent(tiny_backend)
     out = tmp_path / "tiny"
@@ -279,10 +286,9 @@ def test_search_heldout_expert_passes_and_a_random_model_fails(
 
 def test_instruction_heldout_expert_passes(renderer: ChatRenderer, tmp_path: Path) -> None:
     from longhorizon.domains.instruction import expert_script
-    from longhorizon.evaluation import instruction_heldout
 
     options = EvalOptions(limit=4, **QUIET)
-    tasks = instruction_heldout.load_items(options, tmp_path).items
+    tasks = heldout_bench(INSTRUCTION).load_items(options, tmp_path).items
     experts = {t.instruction: expert_script(t) for t in tasks}
 
     def script(messages: list[Message]):  # type: ignore[no-untyped-def]
@@ -300,13 +306,13 @@ def test_instruction_level_flag_reaches_the_heldout_split(
 ) -> None:
     level = '{"max_instructions": 1, "max_response_chars": 600, "long_context_share": 0}'
     args = ["eval", "--model", tiny_llama_path, "--bench", "instruction-heldout", "--limit", "2"]
-    args += ["--max-tokens", "4", "--out", str(tmp_path / "e"), "--instruction-level", level]
+    args += ["--max-tokens", "4", "--out", str(tmp_path / "e"), "--level", f"instruction={level}"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "e" / "instruction-heldout" / "result.json").read_text())
     assert saved["info"]["level"]["max_instructions"] == 1
-    bad = CliRunner().invoke(app, [*args[:-1], '{"max_instructions": 9}'])
-    assert bad.exit_code == 2 and "--instruction-level" in bad.output
+    bad = CliRunner().invoke(app, [*args[:-1], 'instruction={"max_instructions": 9}'])
+    assert bad.exit_code == 2 and "instruction level" in bad.output
 
 
 # ---- compare -----------------------------------------------------------------------------------

@@ -28,8 +28,14 @@ MICRO = {
     },
     "synth": {
         "domains": {"search": 8, "instruction": 8},
-        "entities": 200,
-        "instruction": {"max_instructions": 1, "max_response_chars": 600, "informative_only": True},
+        "levels": {
+            "search": {"entities": 200},
+            "instruction": {
+                "max_instructions": 1,
+                "max_response_chars": 600,
+                "informative_only": True,
+            },
+        },
     },
     "sft": {
         "max_len": 2048,

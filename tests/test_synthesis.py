@@ -11,15 +11,29 @@ import pytest
 from transformers import AutoTokenizer
 
 from longhorizon.core import Task, TaskStore, TrajectoryStore, VerifierSpec
+from longhorizon.domains.search import SPEC as SEARCH
+from longhorizon.domains.search import SearchLevel, SearchProposer
+from longhorizon.domains.synth import domain_builder
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.models.render import ChatRenderer
-from longhorizon.synthesis import ContaminationIndex, SelfPlay, SynthConfig
-from longhorizon.synthesis.search import SearchProposer, search_domain
+from longhorizon.synthesis import ContaminationIndex, Domain, SelfPlay, SynthConfig
 
 
 @pytest.fixture(scope="module")
 def renderer(tiny_llama_path: str) -> ChatRenderer:
     return ChatRenderer(AutoTokenizer.from_pretrained(tiny_llama_path))
+
+
+def search_domain(
+    out: Path,
+    kag: KnowledgeActionGraph,
+    renderer: ChatRenderer,
+    n_entities: int = 300,
+    expert_error_rate: float = 0.1,
+) -> Domain:
+    """The search spec's synthesis domain, as `longhorizon synth` builds it (world seed 0)."""
+    level = SearchLevel(entities=n_entities, expert_error_rate=expert_error_rate)
+    return domain_builder(SEARCH, level, 0, out)(kag, renderer, None)
 
 
 def run(domain, out: Path, kag: KnowledgeActionGraph, n: int, contamination=None):  # type: ignore[no-untyped-def]
@@ -139,7 +153,9 @@ def test_synth_cli_prints_the_acceptance_report(domain: str, tmp_path: Path) -> 
 
     from longhorizon.cli.main import app
 
-    args = ["synth", "--domain", domain, "--n", "6", "--out", str(tmp_path), "--entities", "300"]
+    args = ["synth", "--domain", domain, "--n", "6", "--out", str(tmp_path)]
+    if domain == "search":
+        args += ["--level", '{"entities": 300}']
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "accepted / wanted" in result.output and "6 / 6" in result.output
@@ -151,3 +167,6 @@ def test_synth_cli_prints_the_acceptance_report(domain: str, tmp_path: Path) -> 
         app, ["synth", "--domain", "chess", "--n", "1", "--out", str(tmp_path)]
     )
     assert bad.exit_code == 2 and "unknown domain 'chess'" in bad.output
+    level = ["--level", '{"entitites": 300}']
+    typo = CliRunner().invoke(app, ["synth", "--domain", domain, "--out", str(tmp_path), *level])
+    assert typo.exit_code == 2 and f"{domain} level" in typo.output

@@ -31,7 +31,7 @@ def evaluate(
     ),
     bench: str | None = typer.Option(
         None,
-        help="benchmark(s), comma-separated: ifeval, molbench, search-heldout, instruction-heldout",
+        help="benchmark(s), comma-separated: ifeval, molbench, <domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(
@@ -52,8 +52,8 @@ def evaluate(
         None, help="held-out: TaskStore dir whose tasks the held-out items must not overlap"
     ),
     batch_size: int = typer.Option(8, min=1, help="hf batch size / requests in flight"),
-    instruction_level: str | None = typer.Option(
-        None, help="instruction-heldout: JSON level, as given to `longhorizon synth`"
+    level: list[str] = typer.Option(
+        [], help="held-out: DOMAIN=JSON level, as given to `longhorizon synth` (repeatable)"
     ),
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="two --out directories: paired A - B per bench"
@@ -82,7 +82,7 @@ def evaluate(
         raise typer.BadParameter("pass --model M to run a model, or --responses FILE")
     if backend not in ("hf", "openai", "vllm"):
         raise typer.BadParameter(f"--backend {backend!r}: hf, openai or vllm")
-    from longhorizon.cli.synth import cli_level
+    from longhorizon.cli.synth import cli_levels
     from longhorizon.evaluation.options import EvalOptions
 
     options = EvalOptions(
@@ -91,7 +91,7 @@ def evaluate(
         limit=limit,
         train_tasks=train_tasks,
         max_turns=max_turns,
-        instruction_level=cli_level(instruction_level),
+        levels=cli_levels(level),
     )
     run_model(model, benches, seeds, out, options, backend, base_url, tokenizer)
 
@@ -106,12 +106,12 @@ def run_model(
     base_url: str | None,
     tokenizer: str | None,
 ) -> None:
-    from longhorizon.evaluation.runner import BENCHES, evaluate_model
+    from longhorizon.evaluation.runner import bench_names, evaluate_model
 
-    unknown = [b for b in benches if b not in BENCHES]
+    unknown = [b for b in benches if b not in bench_names()]
     if unknown:
         raise typer.BadParameter(
-            f"unknown --bench {', '.join(unknown)}; known: {', '.join(BENCHES)}"
+            f"unknown --bench {', '.join(unknown)}; known: {', '.join(bench_names())}"
         )
     results = asyncio.run(
         evaluate_model(

@@ -312,9 +312,9 @@ class Distiller:
 
 
 def _verifier(task: Task, traj: Trajectory):  # type: ignore[no-untyped-def]
-    from longhorizon.verifiers.dispatch import verify_for_task
+    from longhorizon.domains import verify  # merge: the opd branch injects `verify` instead
 
-    return verify_for_task(task, traj)
+    return verify(task, traj)
 
 
 def _weighted(values: list[float | None], weights: list[int]) -> float | None:

@@ -1,1 +1,41 @@
-"""Task domains: per-domain corpora, task proposers, verifiers and scripted experts."""
+"""Task domains, one folder each: `domains/<name>/` exports one `DomainSpec` (its level,
+protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
+
+Importing this package registers the built-in domains (search, instruction) in `registry`.
+`verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
+"""
+
+from longhorizon.core.task import Task
+from longhorizon.core.trajectory import Trajectory, Verdict
+from longhorizon.domains import registry
+from longhorizon.domains.instruction.spec import SPEC as INSTRUCTION
+from longhorizon.domains.search.spec import SPEC as SEARCH
+from longhorizon.domains.spec import (
+    HELDOUT_SEED,
+    DomainSpec,
+    LevelError,
+    UnknownVerifierError,
+    World,
+)
+from longhorizon.domains.synth import synthesize
+
+__all__ = [
+    "HELDOUT_SEED",
+    "INSTRUCTION",
+    "SEARCH",
+    "DomainSpec",
+    "LevelError",
+    "UnknownVerifierError",
+    "World",
+    "registry",
+    "synthesize",
+    "verify",
+]
+
+registry.register(SEARCH)
+registry.register(INSTRUCTION)
+
+
+def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:
+    """The verdicts of `task` by its domain's verifier (synthesis, rewards, OPD, evaluation)."""
+    return registry.get(task.domain).verify(task, trajectory)

@@ -2,7 +2,8 @@
 
 Entry points for a pipeline: `evaluate_model` (opens a model on a backend) or
 `evaluate_agent` (an agent already open), `load_results`, and `compare_dirs`. Adapters live
-in `ifeval`, `molbench`, `search_heldout` and `instruction_heldout` (see `bench.Bench`).
+in `ifeval` and `molbench`; each registered domain's held-out bench is built by
+`heldout.heldout_bench(spec)` (see `bench.Bench` and `runner.benches`).
 """
 
 from longhorizon.evaluation.options import EvalOptions, sampling_for_seed

@@ -1,9 +1,9 @@
 """What a benchmark adapter provides: its items, how to answer them, and its metrics.
 
-Each adapter module (`ifeval`, `molbench`, `search_heldout`, `instruction_heldout`) exports
-`load_items(options, bench_dir)`, `item_id(item)`, an async `run(agent, items, seed, options,
-bench_dir=..., on_results=...)` returning `ItemResult`s, and `BENCH`, a `Bench` that bundles
-them with the metrics (the first one is the headline).
+Each fixed adapter module (`ifeval`, `molbench`) exports `load_items(options, bench_dir)`,
+`item_id(item)`, an async `run(agent, items, seed, options, bench_dir=..., on_results=...)`
+returning `ItemResult`s, and `BENCH`, a `Bench` that bundles them with the metrics (the first
+one is the headline). Every domain's held-out bench comes from `heldout.heldout_bench(spec)`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
-"""Held-out splits of the built-in domains, and their audit against a training task store.
+"""The held-out bench of any domain (`heldout_bench(spec)`), and its audit against training.
 
-Held-out tasks come from the domains' own generators with seeds from a reserved range
-(>= `HELDOUT_SEED` = 1,000,000). Synthesis seeds its proposer stream with small integers
-(`SynthConfig.seed`, 0 by default), so held-out draws never reuse a synthesis draw. The
-same seed gives the same tasks, and a shorter list is a prefix of a longer one.
+Held-out tasks come from the domain's own world (`DomainSpec.open_world`, at synthesis' level
+and world seed) with seeds from a reserved range (>= `HELDOUT_SEED` = 1,000,000). Synthesis
+seeds its proposer stream with small integers (`SynthConfig.seed`, 0 by default), so held-out
+draws never reuse a synthesis draw. The same seed gives the same tasks, and a shorter list is
+a prefix of a longer one. Each task runs as an episode with the domain's tools and resources
+and is scored by the domain's one `verify`; an item scores 1 when every verdict passed.
 
 The audit (given a training `TaskStore`) runs the 13-gram `ContaminationIndex` over the
-held-out texts and drops items that overlap. Both domains are templated: questions and
+held-out texts and drops items that overlap. The built-in domains are templated: questions and
 prompts are built from a few dozen phrases, so almost every held-out item shares *some*
 13-gram with a training set of a few hundred tasks, without sharing its content (on a
 3000-entity world, 67 of 100 held-out search questions share a 13-gram with 400 training
@@ -19,16 +21,27 @@ reported either way.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
+from longhorizon.core.store import TaskStore
 from longhorizon.core.task import Task
-from longhorizon.domains.instruction.level import InstructionLevel
-from longhorizon.evaluation.options import HELDOUT_SEED, NEAR_DUPLICATE_CONTAINMENT
+from longhorizon.domains.spec import HELDOUT_SEED, DomainSpec, World
+from longhorizon.evaluation.bench import Bench, Loaded, OnResults
+from longhorizon.evaluation.episodes import run_episodes
+from longhorizon.evaluation.metrics import Metric, Ratio
+from longhorizon.evaluation.options import NEAR_DUPLICATE_CONTAINMENT, EvalOptions
+from longhorizon.evaluation.types import ItemResult
+from longhorizon.harness.agent import Agent
 from longhorizon.synthesis.decontam import DEFAULT_N, ContaminationIndex, ngram_keys, words
+
+__all__ = ["Audit", "Drop", "TrainingIndex", "audit", "heldout_bench", "heldout_tasks"]
 
 AuditRule = Literal["near-duplicate", "any-13gram"]
 
@@ -36,24 +49,6 @@ AuditRule = Literal["near-duplicate", "any-13gram"]
 def check_reserved(seed: int) -> None:
     if seed < HELDOUT_SEED:
         raise ValueError(f"held-out seeds start at {HELDOUT_SEED:,} (synthesis uses small ones)")
-
-
-def search_tasks(encyclopedia: Any, n: int, seed: int = HELDOUT_SEED) -> list[Task]:
-    """n held-out search questions over `encyclopedia` (the world the tools search)."""
-    from longhorizon.domains.search import propose_tasks
-
-    check_reserved(seed)
-    return propose_tasks(encyclopedia, n, seed=seed)
-
-
-def instruction_tasks(
-    n: int, seed: int = HELDOUT_SEED, level: InstructionLevel | None = None
-) -> list[Task]:
-    """n held-out instruction tasks at synthesis' level (the full domain by default)."""
-    from longhorizon.domains.instruction import propose_tasks
-
-    check_reserved(seed)
-    return propose_tasks(n, seed=seed, level=level)
 
 
 def normalised(text: str) -> str:
@@ -137,8 +132,6 @@ class TrainingIndex:
 
 
 def load_training(path: Path) -> list[Task]:
-    from longhorizon.core.store import TaskStore
-
     if not path.is_dir():
         raise FileNotFoundError(f"--train-tasks {path}: not a TaskStore directory")
     store = TaskStore(path)
@@ -179,3 +172,88 @@ def audit(
             report.dropped.append(drop)
     report.kept = len(kept)
     return kept, report
+
+
+# ---- the bench --------------------------------------------------------------------------------
+
+METRICS = (Metric("pass_rate", ((1.0, Ratio()),), "episodes whose every verdict passed"),)
+_WORLDS: dict[tuple[str, str, int, str], World] = {}  # one world per process and config
+
+
+def _level(spec: DomainSpec[Any], options: EvalOptions) -> BaseModel:
+    return spec.parse_level(options.levels.get(spec.name))
+
+
+def _world(spec: DomainSpec[Any], level: BaseModel, seed: int, bench_dir: Path) -> World:
+    """The domain's world, its resources under the bench dir (keyed by level and seed)."""
+    config = level.model_dump_json()
+    key = (spec.name, config, seed, str(bench_dir))
+    if key not in _WORLDS:
+        digest = hashlib.sha256(config.encode()).hexdigest()[:10]
+        _WORLDS[key] = spec.open_world(level, seed, bench_dir / f"world-{seed}-{digest}")
+    return _WORLDS[key]
+
+
+def heldout_tasks(
+    spec: DomainSpec[Any], world: World, n: int, seed: int = HELDOUT_SEED
+) -> list[Task]:
+    """The first n held-out tasks of the reserved stream `seed`."""
+    check_reserved(seed)
+    return world.heldout(n, seed)
+
+
+def heldout_bench(spec: DomainSpec[Any]) -> Bench:
+    """The `<domain>-heldout` bench: `spec.heldout_size` tasks unless --limit says fewer."""
+
+    def load_items(options: EvalOptions, bench_dir: Path) -> Loaded:
+        level = _level(spec, options)
+        world = _world(spec, level, options.world_seed, bench_dir)
+        size = options.limit or spec.heldout_size
+        tasks = heldout_tasks(spec, world, size, options.heldout_seed)
+        kept, report = audit(
+            tasks, options.train_tasks, rule=options.audit_rule, containment=options.containment
+        )
+        info = {
+            "domain": spec.name,
+            "level": level.model_dump(mode="json"),
+            "world": {"seed": options.world_seed, **world.info},
+            "heldout_seed": options.heldout_seed,
+            "audit": report.summary(),
+        }
+        return Loaded(kept, info)
+
+    async def run(
+        agent: Agent,
+        items: list[Task],
+        seed: int,
+        options: EvalOptions,
+        *,
+        bench_dir: Path,
+        on_results: OnResults | None = None,
+    ) -> list[ItemResult]:
+        world = _world(spec, _level(spec, options), options.world_seed, bench_dir)
+        return await run_episodes(
+            spec.bench,
+            agent,
+            items,
+            seed,
+            options,
+            bench_dir=bench_dir,
+            toolsets=spec.toolset,
+            verify=spec.verify,
+            resources=dict(world.resources),
+            on_results=on_results,
+        )
+
+    return Bench(
+        name=spec.bench,
+        metrics=METRICS,
+        load_items=load_items,
+        item_id=_task_id,
+        run=run,
+        description=f"held-out {spec.name} tasks (reserved seeds): {spec.description}",
+    )
+
+
+def _task_id(task: Task) -> str:
+    return task.id

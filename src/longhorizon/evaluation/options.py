@@ -9,21 +9,18 @@ seeded request samples the same tokens whatever batch it shares.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from longhorizon.core.sampling import SamplingParams
-from longhorizon.domains.instruction.level import InstructionLevel
+from longhorizon.domains.spec import HELDOUT_SEED
 
 # Single-turn benchmarks (IFEval, MolBench): tokens per response unless --max-tokens says
 # otherwise. 1024 covers IFEval's longest asks (e.g. "at least 600 words" is ~800 tokens);
 # a response cut at the limit is scored as it stands.
 DEFAULT_MAX_TOKENS = 1024
 SAMPLING_TEMPERATURE = 0.7
-# Held-out task seeds start here; synthesis seeds its proposer with small integers
-# (`SynthConfig.seed`, 0 by default), so the two streams never share a seed.
-HELDOUT_SEED = 1_000_000
 # Near-duplicate rule of the held-out audit: share of an item's 13-grams found in one task.
 NEAR_DUPLICATE_CONTAINMENT = 0.9
 
@@ -51,11 +48,11 @@ class EvalOptions(BaseModel):
     containment: float = Field(default=NEAR_DUPLICATE_CONTAINMENT, gt=0, le=1)
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_context_tokens: int | None = Field(default=None, ge=16, description="overrides L_ctx")
-    search_entities: int = Field(default=3000, ge=20, description="as synthesis' default world")
-    search_world_seed: int = Field(default=0, description="as synthesis' default world")
-    instruction_level: InstructionLevel = Field(
-        default_factory=InstructionLevel, description="as synthesis' level"
+    levels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="domain -> its level config, as synthesis' (a domain not named: its default)",
     )
+    world_seed: int = Field(default=0, description="as synthesis' seed: the same world")
 
     def tokens(self) -> int:
         return self.max_tokens or DEFAULT_MAX_TOKENS

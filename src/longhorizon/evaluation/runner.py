@@ -14,25 +14,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from longhorizon.evaluation import ifeval, instruction_heldout, molbench, search_heldout
+from longhorizon.domains import registry
+from longhorizon.evaluation import ifeval, molbench
 from longhorizon.evaluation.bench import Bench, Loaded, run_bench
+from longhorizon.evaluation.heldout import heldout_bench
 from longhorizon.evaluation.items import append_items, items_path, read_items, read_seeds
 from longhorizon.evaluation.metrics import estimate, pooled_estimate
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
 from longhorizon.harness.agent import Agent
 
-BENCHES: dict[str, Bench] = {
-    b.name: b
-    for b in (ifeval.BENCH, molbench.BENCH, search_heldout.BENCH, instruction_heldout.BENCH)
-}
+# Fixed benchmarks; every registered domain adds its `<domain>-heldout` bench (`benches()`).
+BENCHES: dict[str, Bench] = {b.name: b for b in (ifeval.BENCH, molbench.BENCH)}
 RESULT_FILE = "result.json"
 
 
+def benches() -> dict[str, Bench]:
+    """Every bench by name: the fixed ones, then one held-out bench per registered domain."""
+    return {**BENCHES, **{s.bench: heldout_bench(s) for s in registry.specs()}}
+
+
+def bench_names() -> list[str]:
+    return list(benches())
+
+
 def get_bench(name: str) -> Bench:
-    if name not in BENCHES:
-        raise KeyError(f"unknown bench {name!r}; known: {', '.join(BENCHES)}")
-    return BENCHES[name]
+    known = benches()
+    if name not in known:
+        raise KeyError(f"unknown bench {name!r}; known: {', '.join(known)}")
+    return known[name]
 
 
 def summarise(

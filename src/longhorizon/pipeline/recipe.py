@@ -1,22 +1,24 @@
 """Recipes: the whole Agents-A1 pipeline as one typed, validated configuration.
 
-A recipe names the domains to synthesise, the student, and per-stage overrides of the stage
-configs (SFTConfig, teacher SFT, DistillConfig, evaluation). `resolve()` builds every stage's
+A recipe names the domains to synthesise (any registered `DomainSpec`, each with its own
+level config under `synth.levels`), the student, and per-stage overrides of the stage configs
+(SFTConfig, teacher SFT, DistillConfig, evaluation). `stages.plan()` builds every stage's
 config without running anything, which is what `longhorizon run --dry-run` prints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from longhorizon.domains.instruction.level import InstructionLevel
+from longhorizon.domains import registry
 from longhorizon.models.tiny import TinyModelConfig
 
-BENCH_OF_DOMAIN = {"search": "search-heldout", "instruction": "instruction-heldout"}
+__all__ = ["EvalSpec", "Recipe", "ServingSpec", "StudentSpec", "SynthSpec", "load_recipe"]
 
 
 class StudentSpec(BaseModel):
@@ -38,13 +40,32 @@ class StudentSpec(BaseModel):
 class SynthSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    domains: dict[str, int] = Field(default_factory=lambda: {"search": 120, "instruction": 120})
-    entities: int = Field(default=1000, ge=50, description="search: encyclopedia size")
-    instruction: InstructionLevel = Field(
-        default_factory=InstructionLevel, description="instruction: level of synthesis and eval"
+    domains: dict[str, int] = Field(
+        default_factory=lambda: dict.fromkeys(registry.names(), 120),
+        description="domain -> accepted tasks wanted (default: every registered domain)",
+    )
+    levels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="domain -> its level config (synthesis and its held-out split share it)",
     )
     concurrency: int = 8
     solver: str | None = Field(default=None, description="LLM solver; default scripted experts")
+
+    @model_validator(mode="after")
+    def _known_domains_and_levels(self) -> SynthSpec:
+        unknown = unknown_domains(self.domains)
+        if unknown:
+            raise ValueError(unknown)
+        stray = sorted(set(self.levels) - set(self.domains))
+        if stray:
+            raise ValueError(f"levels given for domain(s) {stray} not in synth.domains")
+        for name in self.domains:
+            self.level(name)  # a bad level fails here, at validation
+        return self
+
+    def level(self, domain: str) -> BaseModel:
+        """The domain's level: its `levels` entry validated by the domain, or its default."""
+        return registry.get(domain).parse_level(self.levels.get(domain))
 
 
 class EvalSpec(BaseModel):
@@ -88,7 +109,15 @@ class Recipe(BaseModel):
         return sorted(self.synth.domains)
 
     def benches(self) -> list[str]:
-        return [BENCH_OF_DOMAIN[d] for d in self.domains] + self.eval.extra_benches
+        return [registry.get(d).bench for d in self.domains] + self.eval.extra_benches
+
+
+def unknown_domains(domains: Iterable[str]) -> str | None:
+    """The error for domain names nobody registered; None when all are known."""
+    unknown = sorted(set(domains) - set(registry.names()))
+    if not unknown:
+        return None
+    return f"unknown domain(s) {unknown}; registered: {registry.names()}"
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -96,9 +125,7 @@ def load_recipe(path: Path) -> Recipe:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    unknown = sorted(set(data.get("synth", {}).get("domains", {})) - set(BENCH_OF_DOMAIN))
+    unknown = unknown_domains(data.get("synth", {}).get("domains", {}))
     if unknown:
-        raise ValueError(
-            f"{path}: unknown domain(s) {unknown}; built in: {sorted(BENCH_OF_DOMAIN)}"
-        )
+        raise ValueError(f"{path}: {unknown}")
     return Recipe.model_validate(data)

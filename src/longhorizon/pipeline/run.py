@@ -20,8 +20,12 @@ from rich.table import Table
 
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.provenance import code_version
-from longhorizon.pipeline.recipe import BENCH_OF_DOMAIN, Recipe
+from longhorizon.domains import registry, synthesize
+from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.types import BenchResult
+from longhorizon.pipeline.recipe import Recipe
 from longhorizon.pipeline.stages import Plan, plan
+from longhorizon.synthesis import print_report
 
 console = Console()
 STAGES = ("synth", "sft", "teachers", "distill", "eval", "report")
@@ -85,24 +89,20 @@ def run_pipeline(recipe: Recipe) -> Path:
 
 
 def run_synth(p: Plan) -> None:
-    from longhorizon.cli.synth import print_report
-    from longhorizon.synthesis.run import run_synthesis
-
     for domain, cfg in p.synth.items():
         report = asyncio.run(
-            run_synthesis(
-                domain,
+            synthesize(
+                registry.get(domain),
                 cfg.n,
                 cfg.out,
+                level=p.levels[domain],
                 model=p.recipe.synth.solver,
                 tokenizer=p.student,
                 seed=cfg.seed,
                 concurrency=cfg.concurrency,
-                entities=p.recipe.synth.entities,
-                instruction_level=p.recipe.synth.instruction,
             )
         )
-        print_report(report)
+        print_report(report, console)
 
 
 def run_sft_stage(p: Plan) -> None:
@@ -125,9 +125,7 @@ def run_distill_stage(p: Plan) -> None:
         run_distill(p.distill)
 
 
-def eval_options(p: Plan, bench: str, train_tasks: Path | None):  # type: ignore[no-untyped-def]
-    from longhorizon.evaluation.options import EvalOptions
-
+def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
     spec = p.recipe.eval
     return EvalOptions(
         limit=spec.limits.get(bench, spec.limit),
@@ -135,9 +133,8 @@ def eval_options(p: Plan, bench: str, train_tasks: Path | None):  # type: ignore
         max_turns=spec.max_turns,
         batch_size=spec.batch_size,
         train_tasks=train_tasks,
-        search_entities=p.recipe.synth.entities,
-        search_world_seed=p.recipe.seed,
-        instruction_level=p.recipe.synth.instruction,
+        levels={d: level.model_dump(mode="json") for d, level in p.levels.items()},
+        world_seed=p.recipe.seed,
         show_progress=True,
     )
 
@@ -168,8 +165,8 @@ def run_eval(p: Plan) -> None:
     seeds = p.recipe.eval.seeds
     for label, model in p.models().items():
         for bench in _benches_for(p, label):
-            domain = next((d for d, b in BENCH_OF_DOMAIN.items() if b == bench), None)
-            tasks = p.synth[domain].out / "tasks" if domain in p.synth else None
+            domain = next((d for d in p.synth if registry.get(d).bench == bench), None)
+            tasks = p.synth[domain].out / "tasks" if domain is not None else None
             asyncio.run(
                 evaluate_model(
                     model, [bench], seeds, p.out / "eval" / label, eval_options(p, bench, tasks)
@@ -179,7 +176,7 @@ def run_eval(p: Plan) -> None:
 
 def _benches_for(p: Plan, label: str) -> list[str]:
     if label.startswith("teacher-"):
-        return [BENCH_OF_DOMAIN[label.removeprefix("teacher-")]]
+        return [registry.get(label.removeprefix("teacher-")).bench]
     return p.recipe.benches()
 
 
@@ -211,7 +208,7 @@ def print_results(p: Plan) -> None:
     console.print(f"report: {p.out / 'report' / 'report.html'}")
 
 
-def _average(results: dict, benches: list[str]) -> str:  # type: ignore[type-arg]
+def _average(results: dict[str, BenchResult], benches: list[str]) -> str:
     """Mean over the benches a model was evaluated on (the report gives its interval)."""
     means = [results[b].pooled.mean for b in benches if b in results]
     return f"{sum(means) / len(means):.3f}" if means else "-"

@@ -19,7 +19,11 @@ def print_plan(recipe: Recipe) -> None:
     table.add_column("what runs")
     for domain, cfg in p.synth.items():
         solver = recipe.synth.solver or "scripted expert"
-        table.add_row(f"synth/{domain}", f"{cfg.n} accepted tasks, solver {solver} -> {cfg.out}")
+        level = ", ".join(f"{k}={v}" for k, v in p.levels[domain].model_dump().items())
+        table.add_row(
+            f"synth/{domain}",
+            f"{cfg.n} accepted tasks at {level}; solver {solver} -> {cfg.out}",
+        )
     sft = p.sft
     table.add_row(
         "sft",

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from longhorizon.distill.opd import DistillConfig
 from longhorizon.distill.teachers import TeacherSpec
+from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe
 from longhorizon.synthesis.selfplay import SynthConfig
 from longhorizon.training.config import SFTConfig
@@ -21,6 +24,7 @@ class Plan:
     recipe: Recipe
     student: str
     synth: dict[str, SynthConfig]
+    levels: dict[str, BaseModel]  # domain -> its level (synthesis and held-out eval)
     sft: SFTConfig
     teachers: dict[str, TeachConfig]
     distill: DistillConfig
@@ -51,6 +55,7 @@ def plan(recipe: Recipe, student: str) -> Plan:
         )
         for d, n in recipe.synth.domains.items()
     }
+    levels = {d: recipe.synth.level(d) for d in recipe.domains}
     trajectories = tuple(synth_dir(out, d) / "trajectories" for d in recipe.domains)
     sft_fields = {"model": student, "output_dir": out / "sft", "seed": recipe.seed, **recipe.sft}
     sft_fields["data"] = DataConfig(paths=trajectories, **recipe.sft.get("data", {}))
@@ -82,7 +87,7 @@ def plan(recipe: Recipe, student: str) -> Plan:
             **recipe.distill,
         }
     )
-    return Plan(recipe, student, synth, sft, teachers, distill)
+    return Plan(recipe, student, synth, levels, sft, teachers, distill)
 
 
 def _teacher_fields(recipe: Recipe) -> dict[str, object]:
@@ -107,6 +112,6 @@ def _teacher_spec(recipe: Recipe, domain: str, teach: TeachConfig) -> TeacherSpe
 
 
 def _corpus(recipe: Recipe) -> dict[str, list[Path]]:
-    if "search" not in recipe.synth.domains:
-        return {}
-    return {"search": [synth_dir(recipe.out, "search") / "corpus" / "corpus.jsonl"]}
+    """Each domain's corpus files, where its spec says synthesis wrote them."""
+    files = {d: registry.get(d).corpus(synth_dir(recipe.out, d)) for d in recipe.domains}
+    return {d: paths for d, paths in files.items() if paths}

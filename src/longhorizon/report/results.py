@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from longhorizon.domains import registry
 from longhorizon.evaluation.stats import Estimate, paired_difference
 from longhorizon.report.data import TEACHER_PREFIX, BySeed, EvalBench, RunData
 
@@ -28,14 +29,6 @@ COLUMN_TITLES = {
 DIFF = "diff"
 DIFF_TITLE = "distilled - sft (paired)"
 AVERAGE = "average"
-
-# Benches whose domain is known; others take it from the result's info or from the one
-# teacher that was evaluated on them.
-BENCH_DOMAINS = {
-    "search-heldout": "search",
-    "instruction-heldout": "instruction",
-    "ifeval": "instruction",
-}
 
 
 @dataclass(frozen=True)
@@ -60,9 +53,12 @@ class ResultsTable:
 
 
 def bench_domain(run: RunData, bench: str) -> str:
-    """The domain a bench measures (whose teacher is the 'own domain' teacher)."""
-    if bench in BENCH_DOMAINS:
-        return BENCH_DOMAINS[bench]
+    """The domain a bench measures (whose teacher is the 'own domain' teacher): the registered
+    domain whose held-out or extra bench it is, else the result's info, else the one teacher
+    that was evaluated on it."""
+    spec = registry.by_bench(bench)
+    if spec is not None:
+        return spec.name
     evals = run.evals or {}
     for label in ("base", "sft", "distilled"):
         entry = evals.get(label, {}).get(bench)

@@ -2,12 +2,15 @@
 
 from longhorizon.synthesis.acceptance import consulted, rejection_reasons
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit, default_benchmark_dir
+from longhorizon.synthesis.run import DomainBuilder, run_synthesis
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
+from longhorizon.synthesis.table import print_report
 from longhorizon.synthesis.types import Domain, Proposer
 
 __all__ = [
     "ContaminationIndex",
     "Domain",
+    "DomainBuilder",
     "Hit",
     "Proposer",
     "SelfPlay",
@@ -15,5 +18,7 @@ __all__ = [
     "SynthReport",
     "consulted",
     "default_benchmark_dir",
+    "print_report",
     "rejection_reasons",
+    "run_synthesis",
 ]

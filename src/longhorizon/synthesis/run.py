@@ -1,16 +1,16 @@
-"""Run self-play for one built-in domain: the contamination index, the KAG, the roles, the loop.
+"""Run self-play for one domain: the contamination index, the KAG, the roles, the loop.
 
-`longhorizon synth` and the pipeline's synth stage both call `run_synthesis`.
+The domain arrives as a builder (it needs the open KAG and the renderer): synthesis knows
+no domain by name. `longhorizon.domains.synthesize` makes the builder from a `DomainSpec`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
@@ -18,48 +18,28 @@ from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
 
-DOMAINS = ("search", "instruction")
+__all__ = ["DomainBuilder", "run_synthesis"]
+
+# (the open KAG, the token renderer, the LLM solver or None for scripted roles) -> the Domain
+DomainBuilder = Callable[[KnowledgeActionGraph, ChatRenderer, Agent | None], Domain]
 console = Console()
 
 
-def build_domain(
-    name: str,
-    out: Path,
-    kag: KnowledgeActionGraph,
-    renderer: ChatRenderer,
-    *,
-    entities: int,
-    seed: int,
-    agent: Agent | None,
-    instruction_level: InstructionLevel | None = None,
-) -> Domain:
-    if name == "search":
-        from longhorizon.synthesis.search import search_domain
-
-        return search_domain(out, kag, renderer, n_entities=entities, seed=seed, model=agent)
-    if name == "instruction":
-        from longhorizon.synthesis.instruction import instruction_domain
-
-        return instruction_domain(renderer, seed=seed, model=agent, level=instruction_level)
-    raise ValueError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
-
-
 async def run_synthesis(
-    domain: str,
+    build: DomainBuilder,
     n: int,
     out: Path,
     *,
+    kag: str | Path,
     model: str | None = None,
     tokenizer: str = "tiny-llama",
     seed: int = 0,
     concurrency: int = 8,
-    entities: int = 3000,
-    instruction_level: InstructionLevel | None = None,
-    kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
 ) -> SynthReport:
-    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser)."""
-    from transformers import AutoTokenizer
+    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser);
+    `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
+    from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
     from longhorizon.harness.backends import open_agent
     from longhorizon.models.registry import resolve_model
@@ -68,29 +48,10 @@ async def run_synthesis(
     with console.status("indexing evaluation sets for the contamination audit"):
         contamination = ContaminationIndex.from_paths(benchmarks)
     config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
-    with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
+    with KnowledgeActionGraph(kag) as graph:
         if model is None:
             renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
-            built = build_domain(
-                domain,
-                out,
-                kag,
-                renderer,
-                entities=entities,
-                seed=seed,
-                agent=None,
-                instruction_level=instruction_level,
-            )
-            return await SelfPlay(built, config, kag, contamination).run()
+            return await SelfPlay(build(graph, renderer, None), config, graph, contamination).run()
         async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
-            built = build_domain(
-                domain,
-                out,
-                kag,
-                agent.renderer,
-                entities=entities,
-                seed=seed,
-                agent=agent,
-                instruction_level=instruction_level,
-            )
-            return await SelfPlay(built, config, kag, contamination).run()
+            domain = build(graph, agent.renderer, agent)
+            return await SelfPlay(domain, config, graph, contamination).run()

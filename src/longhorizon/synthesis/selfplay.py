@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, Trajec
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
+from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
-from longhorizon.synthesis.acceptance import rejection_reasons
+from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit
 from longhorizon.synthesis.types import Domain
 from longhorizon.tools.base import ToolSet
@@ -131,11 +133,17 @@ class SelfPlay:
         hit = self._contaminated(task.id, task.instruction)
         if hit is not None:
             return task, None, [f"contaminated: overlaps {hit.source}"]
+        # Checked before solving: the domain's verify raises on a verifier it does not know.
+        unknown = unverifiable(task, self.domain.verifiers)
+        if unknown is not None:
+            return task, None, [unknown]
         traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
         guess = None
         if traj.passed and self.domain.guesser is not None:
             guess = await self._solve(task, self.domain.guesser, lambda t: ToolSet([]), "guess")
-        reasons = rejection_reasons(task, traj, guess, self.domain.min_tool_steps)
+        reasons = rejection_reasons(
+            task, traj, guess, self.domain.min_tool_steps, self.domain.process_verifiers
+        )
         text_hit = self._contaminated(traj.id, _trajectory_text(traj))
         if text_hit is not None:
             reasons.append(f"contaminated: trajectory overlaps {text_hit.source}")
@@ -155,7 +163,13 @@ class SelfPlay:
         self.report.tokens.append(sum(len(s) for s in traj.token_sequences()))
         self.domain.proposer.feedback(task, [])
 
-    async def _solve(self, task: Task, agent_for, toolset_for, role: str) -> Trajectory:  # type: ignore[no-untyped-def]
+    async def _solve(
+        self,
+        task: Task,
+        agent_for: Callable[[Task], Agent],
+        toolset_for: Callable[[Task], ToolSet],
+        role: str,
+    ) -> Trajectory:
         runner = EpisodeRunner(
             agent_for(task),
             toolset_for,

@@ -29,7 +29,9 @@ class Domain:
 
     `solver(task)` is the agent that solves (a model, the same for every task, or a scripted
     expert made for the task); `guesser(task)` is the no-tool attempt whose success flags a
-    shortcut (None: the domain has no tools, so there is nothing to shortcut).
+    shortcut (None: the domain has no tools, so there is nothing to shortcut). `verifiers` are
+    the verifier names `verify` understands (a task naming another is unverifiable);
+    `process_verifiers` judge the path, not the answer, so a no-tool guess is not asked to pass.
     """
 
     name: str
@@ -40,3 +42,5 @@ class Domain:
     guesser: Callable[[Task], Agent] | None = None
     min_tool_steps: int = 0
     resources: dict[str, Any] = field(default_factory=dict)
+    verifiers: frozenset[str] = frozenset()
+    process_verifiers: frozenset[str] = frozenset()

@@ -1,4 +1,5 @@
-"""Verifiers: one check serves evaluation (metric), training (reward) and synthesis (filter)."""
+"""Verifiers: domain-agnostic checks (exact match, IFEval). Each domain's one `verify`
+(`longhorizon.domains`) combines them; it serves evaluation, rewards and synthesis alike."""
 
 from longhorizon.verifiers.answer import exact_match, normalise_answer, verify_answer
 

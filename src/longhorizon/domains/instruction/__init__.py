@@ -5,6 +5,7 @@ table rejects incompatible draws), verified by the IFEval checkers, and kept onl
 scripted expert's constructive response passes every strict check. Long-context tasks: a
 seeded report of several thousand words with an injected local rule and distractors,
 asked as multiple choice, kept only when the answer depends on both evidence and rule.
+`SPEC` is the domain as the pipeline sees it (`longhorizon.domains.spec.DomainSpec`).
 """
 
 from longhorizon.domains.instruction.constraints import (
@@ -28,6 +29,7 @@ from longhorizon.domains.instruction.propose import (
     propose_tasks,
 )
 from longhorizon.domains.instruction.reader import answer_message, solve
+from longhorizon.domains.instruction.spec import SPEC
 from longhorizon.domains.instruction.tasks import (
     DOMAIN,
     build_task,
@@ -40,6 +42,7 @@ from longhorizon.domains.instruction.verify import (
     choice_letter,
     final_answer,
     strict_passes,
+    verify,
     verify_choice,
     verify_instruction,
     verify_task,
@@ -49,6 +52,7 @@ __all__ = [
     "ALWAYS_CONFLICTS",
     "CONDITIONAL_CONFLICTS",
     "DOMAIN",
+    "SPEC",
     "ComposedPrompt",
     "Constraint",
     "Infeasible",
@@ -72,6 +76,7 @@ __all__ = [
     "propose_tasks",
     "solve",
     "strict_passes",
+    "verify",
     "verify_choice",
     "verify_instruction",
     "verify_task",

@@ -27,11 +27,3 @@ class InstructionLevel(BaseModel):
         description="drop draws that the plain answer to the bare request already passes "
         "(e.g. a lone 'no commas'): they test nothing a model learns",
     )
-
-
-def parse_level(text: str | None) -> InstructionLevel:
-    """A level from the command line's JSON (`{"max_instructions": 1}`); None: the default."""
-    try:
-        return InstructionLevel.model_validate_json(text) if text else InstructionLevel()
-    except ValueError as exc:  # pydantic's ValidationError is one
-        raise ValueError(f"--instruction-level {text!r}: {exc}") from None

@@ -99,6 +99,8 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def table(self) -> list[str]:
+        header: tuple[str, ...]
+        rows: list[tuple[str, ...]]
         if self.kind == "depot":
             header, rows = DEPOT_HEADER, [r.cells() for r in self.depot_rows]
         elif self.kind == "station":

@@ -10,11 +10,13 @@ import re
 
 from longhorizon.core.task import Task
 from longhorizon.core.trajectory import Trajectory, Verdict
+from longhorizon.domains.spec import check_verifiers
 from longhorizon.verifiers.ifeval import build_checker, follows_loose, follows_strict
 
 IFEVAL = "ifeval"
 CHOICE = "choice"
 AGGREGATE = "ifeval_all"
+VERIFIERS = frozenset({IFEVAL, CHOICE})
 _LETTER = re.compile(r"^[\s(\[*]*([A-Za-z])[\s)\].:*]*$")
 
 Answer = str | Trajectory | None  # a final answer, or a trajectory (the harness passes these)
@@ -88,10 +90,20 @@ def verify_choice(task: Task, answer: Answer) -> list[Verdict]:
 
 
 def verify_task(task: Task, answer: Answer) -> list[Verdict]:
-    """The verdicts of any task of this domain, by its verifier specs (harness `verify=`)."""
+    """The verdicts of any task of this domain, by its verifier specs (harness `verify=`).
+
+    A task names exactly one of `ifeval` (composed instructions) and `choice` (long-context
+    multiple choice); no spec, or a name this domain does not define, is an error.
+    """
+    check_verifiers(task, "instruction", VERIFIERS)
     names = {spec.name for spec in task.verifiers}
     if IFEVAL in names:
         return verify_instruction(task, answer)
     if CHOICE in names:
         return verify_choice(task, answer)
     raise ValueError(f"task {task.id} has no verifier of the instruction domain")
+
+
+def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:
+    """The domain's checks (`DomainSpec.verdicts`, which `DomainSpec.verify` guards)."""
+    return verify_task(task, trajectory)

@@ -1,6 +1,9 @@
 """The long-horizon search domain: a seeded hyperlinked encyclopedia (or a real wiki corpus),
 constrained random walks, multi-hop questions with masked names, their verifiers, and a
-scripted expert that solves them through the real harness with search and visit."""
+scripted expert that solves them through the real harness with search and visit.
+
+`SPEC` is the domain as the pipeline sees it (`longhorizon.domains.spec.DomainSpec`).
+"""
 
 from longhorizon.domains.search.encyclopedia import CORPUS_FILE, ENTITIES_FILE, Encyclopedia
 from longhorizon.domains.search.entities import EncyclopediaConfig, Entity
@@ -15,6 +18,13 @@ from longhorizon.domains.search.graph import (
     prefer_relations,
     random_walk,
 )
+from longhorizon.domains.search.spec import (
+    SPEC,
+    SearchLevel,
+    SearchProposer,
+    guess_without_tools,
+    load_into_kag,
+)
 from longhorizon.domains.search.tasks import (
     DOMAIN,
     SEARCH_TOOLS,
@@ -24,22 +34,27 @@ from longhorizon.domains.search.tasks import (
     search_protocol,
     task_from_walk,
 )
-from longhorizon.domains.search.verify import evidence_path, verify_search, visited_pages
+from longhorizon.domains.search.verify import evidence_path, verify, verify_search, visited_pages
 
 __all__ = [
     "CORPUS_FILE",
     "DOMAIN",
     "ENTITIES_FILE",
     "SEARCH_TOOLS",
+    "SPEC",
     "Encyclopedia",
     "EncyclopediaConfig",
     "Entity",
     "LinkGraph",
     "SearchExpert",
+    "SearchLevel",
+    "SearchProposer",
     "Walk",
     "WalkRules",
     "evidence_path",
     "expert_script",
+    "guess_without_tools",
+    "load_into_kag",
     "load_wiki_corpus",
     "near_duplicate",
     "normalise_title",
@@ -50,6 +65,7 @@ __all__ = [
     "random_walk",
     "search_protocol",
     "task_from_walk",
+    "verify",
     "verify_search",
     "visited_pages",
 ]

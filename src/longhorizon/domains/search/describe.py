@@ -25,6 +25,11 @@ class Fragment:
     matches: Callable[[Entity], bool]
 
 
+def _relates(relation: str, target: str) -> Callable[[Entity], bool]:
+    """The test "this entity's `relation` is `target`"."""
+    return lambda entity: entity.relations.get(relation) == target
+
+
 def _attribute_fragments(entity: Entity) -> list[Fragment]:
     out = []
     for spec in ATTRIBUTES[entity.kind]:
@@ -48,7 +53,7 @@ def _relation_fragments(
         if target in avoid or any(near_duplicate(name, t) for t in avoid_titles):
             continue
         text = RELATIONS[relation].participle.format(v=name)
-        out.append(Fragment(text, target, lambda e, r=relation, t=target: e.relations.get(r) == t))
+        out.append(Fragment(text, target, _relates(relation, target)))
     return out
 
 

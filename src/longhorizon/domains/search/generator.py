@@ -89,7 +89,7 @@ class _Builder:
             # The first cities go round-robin so that every country has at least one city.
             country = countries[i] if i < len(countries) else self.rng.choice(countries)
             name = self.namer.unique(self.namer.word)
-            attributes = {
+            attributes: dict[str, int | str] = {
                 "founded": self.year(0, self.config.max_year - 30),
                 "population": int(10 ** self.rng.uniform(3.8, 6.9)),
             }
@@ -121,7 +121,7 @@ class _Builder:
             name = self.namer.unique(
                 lambda: f"{self.rng.choice(self.given_names)} {self.namer.word()}"
             )
-            attributes = {
+            attributes: dict[str, int | str] = {
                 "born": self.year(end - 170, end - 20),
                 "occupation": self.rng.choice(_OCCUPATIONS),
             }
@@ -140,7 +140,7 @@ class _Builder:
                 base = surname if self.derived() else self.namer.word()
                 return f"{base} {self.rng.choice(COMPANY_SUFFIXES)}"
 
-            attributes = {
+            attributes: dict[str, int | str] = {
                 "founded": self.year(int(founder.attributes["born"]) + 20),
                 "industry": self.rng.choice(_INDUSTRIES),
                 "employees": int(10 ** self.rng.uniform(1.5, 5.2)),
@@ -156,7 +156,7 @@ class _Builder:
             def make(mouth: Entity = mouth) -> str:
                 return f"{mouth.name if self.derived() else self.namer.word()} River"
 
-            attributes = {"length_km": self.rng.randint(40, 3200)}
+            attributes: dict[str, int | str] = {"length_km": self.rng.randint(40, 3200)}
             relations = {"flows_through": country.id, "mouth": mouth.id}
             self.add("river", self.namer.unique(make), attributes, relations)
 
@@ -168,7 +168,7 @@ class _Builder:
 
         for _ in range(n):
             author = self.pick("person")
-            attributes = {
+            attributes: dict[str, int | str] = {
                 "published": self.year(int(author.attributes["born"]) + 18),
                 "genre": self.rng.choice(_BOOK_GENRES),
             }
@@ -183,7 +183,7 @@ class _Builder:
 
         for _ in range(n):
             singer = self.pick("person")
-            attributes = {
+            attributes: dict[str, int | str] = {
                 "formed": self.year(int(singer.attributes["born"]) + 15),
                 "genre": self.rng.choice(_MUSIC_GENRES),
             }

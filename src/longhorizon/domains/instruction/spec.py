@@ -1,0 +1,39 @@
+"""The instruction domain as one `DomainSpec`: composed IFEval instructions and long-context
+multiple choice at an `InstructionLevel`; no tools, so no guesser and no corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from longhorizon.core.task import Task
+from longhorizon.domains.instruction.expert import expert_script
+from longhorizon.domains.instruction.level import InstructionLevel
+from longhorizon.domains.instruction.propose import InstructionProposer, propose_tasks
+from longhorizon.domains.instruction.tasks import DOMAIN, instruction_protocol
+from longhorizon.domains.instruction.verify import VERIFIERS, verify
+from longhorizon.domains.spec import DomainSpec, World
+
+__all__ = ["SPEC", "open_world"]
+
+
+def open_world(level: InstructionLevel, seed: int, resource_dir: Path) -> World:
+    """Tasks are drawn from seeds alone: the world has no resources to write."""
+    del seed, resource_dir
+
+    def heldout(n: int, heldout_seed: int) -> list[Task]:
+        return propose_tasks(n, seed=heldout_seed, level=level)
+
+    return World(proposer=InstructionProposer(level), heldout=heldout, expert=expert_script)
+
+
+SPEC: DomainSpec[InstructionLevel] = DomainSpec(
+    name=DOMAIN,
+    description="IFEval-style composed instructions and long-context multiple choice",
+    level=InstructionLevel,
+    protocol=instruction_protocol(),
+    verdicts=verify,
+    verifiers=VERIFIERS,
+    open_world=open_world,
+    heldout_size=200,
+    extra_benches=("ifeval",),
+)

@@ -1,0 +1,155 @@
+"""The search domain as one `DomainSpec`: its level, its world (a seeded encyclopedia written
+as a corpus, searched with BM25), its proposer, expert, no-tool guesser and held-out split."""
+
+from __future__ import annotations
+
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from longhorizon.core.messages import Message
+from longhorizon.core.task import Task
+from longhorizon.domains.search.encyclopedia import CORPUS_FILE, Encyclopedia
+from longhorizon.domains.search.entities import EncyclopediaConfig
+from longhorizon.domains.search.expert import expert_script
+from longhorizon.domains.search.tasks import DOMAIN, propose_task, propose_tasks, search_protocol
+from longhorizon.domains.search.verify import EVIDENCE_PATH, VERIFIERS, verify
+from longhorizon.domains.spec import DomainSpec, World
+from longhorizon.harness.agent import Script
+from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
+from longhorizon.tools.corpus import CorpusIndex
+
+__all__ = ["SPEC", "SearchLevel", "SearchProposer", "guess_without_tools", "load_into_kag"]
+
+MIN_TOOL_STEPS = 5  # one hop is a search and a read per page (4 steps): a lookup, not a horizon
+CORPUS_DIR = "corpus"
+_CANDIDATE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+|[A-Z][\w'-]*(?: [A-Z][\w'-]*)*)")
+
+
+class SearchLevel(BaseModel):
+    """The world's size and the walks' length; synthesis and the held-out split share it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entities: int = Field(default=3000, ge=20, description="encyclopedia size")
+    hops: tuple[int, int] = Field(default=(2, 4), description="walk length, inclusive range")
+    named_start_rate: float = Field(
+        default=0.3, ge=0, le=1, description="start named, not described"
+    )
+    expert_error_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="the scripted expert errs (a wrong link, an early answer) as a real "
+        "solver would, so the verifier has failures to reject",
+    )
+
+    @model_validator(mode="after")
+    def _hops_in_order(self) -> SearchLevel:
+        if not 1 <= self.hops[0] <= self.hops[1]:
+            raise ValueError(f"hops {self.hops}: need 1 <= min <= max")
+        return self
+
+
+class SearchProposer:
+    """Constrained hyperlink walks made multi-hop questions; shortcuts make later walks longer."""
+
+    def __init__(
+        self,
+        encyclopedia: Encyclopedia,
+        hops: tuple[int, int] = (2, 4),
+        seed: int = 0,
+        named_start_rate: float = 0.3,
+    ) -> None:
+        self.encyclopedia = encyclopedia
+        self.min_hops, self.max_hops = hops
+        self.seed = seed
+        self.named_start_rate = named_start_rate
+
+    def propose(self, rng: random.Random) -> Task | None:
+        hops = (self.min_hops, self.max_hops)
+        return propose_task(
+            self.encyclopedia, rng, hops, seed=self.seed, named_start_rate=self.named_start_rate
+        )
+
+    def feedback(self, task: Task, reasons: list[str]) -> None:
+        too_easy = any(r.startswith(("shortcut", "uninformative")) for r in reasons)
+        if too_easy and self.min_hops < self.max_hops:
+            self.min_hops += 1
+
+
+def guess_without_tools(messages: list[Message]) -> str:
+    """The no-tool attempt: answer with the last name or number the question itself contains."""
+    question = next((m.content or "" for m in messages if m.role == "user"), "")
+    found = _CANDIDATE.findall(question)
+    return f"<answer>{found[-1] if found else 'unknown'}</answer>"
+
+
+def load_into_kag(encyclopedia: Encyclopedia, kag: KnowledgeActionGraph) -> None:
+    """Pages become evidence nodes (with the entity's kind) and hyperlinks LINK edges."""
+    kinds = {e.id: e.kind for e in encyclopedia.entities}
+    kag.add_nodes(
+        Node(
+            id=d.id,
+            domain=DOMAIN,
+            type=NodeType.EVIDENCE,
+            label=d.title,
+            payload={"kind": kinds.get(d.id)},
+        )
+        for d in encyclopedia.corpus()
+    )
+    kag.add_edges(
+        Edge(src=d.id, dst=link, type=EdgeType.LINK, domain=DOMAIN)
+        for d in encyclopedia.corpus()
+        for link in d.links
+    )
+
+
+@lru_cache(maxsize=4)
+def encyclopedia(entities: int, seed: int) -> Encyclopedia:
+    """The seeded world (deterministic in its config), generated once per process."""
+    return Encyclopedia.generate(EncyclopediaConfig(n_entities=entities, seed=seed))
+
+
+def open_world(level: SearchLevel, seed: int, resource_dir: Path) -> World:
+    """The encyclopedia of `level.entities` pages, its corpus written under `resource_dir`."""
+    world = encyclopedia(level.entities, seed)
+    index = CorpusIndex.open(world.write(resource_dir / CORPUS_DIR))
+
+    def expert(task: Task) -> Script:
+        return expert_script(task, world, error_rate=level.expert_error_rate, seed=seed)
+
+    def heldout(n: int, heldout_seed: int) -> list[Task]:
+        return propose_tasks(world, n, seed=heldout_seed, hops=level.hops)
+
+    return World(
+        proposer=SearchProposer(world, level.hops, seed, level.named_start_rate),
+        heldout=heldout,
+        expert=expert,
+        guesser=guess_without_tools,
+        resources={"corpus_index": index},
+        load_kag=lambda kag: load_into_kag(world, kag),
+        info={"n_entities": level.entities, "seed": seed},
+    )
+
+
+def corpus_files(synth_out: Path) -> list[Path]:
+    return [synth_out / CORPUS_DIR / CORPUS_FILE]
+
+
+SPEC: DomainSpec[SearchLevel] = DomainSpec(
+    name=DOMAIN,
+    description="multi-hop questions over a seeded encyclopedia, solved with search and visit",
+    level=SearchLevel,
+    protocol=search_protocol(),
+    verdicts=verify,
+    verifiers=VERIFIERS,
+    open_world=open_world,
+    process_verifiers=frozenset({EVIDENCE_PATH}),
+    min_tool_steps=MIN_TOOL_STEPS,
+    heldout_size=100,
+    corpus=corpus_files,
+)

@@ -1,0 +1,60 @@
+"""Self-play synthesis of one domain from its spec: what `longhorizon synth` and the pipeline's
+synth stage call. The spec's world is built inside the run (it needs the KAG and renderer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from longhorizon.domains.spec import DomainSpec
+from longhorizon.harness.agent import Agent
+from longhorizon.kag import KnowledgeActionGraph
+from longhorizon.models.render import ChatRenderer
+from longhorizon.synthesis.run import DomainBuilder, run_synthesis
+from longhorizon.synthesis.selfplay import SynthReport
+from longhorizon.synthesis.types import Domain
+
+__all__ = ["domain_builder", "synthesize"]
+
+
+def domain_builder(spec: DomainSpec[Any], level: BaseModel, seed: int, out: Path) -> DomainBuilder:
+    """Builds the world (resources under `out`, evidence into the KAG) and synthesis' Domain."""
+
+    def build(kag: KnowledgeActionGraph, renderer: ChatRenderer, model: Agent | None) -> Domain:
+        world = spec.open_world(level, seed, out)
+        if world.load_kag is not None:
+            world.load_kag(kag)
+        return spec.synth_domain(world, renderer, model)
+
+    return build
+
+
+async def synthesize(
+    spec: DomainSpec[Any],
+    n: int,
+    out: Path,
+    *,
+    level: BaseModel | dict[str, Any] | None = None,
+    model: str | None = None,
+    tokenizer: str = "tiny-llama",
+    seed: int = 0,
+    concurrency: int = 8,
+    kag_dsn: str | None = None,
+    eval_sets: Sequence[Path] = (),
+) -> SynthReport:
+    """N accepted tasks of `spec`'s domain at `level` (its default when None) into `out`."""
+    build = domain_builder(spec, spec.parse_level(level), seed, out)
+    return await run_synthesis(
+        build,
+        n,
+        out,
+        kag=kag_dsn or spec.kag_path(out),
+        model=model,
+        tokenizer=tokenizer,
+        seed=seed,
+        concurrency=concurrency,
+        eval_sets=eval_sets,
+    )
