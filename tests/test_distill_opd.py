@@ -284,3 +284,16 @@ def test_rollout_budget_overrides_reach_the_task() -> None:
     assert (tight.protocol.budgets.max_turns, tight.protocol.budgets.max_response_tokens) == (2, 64)
     assert tight.protocol.budgets.max_context_tokens == Budgets().max_context_tokens
     assert task.with_budgets() == task
+
+
+def test_config_is_frozen_and_checkpoints_fall_on_refresh_steps(tmp_path: Path) -> None:
+    cfg = DistillConfig.model_validate(opd_fields(tmp_path, save_every=10))
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.steps = 5  # type: ignore[misc]
+    assert cfg.checkpoint_every == 10 and cfg.final_path == tmp_path / "run" / "final"
+    four = DistillConfig.model_validate(
+        opd_fields(tmp_path, save_every=10, rollout={"refresh_every": 4})
+    )
+    assert four.checkpoint_every == 12  # rounded up to a refresh step
+    assert four.fingerprint() != cfg.fingerprint()
+    assert cfg.model_copy(update={"save_every": 3}).fingerprint() == cfg.fingerprint()

@@ -137,7 +137,9 @@ class DistillConfig(BaseModel):
     # ---- run ----------------------------------------------------------------------------------
     output_dir: Path = Path("runs/distill")
     final_dir: Path | None = None  # default: output_dir / "final"
-    save_every: int = Field(default=10, ge=1, description="steps between resumable checkpoints")
+    save_every: int = Field(
+        default=10, ge=1, description="steps between checkpoints (see `checkpoint_every`)"
+    )
     keep_checkpoints: int = Field(default=2, ge=1)
     log_every: int = Field(default=1, ge=1)
     resume: bool = True  # continue from the latest checkpoint in output_dir
@@ -150,14 +152,18 @@ class DistillConfig(BaseModel):
             raise ValueError("domain_loss_weights must be >= 0")
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
-        if self.save_every % self.rollout.refresh_every:
-            # A checkpoint then always falls on a refresh: the resumed snapshot is the student.
-            raise ValueError("save_every must be a multiple of rollout.refresh_every")
         return self
 
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
+
+    @property
+    def checkpoint_every(self) -> int:
+        """`save_every` rounded up to a multiple of `rollout.refresh_every`: a checkpoint then
+        falls on a refresh step, where the resumed run's snapshot is the checkpointed student."""
+        refresh = self.rollout.refresh_every
+        return -(-self.save_every // refresh) * refresh
 
     @property
     def updates_per_step(self) -> int:

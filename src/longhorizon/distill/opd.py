@@ -202,7 +202,7 @@ class Distiller:
             self.state = self.state.model_copy(update={"step": step + 1})
             done = step + 1
             self.logger.log(record, echo=done % cfg.log_every == 0 or done == cfg.steps)
-            if done % cfg.save_every == 0 and done < cfg.steps:
+            if done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 path = save_checkpoint(
                     self.student,
                     self.optimizer,
