@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -84,7 +84,7 @@ def evaluate(
     if compare is not None:
         print_comparison(*compare)
         return
-    flags = {
+    flags: dict[str, Any] = {
         "bench": bench,
         "out": out,
         "responses": responses,

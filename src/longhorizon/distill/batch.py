@@ -38,8 +38,10 @@ class DistillBatch:
     teacher: TeacherSignal
 
 
-def _rows_tensor(n: int, width: int, per_row: list[np.ndarray | None], fill: float, dtype):  # type: ignore[no-untyped-def]
-    """(n, width - 1, K) of `fill` with each sample's (P_i, K) array placed later by `_place`."""
+def _rows_tensor(
+    n: int, width: int, per_row: list[np.ndarray | None], fill: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """(n, width - 1, K) of `fill`; each sample's (P_i, K) array is placed later by `_place`."""
     k = max((a.shape[1] for a in per_row if a is not None), default=0)
     return torch.full((n, width - 1, k), fill, dtype=dtype)
 

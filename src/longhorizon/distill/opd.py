@@ -201,7 +201,10 @@ class Distiller:
             record = await self.train_step(step)
             self.state = self.state.model_copy(update={"step": step + 1})
             done = step + 1
-            self.logger.log(record, echo=done % cfg.log_every == 0 or done == cfg.steps)
+            echo = done % cfg.log_every == 0 or done == cfg.steps
+            self.logger.log(record, echo=echo)
+            if echo:
+                self.console.print(f"       {monitor_line(record)}")
             if done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 path = save_checkpoint(
                     self.student,
@@ -343,6 +346,17 @@ def merge_updates(records: list[dict[str, Any]]) -> dict[str, Any]:
         "updates": len(records),
         "domains": merged,
     }
+
+
+def monitor_line(record: dict[str, Any]) -> str:
+    """Per-domain kl / coverage and rollout pass / truncation rates of a step, one line."""
+    parts = []
+    for domain, m in sorted(record["domains"].items()):
+        cov = "" if m["coverage"] is None else f" cov {m['coverage']:.3f}"
+        parts.append(f"{domain}: kl {m['kl']:.4f}{cov}")
+    for domain, r in sorted(record["rollouts"].items()):
+        parts.append(f"{domain} pass {r['success']:.0%} trunc {r['truncation']:.0%}")
+    return " | ".join(parts)
 
 
 def run_distill(config: DistillConfig, verify: Verify, console: Console | None = None) -> Any:

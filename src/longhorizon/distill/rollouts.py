@@ -88,7 +88,7 @@ def step_tasks(
 
 def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random) -> list[list[int]]:
     """Sample indices of each optimizer step: every epoch a fresh shuffle, split evenly."""
-    steps = []
+    steps: list[list[int]] = []
     for _ in range(epochs):
         order = list(range(n))
         rng.shuffle(order)

@@ -31,7 +31,8 @@ class OptimSettings(Protocol):
 
 def build_optimizer(model: nn.Module, cfg: OptimSettings) -> torch.optim.AdamW:
     """Weight decay on weight matrices and embeddings; none on biases and norm gains (1-D)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
