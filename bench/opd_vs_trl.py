@@ -4,9 +4,11 @@ Same student (tiny-llama), teacher (tiny-tool-caller), tokenizer (SmolLM2's, V =
 prompts, sampling (temperature 1, no top-k/top-p), generation length, batch, AdamW settings,
 float32 and no gradient checkpointing on both sides, on this machine's CPU.
 
-- ours: refresh the rollout snapshot, `HFBackend.generate_sync` on it, `HFBackend.score_sync`
-  top-k of the teacher at the generated positions, `distill_loss` (kind "sva") on the student's
-  final hidden states, clip, AdamW step (the same work as `Distiller.train_step`).
+- ours: refresh the rollout snapshot, `HFBackend.generate_sync` on it, the teacher's top-k at the
+  generated positions by `distill.scoring.score_in_process` (the Distiller's in-process teacher
+  path), then `distill.step.optimizer_update`, the function every Distiller update calls (batch
+  objective, backward, clipping, AdamW, scheduler), with the optimizer and schedule built by
+  training/optim from a DistillConfig.
 - TRL: `trl.DistillationTrainer` (on-policy by construction in trl 1.16), beta = 1 (generalised
   JSD with beta = 1: full-vocabulary reverse KL), `transformers` generation, `trainer.train()`.
 
@@ -48,6 +50,7 @@ PHASE_LABELS = {
     "other": "other (batching, bookkeeping)",
 }
 SEED = 0
+INSTALL_PEER = "the peer is optional: pip install -r requirements-bench.txt (TRL 1.16)"
 
 
 # ---- measurements ----------------------------------------------------------------------------
@@ -105,36 +108,75 @@ def _phases_record(times: dict[str, float], total: float) -> dict[str, float]:
 
 
 # ---- our side --------------------------------------------------------------------------------
+def distill_config(args: argparse.Namespace) -> Any:
+    """The DistillConfig of our side: the run settings the trainer's own set-up reads."""
+    from longhorizon.distill import DistillConfig, DistillLossConfig, TeacherSpec
+
+    loss = DistillLossConfig(
+        kind="sva",
+        k=args.k,
+        aggregation=args.aggregation,
+        monitor_coverage=not args.no_coverage,
+        exclude_special=False,  # TRL's loss covers every id: the same support on both sides
+    )
+    return DistillConfig(
+        model=STUDENT,
+        teachers=(TeacherSpec(domain="bench", model=TEACHER),),
+        tasks=(),
+        loss=loss,
+        lr=args.lr,
+        schedule="constant",
+        max_grad_norm=args.grad_clip,
+        micro_batch_size=args.prompts,  # one batch of all sequences, as TRL's
+        seed=SEED,
+    )
+
+
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     import copy
 
     import torch
 
     from longhorizon.core import Message, SamplingParams
-    from longhorizon.distill import DistillLossConfig, StudentHead, distill_loss
-    from longhorizon.distill.batch import RolloutSample, build_batch
+    from longhorizon.distill.batch import RolloutSample
+    from longhorizon.distill.scoring import ScoreRequest, score_in_process
+    from longhorizon.distill.step import StepSettings, optimizer_update
     from longhorizon.models.hf import HFBackend
+    from longhorizon.training.optim import build_optimizer, build_scheduler
 
     torch.manual_seed(SEED)
     student, teacher_model, tokenizer = load_models(torch)
     rss_models = rss_now_mib()
     peak_models = rss_peak_mib()
 
+    cfg = distill_config(args)
     snapshot = HFBackend(copy.deepcopy(student), tokenizer, model_id="snapshot")
-    teacher = HFBackend(teacher_model, tokenizer, model_id="teacher")
-    optimizer = torch.optim.AdamW(
-        student.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
-    )
-    loss_config = DistillLossConfig(
-        kind="sva", k=args.k, aggregation=args.aggregation, monitor_coverage=not args.no_coverage
+    optimizer = build_optimizer(student, cfg)
+    scheduler = build_scheduler(optimizer, cfg, args.warmup_steps + 1)
+    settings = StepSettings(
+        loss=cfg.loss,
+        domains=["bench"],
+        pad_id=tokenizer.pad_token_id or 0,
+        micro_batch_size=cfg.micro_batch_size,
+        max_grad_norm=cfg.max_grad_norm,
     )
     texts = prompt_texts(args.prompts)
     prompts = chat_prompt_ids(tokenizer, texts)
     rendered = [snapshot.renderer.prompt_ids([Message(role="user", content=t)]) for t in texts]
-    pad_id = tokenizer.pad_token_id or 0
+    adam_step = optimizer.step
+    times: dict[str, float] = {}
+
+    def timed_adam_step(*a: Any, **kw: Any) -> Any:  # instance-level timer, the code unchanged
+        start = time.perf_counter()
+        try:
+            return adam_step(*a, **kw)
+        finally:
+            times["optimizer"] = time.perf_counter() - start
+
+    optimizer.step = timed_adam_step  # type: ignore[method-assign]
 
     def step(index: int) -> dict[str, Any]:
-        times: dict[str, float] = {}
+        times.clear()
         start = time.perf_counter()
         # Rollout: refresh the snapshot (as Distiller does every step), sample on it.
         snapshot.model.load_state_dict(student.state_dict())
@@ -152,32 +194,20 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
             )
             for c in completions
         ]
-        scores = [teacher.score_sync(s.input_ids, s.positions(), args.k) for s in samples]
+        requests = [ScoreRequest("bench", s.input_ids, s.positions()) for s in samples]
+        scores = score_in_process(teacher_model, requests, args.k)  # the Distiller's teacher path
         t_teacher = time.perf_counter()
         times["teacher"] = t_teacher - t_rollout
-        # One batch of all sequences (TRL: per_device_train_batch_size = all prompts).
-        student.train()
-        optimizer.zero_grad(set_to_none=True)
-        batch = build_batch(samples, scores, ["bench"], pad_id, args.k)
-        t_loss = time.perf_counter()
-        hidden = student.base_model(
-            input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
-        ).last_hidden_state[:, :-1]
-        head = StudentHead(hidden, student.get_output_embeddings().weight)
-        out = distill_loss(head, batch.teacher, batch.layout, loss_config)
-        out.loss.backward()
-        t_backward = time.perf_counter()
-        times["loss_fwd_bwd"] = t_backward - t_loss
-        torch.nn.utils.clip_grad_norm_(student.parameters(), args.grad_clip)
-        t_clip = time.perf_counter()  # clipping lands in "other", as on TRL's side
-        optimizer.step()
+        # The trainer's own update: batch objective, backward, clipping, AdamW, scheduler.
+        record = optimizer_update(student, optimizer, scheduler, samples, scores, settings)
         end = time.perf_counter()
-        times["optimizer"] = end - t_clip
+        times["loss_fwd_bwd"] = end - t_teacher - times["optimizer"]
+        coverage = [m["coverage"] for m in record["domains"].values()]
         return {
             "seconds": _phases_record(times, end - start),
-            "loss": float(out.loss.detach()),
-            "coverage": out.metrics.coverage,
-            "trained_tokens": out.metrics.n_tokens,
+            "loss": record["loss"],
+            "coverage": coverage[0] if coverage else None,
+            "trained_tokens": int(sum(m["tokens"] for m in record["domains"].values())),
             "completion_tokens": sum(len(c.completion_ids) for c in completions),
         }
 
@@ -276,7 +306,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
         from transformers import TrainerCallback
         from trl import DistillationConfig, DistillationTrainer
     except Exception as exc:  # the package is optional: report, do not fake
-        return _failure("import", exc)
+        return _failure("import", exc, INSTALL_PEER)
 
     torch.manual_seed(SEED)
     student, teacher, tokenizer = load_models(torch)
@@ -357,11 +387,11 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _failure(stage: str, exc: BaseException) -> dict[str, Any]:
+def _failure(stage: str, exc: BaseException, hint: str = "") -> dict[str, Any]:
     return {
         "status": "error",
         "stage": stage,
-        "error": f"{type(exc).__name__}: {exc}",
+        "error": f"{type(exc).__name__}: {exc}" + (f" ({hint})" if hint else ""),
         "traceback": traceback.format_exc(limit=8)[-4000:],
     }
 
@@ -631,9 +661,9 @@ def main() -> None:
                 "teacher = teacher backbone forward only (TRL projects the teacher's logits inside "
                 "its chunked divergence, counted in loss); optimizer = AdamW step only (grad "
                 "clipping is in other). Ours: rollout includes the snapshot weight refresh; "
-                "teacher = score_sync top-k per sequence (backbone, full log-softmax, top-k); "
-                "loss = student forward + distill_loss + backward; optimizer = AdamW step only "
-                "(clipping and build_batch are in other)"
+                "teacher = score_in_process top-k (one padded backbone pass, log-softmax, top-k); "
+                "loss = optimizer_update minus the AdamW step (build_batch, student forward, "
+                "distill_loss, backward, clipping); optimizer = AdamW step only"
             ),
         },
         "runs": runs,

@@ -4,18 +4,28 @@ compare two evaluation directories.
     longhorizon eval --model M --bench ifeval,molbench --seeds 3 --out DIR
     longhorizon eval --bench ifeval --responses responses.jsonl --out DIR
     longhorizon eval compare DIR_A DIR_B          (or --compare DIR_A DIR_B)
+    longhorizon eval --config eval.yaml [--set seeds=3 ...] [--dry-run]
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.cli.config_options import (
+    DRY_RUN,
+    OPTIONAL_CONFIG,
+    SET,
+    config_yaml,
+    resolve_config,
+)
+from longhorizon.cli.synth import cli_levels
+from longhorizon.evaluation.config import EvalConfig
 from longhorizon.synthesis.decontam import default_benchmark_dir
 
 if TYPE_CHECKING:
@@ -29,6 +39,9 @@ def evaluate(
     command: list[str] | None = typer.Argument(
         None, help="`compare DIR_A DIR_B`: paired differences of two --out directories"
     ),
+    config: Path | None = OPTIONAL_CONFIG,
+    overrides: list[str] = SET,
+    dry_run: bool = DRY_RUN,
     bench: str | None = typer.Option(
         None,
         help="benchmark(s), comma-separated: ifeval, molbench, <domain>-heldout",
@@ -39,8 +52,8 @@ def evaluate(
     ),
     inputs: Path | None = typer.Option(None, help="benchmark inputs (default: shared data)"),
     model: str | None = typer.Option(None, help="short name, checkpoint dir or hub id"),
-    seeds: int = typer.Option(1, min=1, help="seeds 0..N-1: 0 greedy, k>0 sampled at T=0.7"),
-    backend: str = typer.Option("hf", help="hf | openai | vllm"),
+    seeds: int | None = typer.Option(None, min=1, help="seeds 0..N-1: 0 greedy, k>0 at T=0.7"),
+    backend: str | None = typer.Option(None, help="hf | openai | vllm"),
     base_url: str | None = typer.Option(None, help="OpenAI-compatible /v1 URL (openai)"),
     tokenizer: str | None = typer.Option(None, help="tokenizer for a server's model"),
     limit: int | None = typer.Option(None, min=1, help="first K items of each bench"),
@@ -51,7 +64,7 @@ def evaluate(
     train_tasks: Path | None = typer.Option(
         None, help="held-out: TaskStore dir whose tasks the held-out items must not overlap"
     ),
-    batch_size: int = typer.Option(8, min=1, help="hf batch size / requests in flight"),
+    batch_size: int | None = typer.Option(None, min=1, help="hf batch size / requests in flight"),
     level: list[str] = typer.Option(
         [], help="held-out: DOMAIN=JSON level, as given to `longhorizon synth` (repeatable)"
     ),
@@ -59,7 +72,10 @@ def evaluate(
         None, "--compare", help="two --out directories: paired A - B per bench"
     ),
 ) -> None:
-    """Evaluate a model (--model), score a responses file (--responses), or compare runs."""
+    """Evaluate a model (--model), score a responses file (--responses), or compare runs.
+
+    Every option is a field of EvalConfig: `--config FILE`, `--set FIELD=VALUE`, `--dry-run`.
+    """
     if command:
         if command[0] != "compare" or len(command) != 3:
             raise typer.BadParameter("usage: longhorizon eval compare DIR_A DIR_B")
@@ -68,32 +84,57 @@ def evaluate(
     if compare is not None:
         print_comparison(*compare)
         return
-    if bench is None or out is None:
-        raise typer.BadParameter("pass --bench and --out (or `compare DIR_A DIR_B`)")
-    benches = [b.strip() for b in bench.split(",") if b.strip()]
-    if responses is not None:
-        if benches != ["ifeval"]:
-            raise typer.BadParameter(f"unsupported --bench {bench!r} for a responses file: ifeval")
-        score_ifeval_file(
-            inputs or default_benchmark_dir() / "ifeval" / "input_data.jsonl", responses, out
-        )
+    flags: dict[str, Any] = {
+        "bench": bench,
+        "out": out,
+        "responses": responses,
+        "inputs": inputs,
+        "model": model,
+        "seeds": seeds,
+        "backend": backend,
+        "base_url": base_url,
+        "tokenizer": tokenizer,
+        "limit": limit,
+        "max_tokens": max_tokens,
+        "max_turns": max_turns,
+        "train_tasks": train_tasks,
+        "batch_size": batch_size,
+    }
+    if level:
+        flags["levels"] = cli_levels(level)
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in flags.items() if v is not None}
+    if config is None and ("bench" not in given or "out" not in given) and not overrides:
+        raise typer.BadParameter("pass --bench and --out (or --config, or `compare DIR_A DIR_B`)")
+    cfg = resolve_config(EvalConfig, config, overrides, given)
+    if dry_run:
+        console.print(config_yaml(cfg), markup=False, highlight=False)
         return
-    if model is None:
-        raise typer.BadParameter("pass --model M to run a model, or --responses FILE")
-    if backend not in ("hf", "openai", "vllm"):
-        raise typer.BadParameter(f"--backend {backend!r}: hf, openai or vllm")
-    from longhorizon.cli.synth import cli_levels
-    from longhorizon.evaluation.options import EvalOptions
+    run_config(cfg)
 
-    options = EvalOptions(
-        max_tokens=max_tokens,
-        batch_size=batch_size,
-        limit=limit,
-        train_tasks=train_tasks,
-        max_turns=max_turns,
-        levels=cli_levels(level),
+
+def run_config(cfg: EvalConfig) -> None:
+    """Score a responses file, or run the model on every bench."""
+    benches = list(cfg.bench)
+    if cfg.responses is not None:
+        if benches != ["ifeval"]:
+            raise typer.BadParameter(
+                f"unsupported --bench {','.join(benches)!r} for a responses file: ifeval"
+            )
+        inputs = cfg.inputs or default_benchmark_dir() / "ifeval" / "input_data.jsonl"
+        score_ifeval_file(inputs, cfg.responses, cfg.out)
+        return
+    if cfg.model is None:
+        raise typer.BadParameter("pass --model M to run a model, or --responses FILE")
+    run_model(
+        cfg.model,
+        benches,
+        cfg.seeds,
+        cfg.out,
+        cfg.options(),
+        cfg.backend,
+        cfg.base_url,
+        cfg.tokenizer,
     )
-    run_model(model, benches, seeds, out, options, backend, base_url, tokenizer)
 
 
 def run_model(

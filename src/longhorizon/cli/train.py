@@ -14,21 +14,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-console = Console()
+from longhorizon.cli.config_options import CONFIG, DRY_RUN, SET, resolve_config
 
-CONFIG = typer.Option(..., "--config", exists=True, dir_okay=False, help="YAML config file")
-SET = typer.Option([], "--set", help="override a config field: KEY=VALUE (repeatable)")
-DRY_RUN = typer.Option(False, "--dry-run", help="print the resolved config and exit")
+console = Console()
 
 
 def sft(config: Path = CONFIG, overrides: list[str] = SET, dry_run: bool = DRY_RUN) -> None:
     """Stage-1 SFT on stored trajectories (packed, resumable, single process or torchrun)."""
-    from longhorizon.training.config import SFTConfig, load_config
+    from longhorizon.training.config import SFTConfig
     from longhorizon.training.sft import run_sft
 
-    cfg = load_config(SFTConfig, config, overrides)
+    cfg = resolve_config(SFTConfig, config, overrides)
     if dry_run:
-        console.print(cfg.to_yaml())
+        console.print(cfg.to_yaml(), markup=False, highlight=False)
         return
     result = run_sft(cfg, console)
     if _is_main_process():
@@ -42,10 +40,9 @@ def teach(
     dry_run: bool = DRY_RUN,
 ) -> None:
     """Stage-2 domain teacher by SFT: one or two stages, from a base or SFT checkpoint."""
-    from longhorizon.training.config import load_config
     from longhorizon.training.teach import TeachConfig, run_teach, stage_configs
 
-    cfg = load_config(TeachConfig, config, [*overrides, f"domain={domain}"])
+    cfg = resolve_config(TeachConfig, config, overrides, {"domain": domain})
     if dry_run:
         for stage in stage_configs(cfg):
             console.rule(str(stage.output_dir))

@@ -1,6 +1,19 @@
-"""Stage-3 on-policy distillation: SVA (salient vocabulary alignment) and its ablation losses."""
+"""Stage-3 on-policy distillation: SVA (salient vocabulary alignment) and its ablation losses.
 
-from longhorizon.distill.config import Aggregation, DistillLossConfig, LossKind
+- config:  DistillConfig, RolloutConfig, DistillLossConfig, TeacherSpec
+- trainer: Distiller, run_distill (setup / train / cleanup, exact resume)
+- step:    optimizer_update, accumulate_gradients (the batch objective over micro-batches)
+- losses:  distill_loss, sva_loss and the memory-bounded kernels
+"""
+
+from longhorizon.distill.config import (
+    Aggregation,
+    DistillConfig,
+    DistillLossConfig,
+    LossKind,
+    RolloutConfig,
+    TeacherSpec,
+)
 from longhorizon.distill.kernels import (
     chunked_full_rkl,
     chunked_logsumexp,
@@ -20,13 +33,16 @@ from longhorizon.distill.types import (
 
 __all__ = [
     "Aggregation",
+    "DistillConfig",
     "DistillLossConfig",
     "DistillMetrics",
     "DistillOutput",
     "DomainMetrics",
     "LossKind",
+    "RolloutConfig",
     "StudentHead",
     "TeacherSignal",
+    "TeacherSpec",
     "TokenLayout",
     "chunked_full_rkl",
     "chunked_logsumexp",

@@ -15,10 +15,17 @@ of domain d with at least one trainable position and |D_B| the number of such do
 without trainable positions (fully masked, or no valid salient id anywhere) have no per-sample loss
 and are left out of every count, so they cannot dilute their domain; a domain whose samples are all
 like that is not "present in the batch".
+
+The counts P, #samples, |B_d| and |D_B| are those of the WHOLE optimizer batch, over every
+micro-batch and rank: `sample_scales` computes each sample's weight once per batch (the trainer
+all-reduces the counts), and the loss of each micro-batch uses them (`TokenLayout.sample_scale_N`).
+Summing the micro-batch losses then gives the batch objective exactly. Without them,
+`position_weights` normalises within the tensors it is given (one batch in one call).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -39,16 +46,54 @@ class PositionWeights:
     tokens_per_domain: list[int]
 
 
+Reduce = Callable[[list[float]], list[float]]  # sums a list of counts over ranks
+
+
+def sample_scales(
+    tokens_N: Tensor,
+    domain_N: Tensor,
+    num_domains: int,
+    aggregation: Aggregation,
+    domain_weights_D: Tensor | None = None,
+    reduce: Reduce | None = None,
+) -> Tensor:
+    """The objective weight w_i of each trainable position of sample i, over the whole batch.
+
+    tokens_N: trainable positions |R_i| of this rank's samples; domain_N: their domain ids in
+    [0, num_domains) (the same ids on every rank); `reduce` sums counts over ranks. float64.
+    """
+    present_N = tokens_N > 0
+    samples_D = torch.bincount(domain_N[present_N], minlength=num_domains).to(torch.float64)
+    local = [float(tokens_N.sum()), float(present_N.sum()), *samples_D.tolist()]
+    total_tokens, total_samples, *per_domain = reduce(local) if reduce else local
+    samples_D = torch.tensor(per_domain, dtype=torch.float64)
+    r_N = tokens_N.to(torch.float64).clamp_min(1.0)
+    if aggregation == "token":
+        scale_N = torch.full_like(r_N, 1.0 / max(total_tokens, 1.0))
+    elif aggregation == "sample":
+        scale_N = 1.0 / (r_N * max(total_samples, 1.0))
+    else:
+        a_D = torch.ones(num_domains, dtype=torch.float64)
+        if domain_weights_D is not None:
+            a_D = domain_weights_D.to(torch.float64)[:num_domains]
+        a_D = a_D * (samples_D > 0)  # only the domains present in the batch
+        scale_N = a_D[domain_N] / (r_N * samples_D[domain_N].clamp_min(1.0))
+        scale_N = scale_N / a_D.sum().clamp_min(1e-12)
+    return scale_N * present_N
+
+
 def position_weights(
     sample_P: Tensor,
     sample_domain_N: Tensor,
     aggregation: Aggregation,
     dtype: torch.dtype,
     domain_weights: Tensor | None = None,
+    sample_scale_N: Tensor | None = None,
 ) -> PositionWeights:
     """Weights for the positions p whose sample index is sample_P[p].
 
     `domain_weights[j]` is the relative weight a_j of domain id j (domain aggregation only).
+    `sample_scale_N` (from `sample_scales`) replaces the objective weights computed here.
     """
     n = sample_domain_N.shape[0]
     device = sample_P.device
@@ -67,7 +112,9 @@ def position_weights(
 
     per_sample_P = 1.0 / tokens_N[sample_P].to(dtype)
     domain_P = per_sample_P / samples_D[domain_index_P].to(dtype)
-    if aggregation == "token":
+    if sample_scale_N is not None:
+        objective_P = sample_scale_N.to(device=device, dtype=dtype)[sample_P]
+    elif aggregation == "token":
         objective_P = torch.full_like(per_sample_P, 1.0 / max(sample_P.shape[0], 1))
     elif aggregation == "sample":
         objective_P = per_sample_P / max(int(present_N.sum()), 1)

@@ -1,13 +1,41 @@
-"""Configuration of the Stage-3 distillation loss: objective, aggregation, chunk sizes."""
+"""The typed Stage-3 configuration: the loss, the rollouts and the run (frozen once resolved).
+
+Field names follow `SFTConfig` where the meaning is the same (`model`, `output_dir`, `lr`,
+`micro_batch_size`, `max_grad_norm`, `save_every`, `seed`, ...). Optimizer defaults are OPD's
+own: AdamW (0.9, 0.999), no weight decay, constant lr (on-policy targets move; no decay wanted).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 Aggregation = Literal["token", "sample", "domain"]
+# Kinds that need the teacher's logprobs at ids it did not pick itself (an in-process teacher).
+ARBITRARY_ID_KINDS: dict[str, str] = {
+    "full_rkl": "the teacher's logprobs over the whole vocabulary at every trained position",
+    "student_topk": "the teacher's logprobs at the student's top-k ids",
+    "union": "the teacher's logprobs at the student's top-k ids",
+}
+STUDENT_TOPK_KINDS = ("student_topk", "union")
+
+
+class TeacherSpec(BaseModel):
+    """A domain's teacher: an in-process checkpoint (`hf`) or a server with prompt scoring."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: str
+    model: str
+    backend: Literal["hf", "openai"] = "hf"
+    base_url: str | None = None
+    tokenizer: str | None = None  # for `openai`: a local tokenizer dir (defaults to `model`)
 
 
 class DistillLossConfig(BaseModel):
@@ -21,7 +49,7 @@ class DistillLossConfig(BaseModel):
         union          renormalised reverse KL on teacher top-k ∪ student top-k.
         sva_tail       teacher top-k plus one "tail" bucket with the remaining mass (k + 1 outcomes,
                        no renormalisation; needs the student's full normaliser).
-    aggregation:
+    aggregation (over the WHOLE optimizer batch: all micro-batches and ranks):
         token   mean over all trainable tokens of the batch.
         sample  mean over samples of each sample's mean over its trainable tokens.
         domain  mean over the domains present of the mean over their samples of the per-sample mean
@@ -36,9 +64,11 @@ class DistillLossConfig(BaseModel):
     # Student top-k ids (student_topk / union) must be computed with exactly this k.
     k: int = Field(default=64, ge=1)
     aggregation: Aggregation = "domain"
-    # Ids never used as salient outcomes (special/control tokens). Ids < 0 (padding) and ids >= V
-    # (outside the student's output layer) are always excluded.
+    # Ids never used as salient outcomes. Ids < 0 (padding) and ids >= V (outside the student's
+    # output layer) are always excluded.
     excluded_ids: tuple[int, ...] = ()
+    # The OPD trainer adds the tokenizer's special ids (chat-template markers) to `excluded_ids`.
+    exclude_special: bool = True
     # Positions per chunk for the k-row gather (memory ~ position_chunk * k * H) and for the
     # streaming vocabulary passes (memory ~ position_chunk * vocab_chunk).
     position_chunk: int = Field(default=128, ge=1)
@@ -48,3 +78,103 @@ class DistillLossConfig(BaseModel):
     # Student coverage of the teacher's top-k under the full softmax (no gradient). It costs one
     # full-vocabulary forward pass (streamed), so a trainer may compute it only every few steps.
     monitor_coverage: bool = True
+
+
+class RolloutConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
+    domain_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="relative share of each domain's prompts per step (missing: 1); the loss "
+        "stays domain-normalised, so a weight buys samples, not influence",
+    )
+    samples_per_prompt: int = Field(default=1, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    refresh_every: int = Field(default=1, ge=1, description="optimizer steps per snapshot")
+    concurrency: int = Field(default=8, ge=1)
+    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
+    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+
+
+class DistillConfig(BaseModel):
+    """Everything one OPD run needs; saved as `config.yaml` in `output_dir`.
+
+    A step is one rollout batch; it makes `minibatches x epochs` optimizer updates.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # ---- models and data ----------------------------------------------------------------------
+    model: str = Field(description="the student: short name, checkpoint dir or hub id")
+    teachers: tuple[TeacherSpec, ...]
+    tasks: tuple[Path, ...] = Field(description="task stores (directories) the prompts come from")
+    corpus: dict[str, tuple[Path, ...]] = Field(default_factory=dict, description="domain -> files")
+    rollout: RolloutConfig = RolloutConfig()
+    # ---- objective ----------------------------------------------------------------------------
+    loss: DistillLossConfig = DistillLossConfig()
+    domain_loss_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="relative weight of each domain's mean in the domain-normalised loss "
+        "(missing: 1; all equal is the spec)",
+    )
+    # ---- optimisation -------------------------------------------------------------------------
+    steps: int = Field(default=20, ge=1, description="rollout batches")
+    minibatches: int = Field(
+        default=1, ge=1, description="optimizer steps per rollout batch (shuffled, split evenly)"
+    )
+    epochs: int = Field(default=1, ge=1, description="passes over each rollout batch")
+    lr: float = Field(default=1e-5, gt=0)
+    schedule: Literal["cosine", "constant"] = "constant"
+    warmup_ratio: float = Field(default=0.0, ge=0, le=1)
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    micro_batch_size: int = Field(default=4, ge=1, description="sequences per forward pass")
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    # ---- run ----------------------------------------------------------------------------------
+    output_dir: Path = Path("runs/distill")
+    final_dir: Path | None = None  # default: output_dir / "final"
+    save_every: int = Field(
+        default=10, ge=1, description="steps between checkpoints (see `checkpoint_every`)"
+    )
+    keep_checkpoints: int = Field(default=2, ge=1)
+    log_every: int = Field(default=1, ge=1)
+    resume: bool = True  # continue from the latest checkpoint in output_dir
+    tensorboard: bool = True
+    num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
+
+    @model_validator(mode="after")
+    def _check(self) -> DistillConfig:
+        if any(w < 0 for w in self.domain_loss_weights.values()):
+            raise ValueError("domain_loss_weights must be >= 0")
+        if self.domain_loss_weights and self.loss.aggregation != "domain":
+            raise ValueError("domain_loss_weights needs loss.aggregation: domain")
+        return self
+
+    @property
+    def final_path(self) -> Path:
+        return self.final_dir or self.output_dir / "final"
+
+    @property
+    def checkpoint_every(self) -> int:
+        """`save_every` rounded up to a multiple of `rollout.refresh_every`: a checkpoint then
+        falls on a refresh step, where the resumed run's snapshot is the checkpointed student."""
+        refresh = self.rollout.refresh_every
+        return -(-self.save_every // refresh) * refresh
+
+    @property
+    def updates_per_step(self) -> int:
+        return self.minibatches * self.epochs
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def fingerprint(self) -> str:
+        """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
+        skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
+        skip |= {"resume", "tensorboard", "num_threads"}
+        fields = self.model_dump(mode="json", exclude=skip)
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

@@ -369,7 +369,12 @@ def distill_loss(
     )
     rows_P = trainable_NT.reshape(-1).nonzero().squeeze(-1)
     weights = position_weights(
-        rows_P // t, layout.sample_domain_N, cfg.aggregation, dtype, layout.domain_weights_D
+        rows_P // t,
+        layout.sample_domain_N,
+        cfg.aggregation,
+        dtype,
+        layout.domain_weights_D,
+        layout.sample_scale_N,
     )
     batch = _Batch(
         h_PH=student.hidden_NTH.reshape(-1, h).index_select(0, rows_P),
@@ -384,6 +389,18 @@ def distill_loss(
     loss = (weights.objective_P * losses.loss_P).sum()
     coverage_P = _coverage_P(batch, teacher_support, losses)
     return DistillOutput(loss=loss, metrics=_metrics(loss, weights, losses, coverage_P))
+
+
+def trainable_positions(
+    teacher: TeacherSignal, layout: TokenLayout, vocab: int, config: DistillLossConfig
+) -> Tensor:
+    """(N, T) bool: the positions `distill_loss` trains (mask AND the kind's loss is defined);
+    a trainer counts them over its whole batch before any micro-batch runs."""
+    dtype = torch.float64
+    teacher_support = _teacher_support(teacher, vocab, config, dtype)
+    support_NT = _kind_support(teacher, teacher_support, vocab, config, dtype)
+    defined = _defined_positions(support_NT, teacher, layout, vocab, config)
+    return layout.loss_mask_NT.bool() & defined
 
 
 def sva_loss(

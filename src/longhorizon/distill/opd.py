@@ -1,378 +1,356 @@
-"""Stage 3: multi-teacher, domain-routed on-policy distillation.
+"""Stage 3: multi-teacher, domain-routed on-policy distillation, resumable like SFT.
+
+    longhorizon distill --config distill.yaml [--set lr=1e-6 ...] [--dry-run]
 
 Each step: a frozen snapshot of the student rolls out a balanced set of prompts under each
 domain's protocol (through the harness, within budgets; TRUNCATED kept, ABORTED retried), the
-routed teacher scores the student's own tokens (top-k per trainable position, cached), and the
-student takes one optimizer step on the configured loss (SVA by default). The snapshot is
-refreshed every `refresh_every` steps.
+routed teacher scores the student's own tokens (cached), and the student takes
+`minibatches x epochs` optimizer updates on the configured loss (SVA by default). The snapshot
+is refreshed every `rollout.refresh_every` steps.
+
+The run has three phases, as SFT: setup (config printed and saved, models, optimizer, resume),
+train (checkpoints every `save_every` steps through training/checkpoint), cleanup. Outputs in
+`output_dir`: config.yaml, metrics.jsonl, tensorboard/, rollouts/, teacher_cache/,
+checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_distill.json).
+
+Exact resume: a step's prompts, minibatch order and sampling seeds are functions of (seed,
+step), its episodes have per-step ids (reused from the store when a killed run finished them),
+and the checkpoint holds student, optimizer, scheduler and RNG states. Test hook:
+LONGHORIZON_DISTILL_KILL_AT_STEP=N SIGKILLs the process right after step N is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import json
-import random
+import os
+import signal
 import time
 from collections import defaultdict
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
+from rich.syntax import Syntax
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from longhorizon.core import SamplingParams, Status, Task, TaskStore, Trajectory, TrajectoryStore
-from longhorizon.distill.batch import RolloutSample, build_batch
-from longhorizon.distill.config import DistillLossConfig
-from longhorizon.distill.losses import distill_loss
-from longhorizon.distill.scoring import ScoreCache, score_sequences
-from longhorizon.distill.teachers import TeacherRegistry, TeacherSpec
-from longhorizon.distill.types import StudentHead
-from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig, run_rollouts
+from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.distill.batch import RolloutSample
+from longhorizon.distill.config import STUDENT_TOPK_KINDS, DistillConfig
+from longhorizon.distill.rollouts import (
+    StepRollouts,
+    balanced_prompts,
+    minibatch_indices,
+    pick_prompts,
+    rollout_metrics,
+    rollout_samples,
+    step_rng,
+    step_tasks,
+)
+from longhorizon.distill.scoring import (
+    ScoreCache,
+    ScoreRequest,
+    TeacherScores,
+    policy_topk,
+    score_sequences,
+)
+from longhorizon.distill.step import StepSettings, optimizer_update
+from longhorizon.distill.teachers import TeacherRegistry
+from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
+from longhorizon.harness.episode import Verify
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 from longhorizon.tools.catalog import build_toolset
+from longhorizon.tools.corpus import CorpusIndex
+from longhorizon.training.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_final_model,
+)
+from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.metrics import MetricsLogger
+from longhorizon.training.optim import build_optimizer, build_scheduler
+from longhorizon.training.sft import seed_everything
 
-console = Console()
+__all__ = ["DISTILL_METADATA", "KILL_ENV", "Distiller", "run_distill"]
 
-
-class RolloutConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
-    domain_weights: dict[str, float] = Field(
-        default_factory=dict,
-        description="relative share of each domain's prompts per step (missing: 1); the loss "
-        "stays domain-normalised, so a weight buys samples, not influence",
-    )
-    samples_per_prompt: int = Field(default=1, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0)
-    refresh_every: int = Field(default=1, ge=1, description="optimizer steps per snapshot")
-    concurrency: int = Field(default=8, ge=1)
-    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
-    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
-
-
-class DistillConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    student: str
-    teachers: list[TeacherSpec]
-    tasks: list[Path] = Field(description="task stores (directories) the prompts come from")
-    out: Path
-    corpus: dict[str, list[Path]] = Field(default_factory=dict, description="domain -> corpus")
-    steps: int = Field(default=20, ge=1)
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    micro_batch: int = Field(default=4, ge=1, description="sequences per forward pass")
-    minibatches: int = Field(
-        default=1, ge=1, description="optimizer steps per rollout batch (shuffled, split evenly)"
-    )
-    epochs: int = Field(default=1, ge=1, description="passes over each rollout batch")
-    loss: DistillLossConfig = Field(default_factory=DistillLossConfig)
-    domain_loss_weights: dict[str, float] = Field(
-        default_factory=dict,
-        description="relative weight of each domain's mean in the domain-normalised loss "
-        "(missing: 1; all equal is the spec)",
-    )
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    seed: int = 0
-    save_every: int = Field(default=10, ge=1)
-
-    @model_validator(mode="after")
-    def _weights_need_domain_aggregation(self) -> DistillConfig:
-        if any(w < 0 for w in self.domain_loss_weights.values()):
-            raise ValueError("domain_loss_weights must be >= 0")
-        if self.domain_loss_weights and self.loss.aggregation != "domain":
-            raise ValueError("domain_loss_weights needs loss.aggregation: domain")
-        return self
+KILL_ENV = "LONGHORIZON_DISTILL_KILL_AT_STEP"
+DISTILL_METADATA = "longhorizon_distill.json"
+PHASES = ("rollout", "score", "train")
 
 
-def load_distill_config(path: Path) -> DistillConfig:
-    return DistillConfig.model_validate(yaml.safe_load(path.read_text()))
-
-
-def balanced_prompts(tasks: list[Task]) -> dict[str, list[Task]]:
-    """Tasks by domain with duplicate instructions removed (first wins)."""
-    seen: set[str] = set()
-    by_domain: dict[str, list[Task]] = defaultdict(list)
-    for task in tasks:
-        if task.instruction not in seen:
-            seen.add(task.instruction)
-            by_domain[task.domain].append(task)
-    return dict(by_domain)
-
-
-def pick_prompts(
-    by_domain: dict[str, list[Task]],
-    count: int,
-    rng: random.Random,
-    weights: dict[str, float] | None = None,
-) -> list[Task]:
-    """`count` prompts split over the domains by weight (even by default), each domain >= 1."""
-    return [rng.choice(by_domain[d]) for d in domain_slots(sorted(by_domain), count, weights)]
-
-
-def domain_slots(domains: list[str], count: int, weights: dict[str, float] | None) -> list[str]:
-    """The domain of each of `count` prompts: weighted round robin, every domain at least once."""
-    share = {d: (weights or {}).get(d, 1.0) for d in domains}
-    slots: list[str] = []
-    credit = dict.fromkeys(domains, 0.0)
-    total = sum(share.values())
-    for _ in range(count):
-        for d in domains:
-            credit[d] += share[d] / total
-        best = max(domains, key=lambda d: credit[d])
-        credit[best] -= 1.0
-        slots.append(best)
-    missing = [d for d in domains if d not in slots]
-    return missing + slots[: count - len(missing)] if missing and count >= len(domains) else slots
-
-
-def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random) -> list[list[int]]:
-    """Sample indices of each optimizer step: every epoch a fresh shuffle, split evenly."""
-    steps = []
-    for _ in range(epochs):
-        order = list(range(n))
-        rng.shuffle(order)
-        parts = min(minibatches, n)
-        steps.extend(order[m::parts] for m in range(parts))
-    return steps
-
-
-def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
-    return [
-        RolloutSample(t.domain, seq.input_ids, seq.loss_mask)
-        for t in trajs
-        for seq in t.token_sequences()
-        if any(seq.loss_mask[1:])
-    ]
+@dataclass(frozen=True)
+class _Scored:
+    samples: list[RolloutSample]
+    scores: list[TeacherScores]
 
 
 class Distiller:
-    """Owns the student, its rollout snapshot, the teachers and the optimizer."""
+    """setup() -> train() -> cleanup(); `run_distill` calls the three in order.
 
-    def __init__(self, config: DistillConfig) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    `verify` scores finished rollouts (success monitor); it is injected so that distillation
+    does not depend on the domains.
+    """
 
+    def __init__(self, config: DistillConfig, verify: Verify, console: Console | None = None):
         self.config = config
-        torch.manual_seed(config.seed)
-        path = resolve_model(config.student)
+        self.verify = verify
+        self.console = console or Console()
+        self.env: DistEnv = init_distributed("none")
+        self.state = TrainerState()
+        self.logger: MetricsLogger | None = None
+        self.teachers: TeacherRegistry | None = None
+        self.rollouts: StepRollouts | None = None
+
+    # ---- setup -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        seed_everything(cfg.seed)
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
+        self.console.rule(f"OPD run {cfg.output_dir}")
+        self.console.print(Syntax(cfg.to_yaml(), "yaml"))
+        self._setup_models()
+        self._setup_data()
+        self.total_updates = cfg.steps * cfg.updates_per_step
+        self.optimizer = build_optimizer(self.student, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.total_updates)
+        self._resume()
+        store = TrajectoryStore(cfg.output_dir / "rollouts")
+        self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)
+        self.rollouts.load_from(self.state.step)
+        self.cache = ScoreCache(cfg.output_dir / "teacher_cache")
+        self.logger = MetricsLogger(
+            cfg.output_dir,
+            enabled=True,
+            total_steps=cfg.steps,
+            start_step=self.state.step,
+            tensorboard=cfg.tensorboard,
+            console=self.console,
+            name="opd",
+        )
+
+    def _setup_models(self) -> None:
+        cfg = self.config
+        path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         self.snapshot = HFBackend(
             copy.deepcopy(self.student),
             self.tokenizer,
             model_id="snapshot",
-            max_batch_size=config.rollout.concurrency,  # one batch per turn wave
+            max_batch_size=cfg.rollout.concurrency,  # one batch per turn wave
         )
-        tasks = [t for root in config.tasks for t in TaskStore(root)]
+        special = tuple(self.tokenizer.all_special_ids) if cfg.loss.exclude_special else ()
+        excluded = tuple(sorted({*cfg.loss.excluded_ids, *special}))
+        self.loss = cfg.loss.model_copy(update={"excluded_ids": excluded})
+
+    def _setup_data(self) -> None:
+        cfg = self.config
+        tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
         self.prompts = balanced_prompts(tasks)
         self.domains = sorted(self.prompts)
-        self.teachers = TeacherRegistry.open(config.teachers)
-        self.teachers.check(set(self.domains), self.tokenizer)
-        self.optimizer = torch.optim.AdamW(
-            self.student.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        self.teachers = TeacherRegistry.open(cfg.teachers)
+        self.teachers.check(set(self.domains), self.tokenizer, cfg.loss.kind)
+        paths = [p for files in cfg.corpus.values() for p in files]
+        self.resources: dict[str, Any] = {"corpus_index": CorpusIndex.open(paths)} if paths else {}
+        self.settings = StepSettings(
+            loss=self.loss,
+            domains=self.domains,
+            pad_id=self.tokenizer.pad_token_id or 0,
+            micro_batch_size=cfg.micro_batch_size,
+            domain_weights=cfg.domain_loss_weights or None,
+            max_grad_norm=cfg.max_grad_norm,
         )
-        self.cache = ScoreCache(config.out / "teacher_cache")
-        self.rollouts = TrajectoryStore(config.out / "rollouts")
-        self.resources = self._resources()
 
-    def _resources(self) -> dict[str, Any]:
-        from longhorizon.tools.corpus import CorpusIndex
+    def _resume(self) -> None:
+        cfg = self.config
+        found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if found is None:
+            self.state = TrainerState(
+                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), parallel="none"
+            )
+            return
+        state = load_checkpoint(found, self.student, self.optimizer, self.scheduler, self.env)
+        if state.config_fingerprint != cfg.fingerprint():
+            raise RuntimeError(f"{found}: the config changed since this checkpoint")
+        self.state = state
+        self.console.print(f"resumed from {found} at step {state.step}")
 
-        paths = [p for files in self.config.corpus.values() for p in files]
-        return {"corpus_index": CorpusIndex.open(paths)} if paths else {}
+    # ---- train -------------------------------------------------------------------------------
+    def train(self) -> TrainerState:
+        return asyncio.run(self._train())
 
-    async def rollout(self, step: int, rng: random.Random) -> list[Trajectory]:
+    async def _train(self) -> TrainerState:
+        try:
+            return await self._steps()
+        finally:  # backends hold tasks and sessions of this event loop
+            assert self.teachers is not None
+            await self.teachers.aclose()
+            await self.snapshot.aclose()
+
+    async def _steps(self) -> TrainerState:
+        cfg = self.config
+        assert self.logger is not None
+        for step in range(self.state.step, cfg.steps):
+            record = await self.train_step(step)
+            self.state = self.state.model_copy(update={"step": step + 1})
+            done = step + 1
+            echo = done % cfg.log_every == 0 or done == cfg.steps
+            self.logger.log(record, echo=echo)
+            if echo:
+                self.console.print(f"       {monitor_line(record)}")
+            if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                path = save_checkpoint(
+                    self.student,
+                    self.optimizer,
+                    self.scheduler,
+                    self.state,
+                    cfg.output_dir,
+                    self.env,
+                    cfg.keep_checkpoints,
+                )
+                self.console.print(f"checkpoint {path}")
+            if os.environ.get(KILL_ENV) == str(done):
+                os.kill(os.getpid(), signal.SIGKILL)
+        self._save_final()
+        return self.state
+
+    async def train_step(self, step: int) -> dict[str, Any]:
+        """Roll out, score, update; returns the step's log record."""
+        clock = [time.perf_counter()]
+        if step % self.config.rollout.refresh_every == 0:
+            self.snapshot.model.load_state_dict(self.student.state_dict())
+        trajs = await self.rollout(step)
+        samples = rollout_samples(trajs)
+        clock.append(time.perf_counter())
+        scored = await self.score(samples)
+        clock.append(time.perf_counter())
+        record: dict[str, Any] = {"step": step + 1}
+        record.update(self.update(step, scored) if samples else {"loss": None, "domains": {}})
+        clock.append(time.perf_counter())
+        record["rollouts"] = rollout_metrics(trajs)
+        record["seconds"] = clock[-1] - clock[0]
+        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
+        return record
+
+    async def rollout(self, step: int) -> list[Trajectory]:
         cfg = self.config.rollout
         harness = HarnessConfig(
             sampling=SamplingParams(temperature=cfg.temperature, seed=self.config.seed + step),
-            workdir=self.config.out / "workdirs",
+            workdir=self.config.output_dir / "workdirs",
             model_concurrency=cfg.concurrency,
         )
         runner = EpisodeRunner(
             BackendAgent(self.snapshot),
             lambda t: build_toolset(t.protocol.tools),
             harness,
-            verify=_verifier,
+            verify=self.verify,
             resources=self.resources,
         )
+        rng = step_rng(self.config.seed, step, "prompts")
         prompts = pick_prompts(self.prompts, cfg.prompts_per_step, rng, cfg.domain_weights)
-        # Each step's rollouts get their own ids so the store keeps them all for replay.
-        tasks = [
-            t.with_budgets(cfg.max_turns, cfg.max_tokens).model_copy(
-                update={"id": f"{t.id}@step{step}.{i}"}
-            )
-            for i, t in enumerate(prompts)
-        ]
-        await run_rollouts(
-            runner,
-            tasks,
-            self.rollouts,
-            concurrency=cfg.concurrency,
-            samples_per_task=cfg.samples_per_prompt,
-            show_progress=False,
-        )
-        wanted = {t.id for t in tasks}
-        return [t for t in self.rollouts if t.task_id in wanted]
+        tasks = step_tasks(prompts, step, cfg.max_turns, cfg.max_tokens)
+        assert self.rollouts is not None
+        return await self.rollouts.run(runner, tasks, harness.sampling.seed)
 
-    def train_rollout(
-        self,
-        samples: list[RolloutSample],
-        scores: list,  # type: ignore[type-arg]
-        rng: random.Random,
-    ) -> dict[str, Any]:
-        """`epochs` passes over one rollout batch, each split into `minibatches` optimizer steps.
+    async def score(self, samples: list[RolloutSample]) -> _Scored:
+        """Teacher scores of every sample, with what the loss kind needs."""
+        requests = [
+            ScoreRequest(s.domain, s.input_ids, s.positions(), full=self.loss.kind == "full_rkl")
+            for s in samples
+        ]
+        if self.loss.kind in STUDENT_TOPK_KINDS and requests:
+            ids = await asyncio.to_thread(
+                policy_topk, self.snapshot.model, requests, self.loss.k, self.loss.excluded_ids
+            )
+            requests = [
+                ScoreRequest(r.domain, r.input_ids, r.positions, student_ids=i)
+                for r, i in zip(requests, ids, strict=True)
+            ]
+        assert self.teachers is not None
+        scores = await score_sequences(self.teachers, requests, self.loss.k, self.cache)
+        return _Scored(samples, scores)
+
+    def update(self, step: int, scored: _Scored) -> dict[str, Any]:
+        """`epochs` passes over the step's rollouts, each split into `minibatches` updates.
 
         Rollouts cost far more than updates on CPU, so reusing a batch buys optimizer steps
         cheaply; later updates are slightly off-policy, which a divergence at the visited
         contexts tolerates.
         """
+        cfg = self.config
+        rng = step_rng(cfg.seed, step, "minibatches")
+        chosen = minibatch_indices(len(scored.samples), cfg.minibatches, cfg.epochs, rng)
         records = [
-            self.train_step([samples[i] for i in chosen], [scores[i] for i in chosen])
-            for chosen in minibatch_indices(
-                len(samples), self.config.minibatches, self.config.epochs, rng
+            optimizer_update(
+                self.student,
+                self.optimizer,
+                self.scheduler,
+                [scored.samples[i] for i in part],
+                [scored.scores[i] for i in part],
+                self.settings,
             )
+            for part in chosen
         ]
-        return _merge_updates(records)
+        return merge_updates(records)
 
-    def train_step(self, samples: list[RolloutSample], scores: list) -> dict[str, Any]:  # type: ignore[type-arg]
-        """One optimizer step over all samples, in micro-batches, on the configured loss."""
-        self.student.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        chunk = self.config.micro_batch
-        total, per_domain = 0.0, defaultdict(list)
-        for lo in range(0, len(samples), chunk):
-            part = samples[lo : lo + chunk]
-            batch = build_batch(
-                part,
-                scores[lo : lo + chunk],
-                self.domains,
-                self.tokenizer.pad_token_id or 0,
-                self.config.loss.k,
-                self.config.domain_loss_weights or None,
-            )
-            hidden = self.student.base_model(
-                input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
-            ).last_hidden_state[:, :-1]
-            head = StudentHead(hidden, self.student.get_output_embeddings().weight)
-            out = distill_loss(head, batch.teacher, batch.layout, self.config.loss)
-            (out.loss * len(part) / len(samples)).backward()
-            total += out.loss.item() * len(part) / len(samples)
-            for index, metrics in out.metrics.per_domain.items():
-                per_domain[self.domains[index]].append(metrics)
-        torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        return {"loss": total, "domains": _mean_metrics(per_domain)}
-
-    def refresh_snapshot(self) -> None:
-        self.snapshot.model.load_state_dict(self.student.state_dict())
-
-    async def run(self) -> Path:
-        out = self.config.out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(self.config.model_dump(mode="json")))
-        rng = random.Random(self.config.seed)
-        metrics_path = out / "metrics.jsonl"
-        for step in range(self.config.steps):
-            clock = [time.perf_counter()]
-            if step % self.config.rollout.refresh_every == 0:
-                self.refresh_snapshot()
-            trajs = await self.rollout(step, rng)
-            samples = rollout_samples(trajs)
-            clock.append(time.perf_counter())
-            requests = [(s.domain, s.input_ids, s.positions()) for s in samples]
-            scores = await score_sequences(self.teachers, requests, self.config.loss.k, self.cache)
-            clock.append(time.perf_counter())
-            record = (
-                {"step": step + 1, **self.train_rollout(samples, scores, rng)}
-                if samples
-                else {"step": step + 1, "loss": None, "domains": {}}
-            )
-            clock.append(time.perf_counter())
-            record["rollouts"] = _rollout_metrics(trajs)
-            record["seconds"] = clock[-1] - clock[0]
-            record["phase_seconds"] = {
-                name: clock[i + 1] - clock[i]
-                for i, name in enumerate(("rollout", "score", "train"))
+    def _save_final(self) -> None:
+        cfg = self.config
+        metadata = {
+            DISTILL_METADATA: {
+                "student": cfg.model,
+                "steps": self.state.step,
+                "domains": self.domains,
+                "excluded_ids": list(self.loss.excluded_ids),
+                "config": cfg.model_dump(mode="json"),
             }
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            console.print(_line(record))
-        final = out / "final"
-        self.student.save_pretrained(final)
-        self.tokenizer.save_pretrained(final)
-        self.rollouts.close()
-        await self.teachers.aclose()
-        return final
-
-
-def _verifier(task: Task, traj: Trajectory):  # type: ignore[no-untyped-def]
-    from longhorizon.domains import verify  # merge: the opd branch injects `verify` instead
-
-    return verify(task, traj)
-
-
-def _weighted(values: list[float | None], weights: list[int]) -> float | None:
-    pairs = [(v, w) for v, w in zip(values, weights, strict=True) if v is not None]
-    return sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
-
-
-def _mean_metrics(per_domain: dict[str, list]) -> dict[str, dict[str, float | None]]:  # type: ignore[type-arg]
-    """Micro-batch monitors merged per domain, weighted by each micro-batch's sample count."""
-    out: dict[str, dict[str, float | None]] = {}
-    for domain, items in per_domain.items():
-        weights = [m.n_samples for m in items]
-        out[domain] = {
-            "loss": _weighted([m.loss for m in items], weights),
-            "kl": _weighted([m.kl for m in items], weights),
-            "coverage": _weighted([m.coverage for m in items], weights),
-            "tokens": float(sum(m.n_tokens for m in items)),
         }
-    return out
+        out = save_final_model(self.student, self.tokenizer, cfg.final_path, self.env, metadata)
+        self.console.print(f"final model: {out}")
+
+    # ---- cleanup -----------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        if self.rollouts is not None:
+            self.rollouts.store.close()
+        shutdown(self.env)
 
 
-def _merge_updates(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """One log record for several updates on a batch: means of the losses and monitors."""
-    domains: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def merge_updates(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One log record for the updates of a step: means of losses and monitors, the last lr."""
+    domains: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         for d, m in r["domains"].items():
             domains[d].append(m)
     merged = {
-        d: {
-            key: _weighted([m[key] for m in ms], [1] * len(ms))
-            for key in ("loss", "kl", "coverage")
-        }
-        | {"tokens": sum(m["tokens"] for m in ms)}
-        for d, ms in domains.items()
+        d: {key: _mean([m[key] for m in ms]) for key in ("loss", "kl", "coverage")}
+        | {"tokens": sum(m["tokens"] for m in ms), "samples": sum(m["samples"] for m in ms)}
+        for d, ms in sorted(domains.items())
     }
-    loss = sum(r["loss"] for r in records) / len(records)
-    return {"loss": loss, "updates": len(records), "domains": merged}
-
-
-def _rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:
-    by_domain: dict[str, list[Trajectory]] = defaultdict(list)
-    for t in trajs:
-        by_domain[t.domain].append(t)
     return {
-        d: {
-            "episodes": float(len(ts)),
-            "success": sum(t.passed for t in ts) / len(ts),
-            "truncation": sum(t.status is Status.TRUNCATED for t in ts) / len(ts),
-            "tool_calls": sum(t.usage.tool_calls for t in ts) / len(ts),
-        }
-        for d, ts in by_domain.items()
+        "loss": sum(r["loss"] for r in records) / len(records),
+        "lr": records[-1]["lr"],
+        "grad_norm": _mean([r["grad_norm"] for r in records]),
+        "updates": len(records),
+        "domains": merged,
     }
 
 
-def _line(record: dict[str, Any]) -> str:
-    parts = [f"step {record['step']}"]
-    if record["loss"] is not None:
-        parts.append(f"loss {record['loss']:.4f}")
+def monitor_line(record: dict[str, Any]) -> str:
+    """Per-domain kl / coverage and rollout pass / truncation rates of a step, one line."""
+    parts = []
     for domain, m in sorted(record["domains"].items()):
         cov = "" if m["coverage"] is None else f" cov {m['coverage']:.3f}"
         parts.append(f"{domain}: kl {m['kl']:.4f}{cov}")
@@ -381,5 +359,12 @@ def _line(record: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-def run_distill(config: DistillConfig) -> Path:
-    return asyncio.run(Distiller(config).run())
+def run_distill(config: DistillConfig, verify: Verify, console: Console | None = None) -> Any:
+    """Train (or resume) one OPD run; returns the final model's directory."""
+    distiller = Distiller(config, verify, console)
+    try:
+        distiller.setup()
+        distiller.train()
+    finally:
+        distiller.cleanup()
+    return config.final_path

@@ -1,29 +1,33 @@
-"""The teacher registry: one teacher per domain label (hard routing), checked at start."""
+"""The teacher registry: one teacher per domain label (hard routing), checked at start.
+
+An `hf` teacher runs in this process and can score any id (full logprobs, the student's top-k);
+an `openai` teacher (vLLM `prompt_logprobs`) returns only its own top-k at each position.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
+from longhorizon.distill.config import ARBITRARY_ID_KINDS, TeacherSpec
+from longhorizon.models.hf import HFBackend
+from longhorizon.models.openai_backend import OpenAIBackend
 from longhorizon.models.registry import resolve_model
 from longhorizon.models.types import Backend
 
-
-class TeacherSpec(BaseModel):
-    """A domain's teacher: an in-process checkpoint (`hf`) or a server with prompt scoring."""
-
-    domain: str
-    model: str
-    backend: Literal["hf", "openai"] = "hf"
-    base_url: str | None = None
-    tokenizer: str | None = None  # for `openai`: a local tokenizer dir (defaults to `model`)
+__all__ = [
+    "TeacherError",
+    "TeacherRegistry",
+    "TeacherSpec",
+    "open_teacher",
+    "tokenizer_fingerprint",
+]
 
 
 class TeacherError(ValueError):
-    """A teacher set that cannot serve the data: a missing domain or a different tokenizer."""
+    """A teacher set that cannot serve the run: a missing domain, a different tokenizer, or a
+    loss kind the teacher cannot score."""
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -35,11 +39,7 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 def open_teacher(spec: TeacherSpec) -> Backend:
     if spec.backend == "hf":
-        from longhorizon.models.hf import HFBackend
-
         return HFBackend.from_pretrained(resolve_model(spec.model))
-    from longhorizon.models.openai_backend import OpenAIBackend
-
     if spec.base_url is None:
         raise TeacherError(f"teacher for {spec.domain!r}: an openai teacher needs base_url")
     tokenizer = spec.tokenizer or resolve_model(spec.model)
@@ -53,16 +53,16 @@ class TeacherRegistry:
         self.teachers = teachers
 
     @classmethod
-    def open(cls, specs: list[TeacherSpec]) -> TeacherRegistry:
-        duplicate = sorted(
-            {s.domain for s in specs if [t.domain for t in specs].count(s.domain) > 1}
-        )
+    def open(cls, specs: list[TeacherSpec] | tuple[TeacherSpec, ...]) -> TeacherRegistry:
+        domains = [s.domain for s in specs]
+        duplicate = sorted({d for d in domains if domains.count(d) > 1})
         if duplicate:
             raise TeacherError(f"more than one teacher for domain(s) {duplicate}")
         return cls({spec.domain: open_teacher(spec) for spec in specs})
 
-    def check(self, domains: set[str], student_tokenizer: Any) -> None:
-        """Fail before any work if a domain has no teacher or a tokenizer differs."""
+    def check(self, domains: set[str], student_tokenizer: Any, kind: str = "sva") -> None:
+        """Fail before any work if a domain has no teacher, a tokenizer differs, or a teacher
+        cannot supply what the loss kind needs."""
         missing = sorted(domains - set(self.teachers))
         if missing:
             raise TeacherError(
@@ -77,6 +77,25 @@ class TeacherRegistry:
                     f"teacher for {domain!r} ({teacher.model_id}) uses a different tokenizer "
                     "from the student's: its token ids would not line up"
                 )
+            self._check_kind(domain, teacher, kind)
+
+    @staticmethod
+    def _check_kind(domain: str, teacher: Backend, kind: str) -> None:
+        need = ARBITRARY_ID_KINDS.get(kind)
+        if need is None or isinstance(teacher, HFBackend):
+            return
+        raise TeacherError(
+            f"loss kind {kind!r} needs {need}, but the teacher for {domain!r} "
+            f"({teacher.name} backend, {teacher.model_id}) is served: prompt_logprobs returns only "
+            "the teacher's own top-k per position and cannot score other ids. Use an in-process "
+            "teacher (backend: hf) or a kind that needs only the teacher's top-k (sva, sva_tail, "
+            "sampled_token)"
+        )
+
+    def in_process(self, domain: str) -> HFBackend | None:
+        """The teacher's in-process backend, or None for a served teacher."""
+        teacher = self.teachers[domain]
+        return teacher if isinstance(teacher, HFBackend) else None
 
     def __getitem__(self, domain: str) -> Backend:
         return self.teachers[domain]

@@ -43,15 +43,20 @@ class TokenLayout:
     sampled_ids_NT: the student's own tokens (needed by `sampled_token`).
     domain_weights_D: relative weight of each domain id in the domain-normalised objective
         (None: all equal, the spec).
+    sample_scale_N: objective weight of each trainable position of sample n, computed over the
+        whole optimizer batch (`aggregate.sample_scales`); None: normalise within this batch.
     """
 
     loss_mask_NT: Tensor
     sample_domain_N: Tensor
     sampled_ids_NT: Tensor | None = None
     domain_weights_D: Tensor | None = None
+    sample_scale_N: Tensor | None = None
 
     def __post_init__(self) -> None:
         mask = self.loss_mask_NT
+        if self.sample_scale_N is not None and self.sample_scale_N.shape != mask.shape[:1]:
+            raise ValueError("sample_scale_N must be (N,)")
         if mask.dim() != 2 or self.sample_domain_N.shape != mask.shape[:1]:
             raise ValueError("loss_mask_NT must be (N, T) and sample_domain_N (N,)")
         if self.sampled_ids_NT is not None and self.sampled_ids_NT.shape != self.loss_mask_NT.shape:

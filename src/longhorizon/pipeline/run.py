@@ -120,9 +120,10 @@ def run_teachers(p: Plan) -> None:
 
 def run_distill_stage(p: Plan) -> None:
     from longhorizon.distill.opd import run_distill
+    from longhorizon.domains import verify
 
-    if not (p.distill.out / "final" / "config.json").exists():
-        run_distill(p.distill)
+    if not (p.distill.final_path / "config.json").exists():
+        run_distill(p.distill, verify, console)
 
 
 def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:

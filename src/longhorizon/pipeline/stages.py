@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from longhorizon.distill.opd import DistillConfig
-from longhorizon.distill.teachers import TeacherSpec
+from longhorizon.distill.config import DistillConfig, TeacherSpec
 from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe
 from longhorizon.synthesis.selfplay import SynthConfig
@@ -38,7 +37,7 @@ class Plan:
         models = {"base": self.student, "sft": str(self.sft.final_path)}
         for domain, cfg in self.teachers.items():
             models[f"teacher-{domain}"] = str(cfg.teacher_dir())
-        models["distilled"] = str(self.distill.out / "final")
+        models["distilled"] = str(self.distill.final_path)
         return models
 
 
@@ -78,11 +77,11 @@ def plan(recipe: Recipe, student: str) -> Plan:
     }
     distill = DistillConfig.model_validate(
         {
-            "student": str(sft.final_path),
+            "model": str(sft.final_path),
             "teachers": [_teacher_spec(recipe, d, teachers[d]) for d in recipe.domains],
             "tasks": [synth_dir(out, d) / "tasks" for d in recipe.domains],
             "corpus": _corpus(recipe),
-            "out": out / "distill",
+            "output_dir": out / "distill",
             "seed": recipe.seed,
             **recipe.distill,
         }

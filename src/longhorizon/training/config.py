@@ -123,13 +123,19 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
+def read_config_tree(path: Path | None) -> dict[str, Any]:
+    """The YAML file as a mapping ({} without a file)."""
+    if path is None:
+        return {}
+    tree = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path}: the config must be a YAML mapping")
+    return tree
+
+
 def load_config(cls: type[C], path: Path | None, overrides: list[str] | None = None) -> C:
     """Defaults, then the YAML file, then `KEY=VALUE` overrides; validated by `cls`."""
-    tree: dict[str, Any] = {}
-    if path is not None:
-        tree = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(tree, dict):
-            raise ValueError(f"{path}: the config must be a YAML mapping")
+    tree = read_config_tree(path)
     for assignment in overrides or []:
         apply_override(tree, assignment)
     return cls.model_validate(tree)

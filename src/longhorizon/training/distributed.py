@@ -107,6 +107,16 @@ def all_reduce_sum(values: list[float], env: DistEnv) -> list[float]:
     return tensor.tolist()
 
 
+def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
+    """Sum gradients over ranks in place, for losses already normalised over the global batch
+    (a trainer that does not go through a DDP wrapper's forward)."""
+    if not env.distributed:
+        return
+    for param in model.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+
+
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()

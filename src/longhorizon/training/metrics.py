@@ -67,8 +67,10 @@ class MetricsLogger:
         start_step: int,
         tensorboard: bool,
         console: Console | None = None,
+        name: str = "sft",
     ) -> None:
         self.enabled = enabled
+        self.name = name
         self.console = console or Console()
         self.output_dir = Path(output_dir)
         self._file = None
@@ -84,7 +86,7 @@ class MetricsLogger:
 
     def _start_progress(self, total: int, done: int) -> Progress:
         progress = Progress(
-            TextColumn("[bold]sft"),
+            TextColumn(f"[bold]{self.name}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
@@ -92,7 +94,7 @@ class MetricsLogger:
             console=self.console,
             disable=not self.console.is_terminal,
         )
-        self._task = progress.add_task("sft", total=total, completed=done, status="")
+        self._task = progress.add_task(self.name, total=total, completed=done, status="")
         progress.start()
         return progress
 
@@ -104,8 +106,8 @@ class MetricsLogger:
         self._file.flush()
         step = int(record["step"])
         if self._writer is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, int | float):
+            for key, value in flatten_record(record).items():
+                if key != "step":
                     self._writer.add_scalar(f"train/{key}", value, step)
         status = format_record(record)
         if self._progress is not None:
@@ -123,10 +125,27 @@ class MetricsLogger:
             self._file = None
 
 
+def flatten_record(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a (nested) record as `a/b/c` scalars; None, strings and lists are skipped."""
+    flat: dict[str, float] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_record(value, f"{name}/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = value
+    return flat
+
+
 def format_record(record: dict[str, Any]) -> str:
-    """loss, lr, grad norm and throughput in one short line."""
-    parts = [f"loss {record['loss']:.4f}", f"lr {record['lr']:.2e}"]
+    """loss, lr, grad norm and throughput in one short line (fields a record lacks are left out)."""
+    parts = []
+    if record.get("loss") is not None:
+        parts.append(f"loss {record['loss']:.4f}")
+    if record.get("lr") is not None:
+        parts.append(f"lr {record['lr']:.2e}")
     if record.get("grad_norm") is not None:
         parts.append(f"grad {record['grad_norm']:.3f}")
-    parts.append(f"tok/s {record['tokens_per_s']:,.0f}")
+    if record.get("tokens_per_s") is not None:
+        parts.append(f"tok/s {record['tokens_per_s']:,.0f}")
     return "  ".join(parts)

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from longhorizon.training.config import SFTConfig
+
+class OptimSettings(Protocol):
+    """The optimizer and schedule fields a trainer config carries (SFTConfig, DistillConfig)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def betas(self) -> tuple[float, float]: ...
+    @property
+    def eps(self) -> float: ...
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def warmup_ratio(self) -> float: ...
+    @property
+    def min_lr_ratio(self) -> float: ...
 
 
-def build_optimizer(model: nn.Module, cfg: SFTConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, cfg: OptimSettings) -> torch.optim.AdamW:
     """Weight decay on weight matrices and embeddings; none on biases and norm gains (1-D)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
@@ -41,12 +60,12 @@ def lr_factor(
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def warmup_steps(cfg: SFTConfig, total: int) -> int:
+def warmup_steps(cfg: OptimSettings, total: int) -> int:
     return math.ceil(cfg.warmup_ratio * total)
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: SFTConfig, total: int
+    optimizer: torch.optim.Optimizer, cfg: OptimSettings, total: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     factor = partial(
         lr_factor,

@@ -1,0 +1,176 @@
+"""The rollouts of one OPD step: balanced prompts, episodes on the snapshot, kept in memory.
+
+Every step draws its prompts from its own RNG (seeded by run seed and step) and gives its
+episodes ids of the form `TASK@stepS.I#SAMPLE`, so a resumed step asks for exactly the episodes
+it asked for before. Finished episodes are streamed to the store as they end and handed to the
+trainer in memory; the store is read once, at start, for the episodes of steps a killed run had
+begun (they are reused, not run again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
+from longhorizon.distill.batch import RolloutSample
+from longhorizon.harness import EpisodeRunner, trajectory_id
+
+__all__ = [
+    "StepRollouts",
+    "balanced_prompts",
+    "domain_slots",
+    "minibatch_indices",
+    "pick_prompts",
+    "rollout_metrics",
+    "rollout_samples",
+    "step_rng",
+    "step_tasks",
+]
+
+STEP_ID = re.compile(r"@step(\d+)\.\d+#\d+$")
+
+
+def step_rng(seed: int, step: int, purpose: str) -> random.Random:
+    """The RNG of one step and purpose: independent of what earlier steps drew (exact resume)."""
+    return random.Random(f"{seed}/{step}/{purpose}")
+
+
+def balanced_prompts(tasks: list[Task]) -> dict[str, list[Task]]:
+    """Tasks by domain with duplicate instructions removed (first wins)."""
+    seen: set[str] = set()
+    by_domain: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        if task.instruction not in seen:
+            seen.add(task.instruction)
+            by_domain[task.domain].append(task)
+    return dict(by_domain)
+
+
+def domain_slots(domains: list[str], count: int, weights: dict[str, float] | None) -> list[str]:
+    """The domain of each of `count` prompts: weighted round robin, every domain at least once."""
+    share = {d: (weights or {}).get(d, 1.0) for d in domains}
+    slots: list[str] = []
+    credit = dict.fromkeys(domains, 0.0)
+    total = sum(share.values())
+    for _ in range(count):
+        for d in domains:
+            credit[d] += share[d] / total
+        best = max(domains, key=lambda d: credit[d])
+        credit[best] -= 1.0
+        slots.append(best)
+    missing = [d for d in domains if d not in slots]
+    return missing + slots[: count - len(missing)] if missing and count >= len(domains) else slots
+
+
+def pick_prompts(
+    by_domain: dict[str, list[Task]],
+    count: int,
+    rng: random.Random,
+    weights: dict[str, float] | None = None,
+) -> list[Task]:
+    """`count` prompts split over the domains by weight (even by default), each domain >= 1."""
+    return [rng.choice(by_domain[d]) for d in domain_slots(sorted(by_domain), count, weights)]
+
+
+def step_tasks(
+    prompts: list[Task], step: int, max_turns: int | None, max_tokens: int | None
+) -> list[Task]:
+    """The step's episodes: its own task ids (`TASK@stepS.I`) and the rollout budgets."""
+    return [
+        t.with_budgets(max_turns, max_tokens).model_copy(update={"id": f"{t.id}@step{step}.{i}"})
+        for i, t in enumerate(prompts)
+    ]
+
+
+def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random) -> list[list[int]]:
+    """Sample indices of each optimizer step: every epoch a fresh shuffle, split evenly."""
+    steps: list[list[int]] = []
+    for _ in range(epochs):
+        order = list(range(n))
+        rng.shuffle(order)
+        parts = min(minibatches, n)
+        steps.extend(order[m::parts] for m in range(parts))
+    return steps
+
+
+def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
+    return [
+        RolloutSample(t.domain, seq.input_ids, seq.loss_mask)
+        for t in trajs
+        for seq in t.token_sequences()
+        if any(seq.loss_mask[1:])
+    ]
+
+
+def rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:
+    by_domain: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajs:
+        by_domain[t.domain].append(t)
+    return {
+        d: {
+            "episodes": float(len(ts)),
+            "success": sum(t.passed for t in ts) / len(ts),
+            "truncation": sum(t.status is Status.TRUNCATED for t in ts) / len(ts),
+            "tool_calls": sum(t.usage.tool_calls for t in ts) / len(ts),
+        }
+        for d, ts in by_domain.items()
+    }
+
+
+@dataclass
+class StepRollouts:
+    """Runs a step's episodes; streams them to `store`; reuses those stored by a killed run."""
+
+    store: TrajectoryStore
+    concurrency: int
+    samples_per_prompt: int
+
+    def __post_init__(self) -> None:
+        self._stored: dict[str, Trajectory] = {}
+
+    def load_from(self, first_step: int) -> None:
+        """Index the stored episodes of steps >= first_step (one pass over the store)."""
+        for traj in self.store:
+            match = STEP_ID.search(traj.id)
+            if match and int(match.group(1)) >= first_step:
+                self._stored[traj.id] = traj
+
+    async def run(
+        self, runner: EpisodeRunner, tasks: list[Task], seed: int | None
+    ) -> list[Trajectory]:
+        """The step's finished episodes in job order (ABORTED ones retried, then dropped)."""
+        jobs = [(t, s) for t in tasks for s in range(self.samples_per_prompt)]
+        results: list[Trajectory | None] = [None] * len(jobs)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(len(jobs)):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                task, sample = jobs[i]
+                results[i] = await self._episode(runner, task, sample, seed)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(jobs)) or 1)))
+        return [t for t in results if t is not None]
+
+    async def _episode(
+        self, runner: EpisodeRunner, task: Task, sample: int, seed: int | None
+    ) -> Trajectory | None:
+        tid = trajectory_id(task, sample)
+        if tid in self._stored:
+            return self._stored.pop(tid)
+        seed = None if seed is None else seed + sample
+        traj = await runner.run(task, tid, seed=seed)
+        for _ in range(runner.config.abort_retries):
+            if traj.status is not Status.ABORTED:
+                break
+            traj = await runner.run(task, tid, seed=seed)
+        if traj.status is Status.ABORTED:
+            return None
+        self.store.add(traj)
+        return traj

@@ -1,0 +1,197 @@
+"""One OPD optimizer update: the batch objective over micro-batches and ranks, clip, step.
+
+The objective's normalisers (trainable tokens, samples, samples per domain, domains present) are
+those of the whole batch: every rank counts its samples' trainable positions first, the counts
+are summed over ranks, and each micro-batch's loss carries the resulting per-sample weights
+(`aggregate.sample_scales`). The micro-batch losses then add up, over micro-batches and ranks,
+to exactly the batch objective, and so do their gradients (summed over ranks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from longhorizon.distill.aggregate import sample_scales
+from longhorizon.distill.batch import DistillBatch, RolloutSample, build_batch
+from longhorizon.distill.config import DistillLossConfig
+from longhorizon.distill.losses import distill_loss, trainable_positions
+from longhorizon.distill.scoring import TeacherScores
+from longhorizon.distill.types import DistillOutput, StudentHead
+from longhorizon.training.distributed import (
+    DistEnv,
+    all_reduce_gradients,
+    all_reduce_sum,
+    unwrap,
+)
+
+__all__ = ["StepSettings", "accumulate_gradients", "micro_batches", "optimizer_update"]
+
+MONITORS = ("loss", "kl", "coverage")
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What an update needs besides the model: the loss, the domain ids, the batch split."""
+
+    loss: DistillLossConfig
+    domains: list[str]  # every domain of the run, in id order (the same on every rank)
+    pad_id: int
+    micro_batch_size: int
+    domain_weights: dict[str, float] | None = None
+    max_grad_norm: float | None = None
+
+
+def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for lo in range(0, n, size):
+        yield lo, min(lo + size, n)
+
+
+def micro_batches(
+    samples: list[RolloutSample],
+    scores: list[TeacherScores],
+    settings: StepSettings,
+    vocab_size: int,
+    env: DistEnv | None = None,
+) -> list[DistillBatch]:
+    """This rank's micro-batches, each carrying the batch-level objective weights."""
+    parts = [
+        build_batch(
+            samples[lo:hi],
+            scores[lo:hi],
+            settings.domains,
+            settings.pad_id,
+            settings.loss.k,
+            settings.domain_weights,
+        )
+        for lo, hi in _spans(len(samples), settings.micro_batch_size)
+    ]
+    if not parts:
+        return []
+    tokens_N = torch.cat(
+        [trainable_positions(b.teacher, b.layout, vocab_size, settings.loss).sum(1) for b in parts]
+    )
+    domain_N = torch.cat([b.layout.sample_domain_N for b in parts])
+    weights = parts[0].layout.domain_weights_D
+    scale_N = sample_scales(
+        tokens_N,
+        domain_N,
+        len(settings.domains),
+        settings.loss.aggregation,
+        weights,
+        None if env is None else lambda counts: all_reduce_sum(counts, env),
+    )
+    scaled, start = [], 0
+    for b in parts:
+        n = b.layout.sample_domain_N.shape[0]
+        layout = dataclasses.replace(b.layout, sample_scale_N=scale_N[start : start + n])
+        scaled.append(dataclasses.replace(b, layout=layout))
+        start += n
+    return scaled
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    """A frozen dataclass of tensors with every tensor moved (nested dataclasses too)."""
+    moved = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, Tensor):
+            value = value.to(device)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = _to_device(value, device)
+        moved[f.name] = value
+    return dataclasses.replace(obj, **moved)
+
+
+def micro_batch_loss(
+    model: nn.Module, batch: DistillBatch, loss: DistillLossConfig
+) -> DistillOutput:
+    """The micro-batch's share of the batch objective (and its monitors)."""
+    device = next(model.parameters()).device
+    batch = _to_device(batch, device)
+    hidden = model.base_model(  # type: ignore[operator]
+        input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
+    ).last_hidden_state[:, :-1]
+    head = StudentHead(hidden, model.get_output_embeddings().weight)  # type: ignore[operator]
+    return distill_loss(head, batch.teacher, batch.layout, loss)
+
+
+def accumulate_gradients(
+    model: nn.Module,
+    samples: list[RolloutSample],
+    scores: list[TeacherScores],
+    settings: StepSettings,
+    env: DistEnv | None = None,
+) -> dict[str, Any]:
+    """Backward of the batch objective into `.grad` (summed over ranks); returns its value and
+    the per-domain monitors (means of per-sample means over the whole batch)."""
+    module = unwrap(model)
+    vocab = module.get_output_embeddings().weight.shape[0]  # type: ignore[operator]
+    total, sums = 0.0, {d: [0.0] * 6 for d in settings.domains}
+    for batch in micro_batches(samples, scores, settings, vocab, env):
+        out = micro_batch_loss(module, batch, settings.loss)
+        out.loss.backward()
+        total += float(out.loss.detach())
+        for index, m in out.metrics.per_domain.items():
+            row = sums[settings.domains[index]]
+            covered = 0.0 if m.coverage is None else m.coverage * m.n_samples
+            has_cov = 0 if m.coverage is None else m.n_samples
+            for j, value in enumerate(
+                (
+                    m.loss * m.n_samples,
+                    m.kl * m.n_samples,
+                    covered,
+                    has_cov,
+                    m.n_samples,
+                    m.n_tokens,
+                )
+            ):
+                row[j] += value
+    if env is not None:
+        all_reduce_gradients(module, env)
+        flat = all_reduce_sum([total, *(v for d in settings.domains for v in sums[d])], env)
+        total = flat[0]
+        sums = {d: flat[1 + 6 * i : 7 + 6 * i] for i, d in enumerate(settings.domains)}
+    return {"loss": total, "domains": _domain_means(sums)}
+
+
+def _domain_means(sums: dict[str, list[float]]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for domain, (loss, kl, cov, cov_n, n, tokens) in sums.items():
+        if n:
+            coverage = cov / cov_n if cov_n else None
+            out[domain] = {
+                "loss": loss / n,
+                "kl": kl / n,
+                "coverage": coverage,
+                "samples": n,
+                "tokens": tokens,
+            }
+    return out
+
+
+def optimizer_update(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    samples: list[RolloutSample],
+    scores: list[TeacherScores],
+    settings: StepSettings,
+    env: DistEnv | None = None,
+) -> dict[str, Any]:
+    """One optimizer step on the batch objective; returns loss, lr, grad norm and monitors."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    lr = scheduler.get_last_lr()[0]
+    record = accumulate_gradients(model, samples, scores, settings, env)
+    limit = settings.max_grad_norm if settings.max_grad_norm is not None else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"loss": record["loss"], "lr": lr, "grad_norm": float(norm), **record}

@@ -1,0 +1,62 @@
+"""The typed `longhorizon eval` configuration (frozen once resolved; `--dry-run` prints it).
+
+Every option of the command is a field here; the flags are shorthands for `--set FIELD=VALUE`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from longhorizon.evaluation.options import EvalOptions
+
+__all__ = ["EvalConfig"]
+
+
+class EvalConfig(BaseModel):
+    """One evaluation: a model on benchmarks over seeds, or a responses file scored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bench: tuple[str, ...] = Field(
+        min_length=1,
+        description="benchmarks: ifeval, molbench, <domain>-heldout "
+        "(a list, or one comma-separated string)",
+    )
+    out: Path = Field(description="output directory")
+    model: str | None = Field(default=None, description="short name, checkpoint dir or hub id")
+    responses: Path | None = Field(default=None, description="score this file; run no model")
+    inputs: Path | None = Field(default=None, description="benchmark inputs (default: shared)")
+    seeds: int = Field(default=1, ge=1, description="seeds 0..N-1: 0 greedy, k>0 sampled")
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    base_url: str | None = Field(default=None, description="OpenAI-compatible /v1 URL")
+    tokenizer: str | None = Field(default=None, description="tokenizer of a server's model")
+    limit: int | None = Field(default=None, ge=1, description="first K items of each bench")
+    max_tokens: int | None = Field(default=None, ge=1, description="tokens per response")
+    max_turns: int | None = Field(default=None, ge=1, description="held-out: overrides T_max")
+    train_tasks: Path | None = Field(default=None, description="held-out: TaskStore to audit")
+    batch_size: int = Field(default=8, ge=1, description="hf batch size / requests in flight")
+    levels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="held-out: domain -> its level, as synthesis' (a domain not named: default)",
+    )
+
+    @field_validator("bench", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(b.strip() for b in value.split(",") if b.strip())
+        return value
+
+    def options(self) -> EvalOptions:
+        """What the benchmark adapters take."""
+        return EvalOptions(
+            max_tokens=self.max_tokens,
+            batch_size=self.batch_size,
+            limit=self.limit,
+            train_tasks=self.train_tasks,
+            max_turns=self.max_turns,
+            levels=self.levels,
+        )
