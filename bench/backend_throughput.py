@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
+from _common import write_result
 from longhorizon.core import Message, SamplingParams
-from longhorizon.core.files import write_text_atomic
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 
 TOPICS = ["rivers", "the moon", "bread", "chess", "volcanoes", "music", "bees", "glass"]
-RESULT = Path(__file__).parent / "results" / "backend_throughput.json"
 
 
 def prompts(backend: HFBackend) -> list[list[int]]:
@@ -149,19 +144,14 @@ def main() -> None:
         table.add_row(f"openai backend -> vLLM, concurrency {c}", shown, "", "")
     Console().print(table)
 
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": "smollm2-135m (float32)",
         "prompts": len(TOPICS),
         "max_tokens": args.max_tokens,
         "repeats": args.repeats,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.machine(),
         "tokens_per_s": results,
     }
-    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULT}")
+    write_result("backend_throughput", payload)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -36,8 +35,8 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
+from _common import write_result
 from longhorizon.core import Budgets, Protocol, Task, TrajectoryStore
-from longhorizon.core.files import write_text_atomic
 from longhorizon.core.task import Finalisation
 from longhorizon.core.tokens import call_prompt
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig, run_rollouts
@@ -48,7 +47,6 @@ from longhorizon.serving.vllm import VLLMServer
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.verifiers import verify_answer
 
-RESULT = Path(__file__).parent / "results" / "rollout_concurrency.json"
 LEVELS = (1, 8, 64)
 MODELS = ("tiny-tool-caller", "smollm2-135m")
 # The tiny tool caller ends with <answer>5</answer>; SmolLM2 answers in plain text.
@@ -225,15 +223,8 @@ def main() -> None:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = {model: bench_model(model, args.episodes, args.repeats) for model in models}
     Console(width=200).print(table(results, args.episodes, args.repeats))
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "episodes": args.episodes,
-        "cpu_count": os.cpu_count(),
-        "repeats": args.repeats,
-        "models": results,
-    }
-    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULT}")
+    payload = {"episodes": args.episodes, "repeats": args.repeats, "models": results}
+    write_result("rollout_concurrency", payload)
 
 
 if __name__ == "__main__":

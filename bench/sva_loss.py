@@ -37,12 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -52,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
+from _common import write_result
 from longhorizon.distill import (
     DistillLossConfig,
     StudentHead,
@@ -60,7 +59,6 @@ from longhorizon.distill import (
     distill_loss,
 )
 
-RESULT = Path(__file__).parent / "results" / "sva_loss.json"
 METHODS = ["sva k=16", "sva k=64", "sva k=64 + coverage", "full chunked", "full materialised"]
 FULL = {"sva k=64 + coverage", "full chunked", "full materialised"}  # cost ~ T * V * H
 GIB = 2**30
@@ -369,13 +367,6 @@ def show(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-def write(payload: dict[str, Any]) -> None:
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULT)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -399,14 +390,10 @@ def main() -> None:
     rows = bench(args)
     show(rows, Console(width=190))
     payload = {
-        "bench": "sva_loss",
         "device": args.device,
         "dtype": args.dtype,
         "hidden": args.hidden,
-        "torch": torch.__version__,
         "threads": args.threads or torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
         "load_average_at_start": load,
         "total_runtime_s": time.time() - started,
         "memory_method": "cpu: VmHWM - VmRSS after clear_refs=5, fresh child per row, first run; "
@@ -414,8 +401,7 @@ def main() -> None:
         "rows": rows,
         "goal_v151936_t8192_k64": goal(rows),
     }
-    write(payload)
-    print(f"wrote {RESULT}")
+    write_result("sva_loss", payload)
 
 
 if __name__ == "__main__":

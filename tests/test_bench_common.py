@@ -1,0 +1,75 @@
+"""bench/_common.py: one result writer for every benchmark, and a clear exit for a missing peer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load_common() -> ModuleType:
+    # bench/ is a folder of scripts, not a package: load the module from its file.
+    spec = importlib.util.spec_from_file_location("bench_common", BENCH / "_common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load_common()
+
+
+def test_write_result_writes_payload_and_provenance(tmp_path: Path) -> None:
+    path = common.write_result("demo", {"rows": [1, 2], "note": "x"}, results_dir=tmp_path)
+    assert path == tmp_path / "demo.json"
+    record = json.loads(path.read_text())
+    assert list(record)[:2] == ["bench", "provenance"]
+    assert record["bench"] == "demo"
+    assert record["rows"] == [1, 2] and record["note"] == "x"
+    meta = record["provenance"]
+    assert meta["cpu_count"] == os.cpu_count()
+    assert meta["code_version"].startswith("0.1.0")
+    assert set(meta["versions"]) == {"torch", "transformers", "accelerate", "trl", "vllm"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.json"]  # no temp file left
+
+
+def test_write_result_refuses_its_own_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"payload keys \['provenance'\] are written"):
+        common.write_result("demo", {"provenance": {}}, results_dir=tmp_path)
+
+
+def test_require_peer_returns_the_module() -> None:
+    assert common.require_peer("json") is json
+
+
+def test_require_peer_exits_with_the_install_command() -> None:
+    with pytest.raises(SystemExit) as caught:
+        common.require_peer("no_such_peer_module", "pip install no-such-peer")
+    message = str(caught.value)
+    assert "compares against 'no_such_peer_module', which cannot be imported" in message
+    assert message.endswith("Install it with: pip install no-such-peer")
+
+
+def test_opd_vs_trl_without_trl_says_how_to_install_it(tmp_path: Path) -> None:
+    # A `trl` that fails to import stands for a machine without TRL, installed or not.
+    (tmp_path / "trl.py").write_text("raise ImportError('TRL is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "opd_vs_trl.py"), "--order", "ours,trl"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Install it with: pip install -r requirements-bench.txt" in proc.stderr
+    assert "pip install 'trl==1.16.*'" in proc.stderr
+    assert proc.stdout == ""  # exits before loading any model
