@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.logs import send_third_party_to
 from longhorizon.pipeline.recipe import BENCH_OF_DOMAIN, Recipe
 from longhorizon.pipeline.stages import Plan, plan
 
@@ -56,6 +57,7 @@ class StageLog:
 def run_pipeline(recipe: Recipe) -> Path:
     out = recipe.out
     out.mkdir(parents=True, exist_ok=True)
+    send_third_party_to(out / "run.log")  # library bars and warnings: the log, not the terminal
     (out / "recipe.yaml").write_text(
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
     )
