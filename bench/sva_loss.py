@@ -318,12 +318,12 @@ def fmt_ratio(row: dict[str, Any], key: str) -> str:
         return f"{row[key]:.1f}x"
     if f"{key}_estimated" in row:
         value = row[f"{key}_estimated"]
-        return f"~{value:.0f}x est." if value >= 10 else f"~{value:.1f}x est."
+        return f"~{value:.0f}x*" if value >= 10 else f"~{value:.1f}x*"
     return "-"
 
 
 def estimate(row: dict[str, Any], key: str, unit: float) -> str:
-    return f"~{row[key] / unit:.0f} est." if key in row else "-"
+    return f"~{row[key] / unit:.0f}*" if key in row else "-"
 
 
 def note(row: dict[str, Any]) -> str:
@@ -333,26 +333,25 @@ def note(row: dict[str, Any]) -> str:
     return str(row.get("error", ""))
 
 
-def show(rows: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="SVA vs full-vocabulary reverse KL (forward + backward)")
-    for col in (
-        "T",
-        "V",
-        "method",
-        "time s",
-        "peak extra MiB",
-        "speedup vs mat.",
-        "mem vs mat.",
-        "speedup vs chunked",
-        "mem vs chunked",
-        "note",
-    ):
-        table.add_column(col, justify="left" if col in ("method", "note") else "right")
+# Two-line headers, at most 7 wide, so that the table fits 80 columns.
+COLUMNS = ("method", "time\ns", "peak\nMiB", "speed\nvs mat", "mem\nvs mat", "speed\nvs chk")
+COLUMNS += ("mem\nvs chk",)
+
+
+def table(rows: list[dict[str, Any]]) -> Table:
+    """A section per (T, V), headed by its own row, so the table fits 80 columns."""
+    out = Table(title="SVA vs full-vocabulary reverse KL (forward + backward)")
+    for col in COLUMNS:
+        out.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    shape = None
     for r in rows:
+        if (r["t"], r["v"]) != shape:
+            if shape is not None:
+                out.add_section()
+            shape = (r["t"], r["v"])
+            out.add_row(f"[bold]T={r['t']:,} V={r['v']:,}[/bold]", *[""] * (len(COLUMNS) - 1))
         measured = "time_s" in r
-        table.add_row(
-            str(r["t"]),
-            str(r["v"]),
+        out.add_row(
             r["method"],
             f"{r['time_s']:.2f}" if measured else estimate(r, "estimated_time_s", 1),
             f"{r['peak_extra_bytes'] / 2**20:.0f}"
@@ -362,9 +361,17 @@ def show(rows: list[dict[str, Any]], console: Console) -> None:
             fmt_ratio(r, "memory_ratio_vs_materialised"),
             fmt_ratio(r, "speedup_vs_chunked"),
             fmt_ratio(r, "memory_ratio_vs_chunked"),
-            note(r),
         )
-    console.print(table)
+    return out
+
+
+def show(rows: list[dict[str, Any]], console: Console) -> None:
+    console.print(table(rows))
+    console.print("Ratios vs the full materialised (mat) and chunked (chk) losses.")
+    console.print("* estimated (not run), from a smaller run with the same V; see the JSON")
+    for r in rows:
+        if note(r):
+            console.print(f"T={r['t']:,} V={r['v']:,} {r['method']}: {note(r)}")
 
 
 def main() -> None:
@@ -388,7 +395,7 @@ def main() -> None:
     started = time.time()
     load = os.getloadavg()
     rows = bench(args)
-    show(rows, Console(width=190))
+    show(rows, Console())
     payload = {
         "device": args.device,
         "dtype": args.dtype,

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -73,3 +75,42 @@ def test_opd_vs_trl_without_trl_says_how_to_install_it(tmp_path: Path) -> None:
     assert "Install it with: pip install -r requirements-bench.txt" in proc.stderr
     assert "pip install 'trl==1.16.*'" in proc.stderr
     assert proc.stdout == ""  # exits before loading any model
+
+
+def _load_bench(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCH))  # the scripts import `_common` as their neighbour
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _render_80(*tables: Any) -> str:
+    console = Console(width=80, record=True)
+    for table in tables:
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    return text
+
+
+def _stored(name: str) -> dict[str, Any]:
+    return json.loads((BENCH / "results" / f"{name}.json").read_text())
+
+
+def test_bench_tables_read_whole_at_80_columns() -> None:
+    throughput = _load_bench("backend_throughput")
+    text = _render_80(throughput.table(_stored("backend_throughput")["tokens_per_s"]))
+    assert "openai backend -> vLLM, concurrency 8" in text
+    rollout, stored = _load_bench("rollout_concurrency"), _stored("rollout_concurrency")
+    tables = [rollout.table(m, r, 64, 3) for m, r in stored["models"].items()]
+    text = _render_80(*tables)
+    assert "bare client CPU ms/episode" in text and "harness overhead (goal < 5%)" in text
+    sva = _load_bench("sva_loss")
+    text = _render_80(sva.table(_stored("sva_loss")["rows"]))
+    assert "sva k=64 + coverage" in text and "T=8,192 V=151,936" in text
