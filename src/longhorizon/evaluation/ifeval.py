@@ -19,12 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
+from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import Metric, Ratio
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import run_single_turn
+from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.types import ItemResult
-from longhorizon.harness.agent import Agent
 from longhorizon.synthesis.decontam import default_benchmark_dir
 from longhorizon.verifiers.ifeval.scorer import (
     IFEvalInput,
@@ -115,33 +114,21 @@ def score_batch(
     ]
 
 
-async def run(
-    agent: Agent,
-    items: list[IFEvalInput],
-    seed: int,
-    options: EvalOptions,
-    *,
-    bench_dir: Path,
-    on_results: OnResults | None = None,
-) -> list[ItemResult]:
+def scorer(seed: int, bench_dir: Path) -> Score:
+    """Each batch appended to the seed's response file, then scored from that file (the
+    official scorer reads responses from it)."""
     responses_file = responses_path(bench_dir, seed)
 
     def score(
         batch: list[IFEvalInput], texts: list[str], meta: list[dict[str, Any]]
     ) -> list[ItemResult]:
-        # The official scorer reads the response file, so each batch is appended first.
         append_responses(responses_file, [(i.prompt, t) for i, t in zip(batch, texts, strict=True)])
         return score_batch(batch, responses_file, seed, meta)
 
-    return await run_single_turn(
-        agent,
-        items,
-        seed,
-        options,
-        score=score,
-        label=NAME,
-        on_results=on_results,
-    )
+    return score
+
+
+run = single_turn(NAME, scorer)
 
 
 BENCH = Bench(

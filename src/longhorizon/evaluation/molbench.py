@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from longhorizon.core.task import Finalisation
-from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
+from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import ACCURACY
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import run_single_turn
+from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.smiles import canonical_smiles, same_molecule
 from longhorizon.evaluation.types import ItemResult
-from longhorizon.harness.agent import Agent
 from longhorizon.harness.finalise import extract_answer
 from longhorizon.synthesis.decontam import default_benchmark_dir
 
@@ -111,29 +110,16 @@ def score_item(item: MolItem, response: str, seed: int, meta: dict[str, Any]) ->
     )
 
 
-async def run(
-    agent: Agent,
-    items: list[MolItem],
-    seed: int,
-    options: EvalOptions,
-    *,
-    bench_dir: Path,
-    on_results: OnResults | None = None,
-) -> list[ItemResult]:
+def scorer(seed: int, bench_dir: Path) -> Score:
     def score(
         batch: list[MolItem], texts: list[str], meta: list[dict[str, Any]]
     ) -> list[ItemResult]:
         return [score_item(i, t, seed, m) for i, t, m in zip(batch, texts, meta, strict=True)]
 
-    return await run_single_turn(
-        agent,
-        items,
-        seed,
-        options,
-        score=score,
-        label=NAME,
-        on_results=on_results,
-    )
+    return score
+
+
+run = single_turn(NAME, scorer)
 
 
 BENCH = Bench(

@@ -9,9 +9,10 @@ run keeps what it finished) live here once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
-from longhorizon.evaluation.bench import OnResults
+from longhorizon.evaluation.bench import OnResults, Run
 from longhorizon.evaluation.generation import (
     completion_meta,
     generate_all,
@@ -23,7 +24,7 @@ from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.agent import Agent
 from longhorizon.models.types import Completion
 
-__all__ = ["Prompted", "Score", "run_single_turn"]
+__all__ = ["Prompted", "Score", "Scorer", "run_single_turn", "single_turn"]
 
 
 class Prompted(Protocol):
@@ -35,6 +36,8 @@ class Prompted(Protocol):
 
 # (batch items, their response texts, per-response generation metadata) -> one result per item
 Score = Callable[[list[Any], list[str], list[dict[str, Any]]], list[ItemResult]]
+# (seed, bench directory) -> the Score of that seed's batches
+Scorer = Callable[[int, Path], Score]
 
 
 async def run_single_turn(
@@ -69,3 +72,23 @@ async def run_single_turn(
         label=f"{label} seed {seed}",
     )
     return results
+
+
+def single_turn(label: str, scorer: Scorer) -> Run:
+    """An adapter's `run` (the `Bench.run` signature) for a single-turn benchmark."""
+
+    async def run(
+        agent: Agent,
+        items: Sequence[Prompted],
+        seed: int,
+        options: EvalOptions,
+        *,
+        bench_dir: Path,
+        on_results: OnResults | None = None,
+    ) -> list[ItemResult]:
+        score = scorer(seed, bench_dir)
+        return await run_single_turn(
+            agent, items, seed, options, score=score, label=label, on_results=on_results
+        )
+
+    return run
