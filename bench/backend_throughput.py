@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
+from _common import write_result
 from longhorizon.core import Message, SamplingParams
-from longhorizon.core.files import write_text_atomic
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 
 TOPICS = ["rivers", "the moon", "bread", "chess", "volcanoes", "music", "bees", "glass"]
-RESULT = Path(__file__).parent / "results" / "backend_throughput.json"
 
 
 def prompts(backend: HFBackend) -> list[list[int]]:
@@ -120,6 +115,29 @@ def bench_vllm(
     return results
 
 
+def table(results: dict[str, float]) -> Table:
+    """Fits 80 columns: short workload names, the goal in the title."""
+    out = Table(
+        title=f"tokens/s, SmolLM2-135M float32, {len(TOPICS)} prompts, greedy; "
+        "goal: ours/peer >= 0.9"
+    )
+    out.add_column("workload", no_wrap=True)
+    for column in ("ours", "peer", "ours/peer"):
+        out.add_column(column, justify="right", no_wrap=True)
+    for size in (1, 8):
+        out.add_row(
+            f"hf backend vs model.generate, batch {size}",
+            f"{results[f'hf_b{size}']:.1f}",
+            f"{results[f'generate_b{size}']:.1f}",
+            f"{results[f'ratio_b{size}']:.3f}",
+        )
+    for c in (1, 8):
+        value = results.get(f"vllm_c{c}")
+        shown = f"{value:.1f}" if value else "skipped: no vLLM env"
+        out.add_row(f"openai backend -> vLLM, concurrency {c}", shown, "", "")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -133,35 +151,16 @@ def main() -> None:
     if not args.no_vllm:
         results |= bench_vllm(model_dir, prompts(backend), args.max_tokens, args.repeats)
 
-    table = Table(title=f"tokens/s, SmolLM2-135M float32, {len(TOPICS)} prompts, greedy")
-    for column in ("workload", "longhorizon", "peer", "ratio (goal >= 0.9)"):
-        table.add_column(column)
-    for size in (1, 8):
-        table.add_row(
-            f"hf backend vs model.generate, batch {size}",
-            f"{results[f'hf_b{size}']:.1f}",
-            f"{results[f'generate_b{size}']:.1f}",
-            f"{results[f'ratio_b{size}']:.3f}",
-        )
-    for c in (1, 8):
-        value = results.get(f"vllm_c{c}")
-        shown = f"{value:.1f}" if value else "skipped (no vLLM env)"
-        table.add_row(f"openai backend -> vLLM, concurrency {c}", shown, "", "")
-    Console().print(table)
+    Console().print(table(results))
 
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": "smollm2-135m (float32)",
         "prompts": len(TOPICS),
         "max_tokens": args.max_tokens,
         "repeats": args.repeats,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.machine(),
         "tokens_per_s": results,
     }
-    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULT}")
+    write_result("backend_throughput", payload)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RESULT = Path(__file__).parent / "results" / "opd_vs_trl.json"
+from _common import REQUIREMENTS, require_peer, write_result
+
 STUDENT, TEACHER = "tiny-llama", "tiny-tool-caller"
 TOPICS = ["rivers", "the moon", "bread", "chess", "volcanoes", "music", "bees", "glass"]
 PHASES = ("rollout", "teacher", "loss_fwd_bwd", "optimizer", "other")
@@ -586,6 +587,8 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    if "trl" in args.order.split(","):
+        require_peer("trl", f"{REQUIREMENTS} (TRL only: pip install 'trl==1.16.*')")
 
     import torch
     from rich.console import Console
@@ -672,11 +675,7 @@ def main() -> None:
     }
     payload["goals"] = goals(payload["ratios"])
     console.print(table(payload))
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULT)
-    print(f"wrote {RESULT}")
+    write_result("opd_vs_trl", payload)
 
 
 if __name__ == "__main__":

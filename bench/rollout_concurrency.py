@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -36,8 +35,8 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
+from _common import write_result
 from longhorizon.core import Budgets, Protocol, Task, TrajectoryStore
-from longhorizon.core.files import write_text_atomic
 from longhorizon.core.task import Finalisation
 from longhorizon.core.tokens import call_prompt
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig, run_rollouts
@@ -48,7 +47,6 @@ from longhorizon.serving.vllm import VLLMServer
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.verifiers import verify_answer
 
-RESULT = Path(__file__).parent / "results" / "rollout_concurrency.json"
 LEVELS = (1, 8, 64)
 MODELS = ("tiny-tool-caller", "smollm2-135m")
 # The tiny tool caller ends with <answer>5</answer>; SmolLM2 answers in plain text.
@@ -179,40 +177,32 @@ def bench_model(model: str, episodes: int, repeats: int) -> dict:
     return {"levels": levels, "runs": runs}
 
 
-def table(results: dict[str, dict], episodes: int, repeats: int) -> Table:
-    out = Table(title=f"{episodes} episodes per level on vLLM (CPU), median of {repeats}")
-    for column in (
-        "model",
-        "concurrency",
-        "episodes/s",
-        "speed-up vs 1",
-        "wall s",
-        "passed",
-        "model calls",
-        "harness overhead (goal < 5%)",
-        "overhead range",
-        "harness CPU ms/episode",
+# (row label, how a level's medians show): rows are metrics and columns levels, to fit 80 columns.
+ROWS = (
+    ("episodes/s", lambda r: f"{r['episodes_per_s']:.2f}"),
+    ("speed-up vs concurrency 1", lambda r: f"{r['speedup_vs_c1']:.2f}x"),
+    ("wall s", lambda r: f"{r['wall_s']:.1f}"),
+    ("passed", lambda r: f"{r['passed']:.0f}/{r['episodes']:.0f}"),
+    ("model calls", lambda r: f"{r['model_calls']:.0f}"),
+    ("harness overhead (goal < 5%)", lambda r: f"{r['harness_overhead_share']:.1%}"),
+    ("overhead range", lambda r: f"{r['overhead_min']:.1%}-{r['overhead_max']:.1%}"),
+    ("harness CPU ms/episode", lambda r: f"{1000 * r['harness_cpu_s'] / r['episodes']:.2f}"),
+    (
         "bare client CPU ms/episode",
-        "harness / bare client",
-    ):
-        out.add_column(column, justify="right")
-    for model, result in results.items():
-        for level in LEVELS:
-            r = result["levels"][f"c{level}"]
-            out.add_row(
-                model,
-                str(level),
-                f"{r['episodes_per_s']:.2f}",
-                f"{r['speedup_vs_c1']:.2f}x",
-                f"{r['wall_s']:.1f}",
-                f"{r['passed']:.0f}/{r['episodes']:.0f}",
-                f"{r['model_calls']:.0f}",
-                f"{r['harness_overhead_share']:.1%}",
-                f"{r['overhead_min']:.1%}-{r['overhead_max']:.1%}",
-                f"{1000 * r['harness_cpu_s'] / r['episodes']:.2f}",
-                f"{1000 * r['bare_client_cpu_s'] / r['episodes']:.2f}",
-                f"{r['harness_vs_bare_client']:.2f}x",
-            )
+        lambda r: f"{1000 * r['bare_client_cpu_s'] / r['episodes']:.2f}",
+    ),
+    ("harness / bare client", lambda r: f"{r['harness_vs_bare_client']:.2f}x"),
+)
+
+
+def table(model: str, result: dict, episodes: int, repeats: int) -> Table:
+    title = f"{model}: {episodes} episodes per level on vLLM (CPU), median of {repeats}"
+    out = Table(title=title)
+    out.add_column("concurrency", no_wrap=True)
+    for level in LEVELS:
+        out.add_column(str(level), justify="right", no_wrap=True)
+    for label, show in ROWS:
+        out.add_row(label, *[show(result["levels"][f"c{level}"]) for level in LEVELS])
     return out
 
 
@@ -224,16 +214,10 @@ def main() -> None:
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = {model: bench_model(model, args.episodes, args.repeats) for model in models}
-    Console(width=200).print(table(results, args.episodes, args.repeats))
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "episodes": args.episodes,
-        "cpu_count": os.cpu_count(),
-        "repeats": args.repeats,
-        "models": results,
-    }
-    write_text_atomic(RESULT, json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULT}")
+    for model, result in results.items():
+        Console().print(table(model, result, args.episodes, args.repeats))
+    payload = {"episodes": args.episodes, "repeats": args.repeats, "models": results}
+    write_result("rollout_concurrency", payload)
 
 
 if __name__ == "__main__":

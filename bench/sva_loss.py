@@ -37,12 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -52,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
+from _common import write_result
 from longhorizon.distill import (
     DistillLossConfig,
     StudentHead,
@@ -60,7 +59,6 @@ from longhorizon.distill import (
     distill_loss,
 )
 
-RESULT = Path(__file__).parent / "results" / "sva_loss.json"
 METHODS = ["sva k=16", "sva k=64", "sva k=64 + coverage", "full chunked", "full materialised"]
 FULL = {"sva k=64 + coverage", "full chunked", "full materialised"}  # cost ~ T * V * H
 GIB = 2**30
@@ -320,12 +318,12 @@ def fmt_ratio(row: dict[str, Any], key: str) -> str:
         return f"{row[key]:.1f}x"
     if f"{key}_estimated" in row:
         value = row[f"{key}_estimated"]
-        return f"~{value:.0f}x est." if value >= 10 else f"~{value:.1f}x est."
+        return f"~{value:.0f}x*" if value >= 10 else f"~{value:.1f}x*"
     return "-"
 
 
 def estimate(row: dict[str, Any], key: str, unit: float) -> str:
-    return f"~{row[key] / unit:.0f} est." if key in row else "-"
+    return f"~{row[key] / unit:.0f}*" if key in row else "-"
 
 
 def note(row: dict[str, Any]) -> str:
@@ -335,26 +333,25 @@ def note(row: dict[str, Any]) -> str:
     return str(row.get("error", ""))
 
 
-def show(rows: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="SVA vs full-vocabulary reverse KL (forward + backward)")
-    for col in (
-        "T",
-        "V",
-        "method",
-        "time s",
-        "peak extra MiB",
-        "speedup vs mat.",
-        "mem vs mat.",
-        "speedup vs chunked",
-        "mem vs chunked",
-        "note",
-    ):
-        table.add_column(col, justify="left" if col in ("method", "note") else "right")
+# Two-line headers, at most 7 wide, so that the table fits 80 columns.
+COLUMNS = ("method", "time\ns", "peak\nMiB", "speed\nvs mat", "mem\nvs mat", "speed\nvs chk")
+COLUMNS += ("mem\nvs chk",)
+
+
+def table(rows: list[dict[str, Any]]) -> Table:
+    """A section per (T, V), headed by its own row, so the table fits 80 columns."""
+    out = Table(title="SVA vs full-vocabulary reverse KL (forward + backward)")
+    for col in COLUMNS:
+        out.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    shape = None
     for r in rows:
+        if (r["t"], r["v"]) != shape:
+            if shape is not None:
+                out.add_section()
+            shape = (r["t"], r["v"])
+            out.add_row(f"[bold]T={r['t']:,} V={r['v']:,}[/bold]", *[""] * (len(COLUMNS) - 1))
         measured = "time_s" in r
-        table.add_row(
-            str(r["t"]),
-            str(r["v"]),
+        out.add_row(
             r["method"],
             f"{r['time_s']:.2f}" if measured else estimate(r, "estimated_time_s", 1),
             f"{r['peak_extra_bytes'] / 2**20:.0f}"
@@ -364,16 +361,17 @@ def show(rows: list[dict[str, Any]], console: Console) -> None:
             fmt_ratio(r, "memory_ratio_vs_materialised"),
             fmt_ratio(r, "speedup_vs_chunked"),
             fmt_ratio(r, "memory_ratio_vs_chunked"),
-            note(r),
         )
-    console.print(table)
+    return out
 
 
-def write(payload: dict[str, Any]) -> None:
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULT)
+def show(rows: list[dict[str, Any]], console: Console) -> None:
+    console.print(table(rows))
+    console.print("Ratios vs the full materialised (mat) and chunked (chk) losses.")
+    console.print("* estimated (not run), from a smaller run with the same V; see the JSON")
+    for r in rows:
+        if note(r):
+            console.print(f"T={r['t']:,} V={r['v']:,} {r['method']}: {note(r)}")
 
 
 def main() -> None:
@@ -397,16 +395,12 @@ def main() -> None:
     started = time.time()
     load = os.getloadavg()
     rows = bench(args)
-    show(rows, Console(width=190))
+    show(rows, Console())
     payload = {
-        "bench": "sva_loss",
         "device": args.device,
         "dtype": args.dtype,
         "hidden": args.hidden,
-        "torch": torch.__version__,
         "threads": args.threads or torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
         "load_average_at_start": load,
         "total_runtime_s": time.time() - started,
         "memory_method": "cpu: VmHWM - VmRSS after clear_refs=5, fresh child per row, first run; "
@@ -414,8 +408,7 @@ def main() -> None:
         "rows": rows,
         "goal_v151936_t8192_k64": goal(rows),
     }
-    write(payload)
-    print(f"wrote {RESULT}")
+    write_result("sva_loss", payload)
 
 
 if __name__ == "__main__":

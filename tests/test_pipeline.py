@@ -99,6 +99,8 @@ def test_micro_pipeline_resumes_after_a_kill_during_sft(tmp_path: Path) -> None:
     assert "stage 1/6 synth: done earlier, skipped" in finished.stdout
     assert {p: p.stat().st_mtime_ns for p in task_shards} == task_shards  # synthesis not redone
     assert "held-out results" in finished.stdout
+    assert "Loading weights" not in finished.stderr  # library bars go to the run's log
+    assert "Loading weights: 100%" in (out / "run.log").read_text()
     stages = json.loads((out / "stages.json").read_text())["stages"]
     assert all(stages[s]["done"] for s in ("sft", "teachers", "distill", "eval", "report"))
     sft_steps = [

@@ -173,17 +173,9 @@ def run_model(
 
 def print_results(model: str, results: dict[str, BenchResult]) -> None:
     """One row per bench, metric and seed, then the pooled row; tokens/s per seed below."""
-    table = Table(title=f"{model}: mean [95% CI]")
-    for column in ("bench", "metric", "seed", "mean", "95% CI", "n"):
-        table.add_column(column)
-    for name, result in results.items():
-        for metric in result.metrics.values():
-            rows = [(str(s), e) for s, e in sorted(metric.per_seed.items())]
-            rows.append(("pooled", metric.pooled))  # with one seed, the same as that seed
-            for seed, est in rows:
-                ci = f"[{est.low:.3f}, {est.high:.3f}]"
-                table.add_row(name, metric.name, seed, f"{est.mean:.3f}", ci, str(est.n))
-    console.print(table)
+    from longhorizon.evaluation.tables import results_table
+
+    console.print(results_table(model, results))
     for name, result in results.items():
         for seed, run in sorted(result.info.get("runs", {}).items()):
             rate = run.get("tokens_per_s")
@@ -204,20 +196,13 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
 
 def print_comparison(dir_a: Path, dir_b: Path) -> None:
     from longhorizon.evaluation.compare import compare_dirs
+    from longhorizon.evaluation.tables import comparison_table
 
     comparisons = compare_dirs(dir_a, dir_b)
     if not comparisons:
         raise typer.BadParameter(f"{dir_a} and {dir_b} share no bench with common seeds")
-    table = Table(title=f"A - B: A = {dir_a}, B = {dir_b} (paired, same items and seeds)")
-    for column in ("bench", "metric", "seeds", "A - B", "95% CI", "items"):
-        table.add_column(column)
-    for c in comparisons:
-        d = c.difference
-        mark = " *" if c.significant else ""
-        seeds = ",".join(map(str, c.seeds))
-        ci = f"[{d.low:+.3f}, {d.high:+.3f}]"
-        table.add_row(c.bench, c.metric, seeds, f"{d.mean:+.3f}{mark}", ci, str(d.n))
-    console.print(table)
+    title = f"A - B: A = {dir_a}, B = {dir_b} (paired, same items and seeds)"
+    console.print(comparison_table(comparisons, title))
     console.print("* the 95% interval excludes 0")
 
 

@@ -21,6 +21,8 @@ from longhorizon.cli import (
     train,
     vllm,
 )
+from longhorizon.core.logs import send_third_party_to
+from longhorizon.models.checkpoints import home
 
 console = Console()
 app = typer.Typer(
@@ -28,6 +30,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _third_party_to_log() -> None:
+    # Library bars and warnings go to a log under the cache; `run` moves them to RUN/run.log.
+    send_third_party_to(home() / "logs" / "cli.log")
+
+
 app.add_typer(models.app, name="models")
 app.add_typer(vllm.app, name="vllm")
 app.add_typer(store.app, name="store")

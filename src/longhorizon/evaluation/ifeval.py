@@ -19,18 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
-from longhorizon.evaluation.generation import (
-    completion_meta,
-    generate_all,
-    response_text,
-    user_prompt,
-)
+from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import Metric, Ratio
-from longhorizon.evaluation.options import EvalOptions, sampling_for_seed
+from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.types import ItemResult
-from longhorizon.harness.agent import Agent
-from longhorizon.models.types import Completion
 from longhorizon.synthesis.decontam import default_benchmark_dir
 from longhorizon.verifiers.ifeval.scorer import (
     IFEvalInput,
@@ -121,39 +114,21 @@ def score_batch(
     ]
 
 
-async def run(
-    agent: Agent,
-    items: list[IFEvalInput],
-    seed: int,
-    options: EvalOptions,
-    *,
-    bench_dir: Path,
-    on_results: OnResults | None = None,
-) -> list[ItemResult]:
-    params = sampling_for_seed(seed, options.tokens(), options.temperature)
+def scorer(seed: int, bench_dir: Path) -> Score:
+    """Each batch appended to the seed's response file, then scored from that file (the
+    official scorer reads responses from it)."""
     responses_file = responses_path(bench_dir, seed)
-    results: list[ItemResult] = []
 
-    def on_batch(index: list[int], completions: list[Completion]) -> None:
-        batch = [items[i] for i in index]
-        texts = [response_text(agent, c) for c in completions]
+    def score(
+        batch: list[IFEvalInput], texts: list[str], meta: list[dict[str, Any]]
+    ) -> list[ItemResult]:
         append_responses(responses_file, [(i.prompt, t) for i, t in zip(batch, texts, strict=True)])
-        meta = [completion_meta(c) for c in completions]
-        scored = score_batch(batch, responses_file, seed, meta)
-        results.extend(scored)
-        if on_results is not None:
-            on_results(scored)
+        return score_batch(batch, responses_file, seed, meta)
 
-    await generate_all(
-        agent,
-        [user_prompt(i.prompt) for i in items],
-        params,
-        batch_size=options.batch_size,
-        on_batch=on_batch,
-        show_progress=options.show_progress,
-        label=f"ifeval seed {seed}",
-    )
-    return results
+    return score
+
+
+run = single_turn(NAME, scorer)
 
 
 BENCH = Bench(

@@ -18,20 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from longhorizon.core.task import Finalisation
-from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
-from longhorizon.evaluation.generation import (
-    completion_meta,
-    generate_all,
-    response_text,
-    user_prompt,
-)
+from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import ACCURACY
-from longhorizon.evaluation.options import EvalOptions, sampling_for_seed
+from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.smiles import canonical_smiles, same_molecule
 from longhorizon.evaluation.types import ItemResult
-from longhorizon.harness.agent import Agent
 from longhorizon.harness.finalise import extract_answer
-from longhorizon.models.types import Completion
 from longhorizon.synthesis.decontam import default_benchmark_dir
 
 NAME = "molbench"
@@ -117,37 +110,16 @@ def score_item(item: MolItem, response: str, seed: int, meta: dict[str, Any]) ->
     )
 
 
-async def run(
-    agent: Agent,
-    items: list[MolItem],
-    seed: int,
-    options: EvalOptions,
-    *,
-    bench_dir: Path,
-    on_results: OnResults | None = None,
-) -> list[ItemResult]:
-    params = sampling_for_seed(seed, options.tokens(), options.temperature)
-    results: list[ItemResult] = []
+def scorer(seed: int, bench_dir: Path) -> Score:
+    def score(
+        batch: list[MolItem], texts: list[str], meta: list[dict[str, Any]]
+    ) -> list[ItemResult]:
+        return [score_item(i, t, seed, m) for i, t, m in zip(batch, texts, meta, strict=True)]
 
-    def on_batch(index: list[int], completions: list[Completion]) -> None:
-        scored = [
-            score_item(items[i], response_text(agent, c), seed, completion_meta(c))
-            for i, c in zip(index, completions, strict=True)
-        ]
-        results.extend(scored)
-        if on_results is not None:
-            on_results(scored)
+    return score
 
-    await generate_all(
-        agent,
-        [user_prompt(i.prompt) for i in items],
-        params,
-        batch_size=options.batch_size,
-        on_batch=on_batch,
-        show_progress=options.show_progress,
-        label=f"molbench seed {seed}",
-    )
-    return results
+
+run = single_turn(NAME, scorer)
 
 
 BENCH = Bench(

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.logs import send_third_party_to
 from longhorizon.core.provenance import code_version
 from longhorizon.domains import registry, synthesize
 from longhorizon.evaluation.options import EvalOptions
@@ -63,6 +64,7 @@ class StageLog:
 def run_pipeline(recipe: Recipe) -> Path:
     out = recipe.out
     out.mkdir(parents=True, exist_ok=True)
+    send_third_party_to(out / "run.log")  # library bars and warnings: the log, not the terminal
     (out / "recipe.yaml").write_text(
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
     )
@@ -195,18 +197,33 @@ def print_results(p: Plan) -> None:
     """The results table: held-out scores per stage with 95% intervals, per domain and mean."""
     from longhorizon.evaluation.runner import load_results
 
-    labels = list(p.models())
-    table = Table(title=f"{p.recipe.name}: held-out results (mean [95% CI])")
-    table.add_column("bench")
-    for label in labels:
-        table.add_column(label)
-    results = {label: load_results(p.out / "eval" / label) for label in labels}
-    for bench in p.recipe.benches():
-        cells = [str(results[lb][bench].pooled) if bench in results[lb] else "-" for lb in labels]
-        table.add_row(bench, *cells)
-    table.add_row("average", *[_average(results[lb], p.recipe.benches()) for lb in labels])
-    console.print(table)
+    results = {label: load_results(p.out / "eval" / label) for label in p.models()}
+    console.print(results_table(p.recipe.name, results, p.recipe.benches()))
     console.print(f"report: {p.out / 'report' / 'report.html'}")
+
+
+def results_table(
+    name: str, results: dict[str, dict[str, BenchResult]], benches: list[str]
+) -> Table:
+    """One row per (stage, bench) it was evaluated on, a section per stage: whole names at
+    80 columns (a column per stage cut "teacher-instruction" to "teacher-i..." there)."""
+    table = Table(title=f"{name}: held-out results (mean [95% CI])")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("bench", no_wrap=True)
+    table.add_column("mean", justify="right", no_wrap=True)
+    table.add_column("95% CI", no_wrap=True)
+    for label, by_bench in results.items():
+        scored = [b for b in benches if b in by_bench]
+        for i, bench in enumerate(scored):
+            est = by_bench[bench].pooled
+            first = label if i == 0 else ""
+            table.add_row(first, bench, f"{est.mean:.3f}", f"[{est.low:.3f}, {est.high:.3f}]")
+        if len(scored) > 1:
+            table.add_row("", "average", _average(by_bench, benches), "")
+        if not scored:
+            table.add_row(label, "-", "-", "")
+        table.add_section()
+    return table
 
 
 def _average(results: dict[str, BenchResult], benches: list[str]) -> str:

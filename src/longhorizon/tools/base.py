@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
+import docstring_parser
 from pydantic import TypeAdapter, ValidationError
 
 from longhorizon.core.messages import ToolCall, ToolSpec
@@ -35,24 +36,26 @@ def _json_schema(annotation: Any) -> dict[str, Any]:
     return schema
 
 
-def _param_docs(doc: str) -> dict[str, str]:
-    """`name: text` lines under an `Args:` heading of a Google-style docstring."""
-    docs, active = {}, False
-    for line in doc.splitlines():
-        stripped = line.strip()
-        if stripped.lower() in {"args:", "arguments:", "parameters:"}:
-            active = True
-        elif active and ":" in stripped:
-            name, text = stripped.split(":", 1)
-            docs[name.strip().split(" ")[0]] = text.strip()
-        elif active and not stripped:
-            active = False
-    return docs
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
-def _summary(doc: str) -> str:
-    head = doc.split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in head.splitlines()).strip()
+def _param_docs(doc: docstring_parser.Docstring) -> dict[str, str]:
+    """Parameter name -> its description, continuation lines joined into one line."""
+    return {p.arg_name: _one_line(p.description) for p in doc.params if p.description}
+
+
+def _summary(doc: docstring_parser.Docstring) -> str:
+    """The first paragraph of the description (sections such as Args: are not part of it)."""
+    description = doc.description or ""
+    return _one_line(description.split("\n\n", 1)[0])
+
+
+def parse_docstring(fn: Callable[..., Any]) -> docstring_parser.Docstring:
+    """A function's docstring in Google, NumPy or reST style (docstring_parser picks the one
+    that finds the most sections; a hand-written parser dropped continuation lines and read
+    any description line holding ":" as a new parameter)."""
+    return docstring_parser.parse(inspect.getdoc(fn) or "")
 
 
 def _is_optional(annotation: Any) -> bool:
@@ -128,7 +131,7 @@ def tool(
     """Decorator: a typed function (sync or async) becomes a Tool; its docstring gives the text."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        doc = inspect.getdoc(f) or ""
+        doc = parse_docstring(f)
         hints = typing.get_type_hints(f)
         param_docs = _param_docs(doc)
         properties, required = {}, []
