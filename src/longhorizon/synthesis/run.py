@@ -61,8 +61,9 @@ async def run_synthesis(
     """Scripted experts solve unless `model` names an LLM (then it is solver and guesser)."""
     from transformers import AutoTokenizer
 
-    from longhorizon.harness.backends import open_agent
+    from longhorizon.harness import BackendAgent
     from longhorizon.models.registry import resolve_model
+    from longhorizon.serving.backends import open_backend
 
     benchmarks = [p for p in [default_benchmark_dir(), *eval_sets] if p.exists()]
     with console.status("indexing evaluation sets for the contamination audit"):
@@ -82,7 +83,8 @@ async def run_synthesis(
                 instruction_level=instruction_level,
             )
             return await SelfPlay(built, config, kag, contamination).run()
-        async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
+        async with open_backend(model, "hf", max_concurrency=concurrency) as backend:
+            agent = BackendAgent(backend)
             built = build_domain(
                 domain,
                 out,
