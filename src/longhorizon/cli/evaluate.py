@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhorizon.synthesis.decontam import default_benchmark_dir
+from longhorizon.core.benchmarks import benchmark_file
 
 if TYPE_CHECKING:
     from longhorizon.evaluation.options import EvalOptions
@@ -74,9 +74,7 @@ def evaluate(
     if responses is not None:
         if benches != ["ifeval"]:
             raise typer.BadParameter(f"unsupported --bench {bench!r} for a responses file: ifeval")
-        score_ifeval_file(
-            inputs or default_benchmark_dir() / "ifeval" / "input_data.jsonl", responses, out
-        )
+        score_ifeval_file(inputs or benchmark_file("ifeval", "input_data.jsonl"), responses, out)
         return
     if model is None:
         raise typer.BadParameter("pass --model M to run a model, or --responses FILE")

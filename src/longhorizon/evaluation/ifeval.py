@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.evaluation.bench import Bench, Loaded, OnResults, limited
 from longhorizon.evaluation.generation import (
     completion_meta,
@@ -31,7 +32,6 @@ from longhorizon.evaluation.options import EvalOptions, sampling_for_seed
 from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.agent import Agent
 from longhorizon.models.types import Completion
-from longhorizon.synthesis.decontam import default_benchmark_dir
 from longhorizon.verifiers.ifeval.scorer import (
     IFEvalInput,
     load_inputs,
@@ -72,8 +72,10 @@ METRICS = (
 
 
 def inputs_path(options: EvalOptions) -> Path:
-    root = options.data_dir or default_benchmark_dir()
-    return root / "ifeval" / "input_data.jsonl"
+    """--data-dir's ifeval inputs, else the benchmark setting's (raises naming what to set)."""
+    if options.data_dir is not None:
+        return options.data_dir / "ifeval" / "input_data.jsonl"
+    return benchmark_file("ifeval", "input_data.jsonl")
 
 
 def responses_path(bench_dir: Path, seed: int) -> Path:

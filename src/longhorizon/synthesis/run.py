@@ -14,7 +14,7 @@ from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
-from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark_dir
+from longhorizon.synthesis.decontam import benchmark_index
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
 
@@ -65,9 +65,8 @@ async def run_synthesis(
     from longhorizon.models.registry import resolve_model
     from longhorizon.serving.backends import open_backend
 
-    benchmarks = [p for p in [default_benchmark_dir(), *eval_sets] if p.exists()]
     with console.status("indexing evaluation sets for the contamination audit"):
-        contamination = ContaminationIndex.from_paths(benchmarks)
+        contamination = benchmark_index(eval_sets)  # None: audit off (LONGHORIZON_BENCHMARKS=none)
     config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
     with KnowledgeActionGraph(kag_dsn or out / "kag.db") as kag:
         if model is None:
