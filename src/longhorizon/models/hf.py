@@ -75,7 +75,9 @@ class HFBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         dev = torch.device(device)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype, dev)).to(dev)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype, dev))
+        # transformers wraps `to` (functools.wraps) so mypy sees an unbound signature
+        model = model.to(dev)  # type: ignore[arg-type]
         return cls(model, AutoTokenizer.from_pretrained(path), model_id=path, **kwargs)
 
     @property
@@ -213,7 +215,7 @@ class HFBackend:
             text=self._tokenizer.decode(row.ids, skip_special_tokens=True),
             logprobs=row.logprobs,
             top_logprobs=row.top or None,
-            finish_reason=row.finish or "length",  # type: ignore[arg-type]
+            finish_reason=row.finish or "length",
             latency_s=elapsed,
         )
 

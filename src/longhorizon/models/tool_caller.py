@@ -66,7 +66,7 @@ def _train(out: Path) -> None:
             for prompt, target in examples
         )
         optimizer.zero_grad()
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         optimizer.step()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
