@@ -14,6 +14,7 @@ from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.core.tokens import TokenLogprob
 from longhorizon.models.batcher import MicroBatcher
+from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.decoding import make_generators, sample_tokens
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.toolcalls import ToolCallFormat
@@ -110,8 +111,6 @@ class HFBackend:
     async def chat(
         self, messages: list[Message], params: SamplingParams, tools: list[ToolSpec] | None = None
     ) -> ChatResult:
-        from longhorizon.models.conversation import TokenConversation
-
         convo = TokenConversation(self.renderer, messages, tools, self.tool_format)
         completion = await self.generate(convo.prompt_ids(), params)
         message, errors = convo.record(completion)
