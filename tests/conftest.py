@@ -1,10 +1,37 @@
-"""Shared fixtures: tiny seeded models (built once per machine) and the real SmolLM2-135M."""
+"""Shared fixtures: tiny seeded models (built once per machine), the real SmolLM2-135M, the
+benchmark data (LONGHORIZON_BENCHMARKS) and a wide terminal for the CLI's boxed errors."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# rich wraps its boxed errors at the terminal width (80 columns when it cannot tell), so a
+# message with a long temporary path breaks across lines and a substring check fails at some
+# path lengths; tests (and the CLI subprocesses they start) see 300 columns. A Console reads
+# COLUMNS when it is built, so this runs before anything imports a CLI module.
+os.environ["COLUMNS"] = "300"
+
 import pytest
 
+from longhorizon.core.benchmarks import BenchmarkDataMissing, benchmark_dir
 from longhorizon.models.registry import resolve_model
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def benchmarks() -> Path:
+    """The benchmark folder the setting names: skipped without it, an error under CI=true."""
+    try:
+        return benchmark_dir()
+    except BenchmarkDataMissing as exc:
+        problem = str(exc)
+    if in_ci():
+        pytest.fail(f"CI=true and the benchmark data is missing: {problem}", pytrace=False)
+    pytest.skip(f"no benchmark data: {problem}")
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from longhorizon.synthesis.decontam import (
     ContaminationIndex,
-    default_benchmark_dir,
     ngram_keys,
     words,
 )
-
-BENCHMARKS = default_benchmark_dir()
 
 
 def test_words_normalise_case_punctuation_and_unicode() -> None:
@@ -23,10 +18,9 @@ def test_words_normalise_case_punctuation_and_unicode() -> None:
     assert ngram_keys("a b", n=3) == set()
 
 
-@pytest.mark.skipif(not BENCHMARKS.exists(), reason=f"no benchmark folder at {BENCHMARKS}")
-def test_planted_benchmark_prompt_is_flagged(tmp_path: Path) -> None:
-    index = ContaminationIndex.from_paths([BENCHMARKS])
-    first = json.loads((BENCHMARKS / "ifeval" / "input_data.jsonl").read_text().splitlines()[0])
+def test_planted_benchmark_prompt_is_flagged(benchmarks: Path) -> None:
+    index = ContaminationIndex.from_paths([benchmarks])
+    first = json.loads((benchmarks / "ifeval" / "input_data.jsonl").read_text().splitlines()[0])
     planted = "Background reading for the agent.\n" + first["prompt"].upper() + "\nThe end."
     corpus = [
         ("doc-1", "Rivers flow to the sea and bees make honey in summer."),
@@ -37,9 +31,8 @@ def test_planted_benchmark_prompt_is_flagged(tmp_path: Path) -> None:
     assert hit.shared_ngrams >= 1
 
 
-@pytest.mark.skipif(not BENCHMARKS.exists(), reason=f"no benchmark folder at {BENCHMARKS}")
-def test_csv_with_bom_is_read(tmp_path: Path) -> None:
-    index = ContaminationIndex.from_paths([BENCHMARKS / "molbench"], n=8)
+def test_csv_with_bom_is_read(benchmarks: Path) -> None:
+    index = ContaminationIndex.from_paths([benchmarks / "molbench"], n=8)
     assert index.sources, "MolBench rows must produce n-grams"
     assert set(index.sources.values()) <= {"molbench-ms-1.csv", "molbench-ms-2.csv"}
 

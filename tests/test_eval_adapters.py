@@ -28,11 +28,9 @@ from longhorizon.evaluation.smiles import canonical_smiles, same_molecule
 from longhorizon.evaluation.types import BenchResult, ItemResult
 from longhorizon.harness import BackendAgent, ScriptedAgent
 from longhorizon.models.render import ChatRenderer
-from longhorizon.synthesis.decontam import default_benchmark_dir
 from longhorizon.verifiers.ifeval.scorer import load_inputs, load_responses, score_inputs
 
-DATA = default_benchmark_dir()
-needs_data = pytest.mark.skipif(not (DATA / "molbench").exists(), reason=f"no data at {DATA}")
+needs_data = pytest.mark.usefixtures("benchmarks")  # skipped without the data; CI=true: error
 QUIET = {"show_progress": False}
 
 
@@ -114,13 +112,15 @@ def test_ifeval_metrics_count_prompts_and_instructions() -> None:
 
 
 @needs_data
-def test_ifeval_end_to_end_with_a_tiny_model(tiny_llama_path: str, tmp_path: Path) -> None:
+def test_ifeval_end_to_end_with_a_tiny_model(
+    tiny_llama_path: str, benchmarks: Path, tmp_path: Path
+) -> None:
     args = ["eval", "--model", tiny_llama_path, "--bench", "ifeval", "--limit", "5"]
     args += ["--max-tokens", "8", "--batch-size", "4", "--seeds", "2", "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "pooled" in result.output and "tokens/s" in result.output
-    inputs = load_inputs(DATA / "ifeval" / "input_data.jsonl")[:5]
+    inputs = load_inputs(benchmarks / "ifeval" / "input_data.jsonl")[:5]
     bench_dir = tmp_path / "ifeval"
     summary = BenchResult.load(bench_dir / "result.json")
     assert (summary.bench, summary.seeds, summary.primary) == ("ifeval", [0, 1], "average_strict")

@@ -10,9 +10,6 @@ from typer.testing import CliRunner
 
 from longhorizon.cli.main import app
 from longhorizon.evaluation import bootstrap_mean, paired_difference
-from longhorizon.synthesis.decontam import default_benchmark_dir
-
-IFEVAL = default_benchmark_dir() / "ifeval"
 
 
 def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_n() -> None:
@@ -35,9 +32,8 @@ def test_paired_difference_uses_item_pairs() -> None:
         paired_difference([1, 0], [1, 0, 1])
 
 
-@pytest.mark.skipif(not IFEVAL.exists(), reason=f"no IFEval data at {IFEVAL}")
-def test_eval_scores_the_official_gpt4_responses(tmp_path: Path) -> None:
-    responses = IFEVAL / "input_response_data_gpt4_20231107_145030.jsonl"
+def test_eval_scores_the_official_gpt4_responses(benchmarks: Path, tmp_path: Path) -> None:
+    responses = benchmarks / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl"
     result = CliRunner().invoke(
         app, ["eval", "--bench", "ifeval", "--responses", str(responses), "--out", str(tmp_path)]
     )

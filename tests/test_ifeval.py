@@ -26,18 +26,7 @@ from longhorizon.verifiers.ifeval import (
     write_items_jsonl,
 )
 
-_REPO = Path(__file__).resolve().parents[1]
-# shared/ sits beside the repository (in CI too), or inside it in some checkouts.
-DATA = next(
-    (
-        root / "shared/data/benchmarks/ifeval"
-        for root in (_REPO.parent, _REPO)
-        if (root / "shared/data/benchmarks/ifeval").is_dir()
-    ),
-    _REPO.parent / "shared/data/benchmarks/ifeval",
-)
-INPUTS = DATA / "input_data.jsonl"
-GPT4_RESPONSES = DATA / "input_response_data_gpt4_20231107_145030.jsonl"
+GPT4_RESPONSES = "input_response_data_gpt4_20231107_145030.jsonl"
 
 # (instruction id, kwargs, a response that passes, a response that fails)
 CASES: list[tuple[str, dict[str, Any], str, str]] = [
@@ -381,9 +370,9 @@ def test_missing_punkt_data_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
         nlp._sentence_tokenizer.cache_clear()
 
 
-@pytest.mark.skipif(not GPT4_RESPONSES.is_file(), reason="IFEval data not in shared/")
-def test_official_counts_on_gpt4_responses(tmp_path: Path) -> None:
-    report = score_responses(INPUTS, GPT4_RESPONSES)
+def test_official_counts_on_gpt4_responses(benchmarks: Path, tmp_path: Path) -> None:
+    data = benchmarks / "ifeval"
+    report = score_responses(data / "input_data.jsonl", data / GPT4_RESPONSES)
     counts = {name: (acc.correct, acc.total) for name, acc in report.summary().items()}
     assert counts == {
         "prompt_level_strict": (417, 541),

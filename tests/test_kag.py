@@ -116,5 +116,7 @@ def test_kag_stats_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["kag", "stats", str(tmp_path / "kag.db")])
     assert result.exit_code == 0, result.output
     assert "evidence" in result.output and "link" in result.output
-    missing = CliRunner().invoke(app, ["kag", "stats", str(tmp_path / "nope.db")])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    # a long path would break the boxed message at 80 columns; conftest widens the terminal
+    nope = tmp_path / ("long-folder-name-" * 4) / "nope.db"
+    missing = CliRunner().invoke(app, ["kag", "stats", str(nope)])
+    assert missing.exit_code == 2 and f"{nope} does not exist" in missing.output

@@ -25,8 +25,8 @@ from longhorizon.cli.config_options import (
     resolve_config,
 )
 from longhorizon.cli.synth import cli_levels
+from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.evaluation.config import EvalConfig
-from longhorizon.synthesis.decontam import default_benchmark_dir
 
 if TYPE_CHECKING:
     from longhorizon.evaluation.options import EvalOptions
@@ -120,7 +120,7 @@ def run_config(cfg: EvalConfig) -> None:
             raise typer.BadParameter(
                 f"unsupported --bench {','.join(benches)!r} for a responses file: ifeval"
             )
-        inputs = cfg.inputs or default_benchmark_dir() / "ifeval" / "input_data.jsonl"
+        inputs = cfg.inputs or benchmark_file("ifeval", "input_data.jsonl")
         score_ifeval_file(inputs, cfg.responses, cfg.out)
         return
     if cfg.model is None:

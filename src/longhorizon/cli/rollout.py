@@ -12,8 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import SamplingParams, Task, TrajectoryStore
-from longhorizon.harness import EpisodeRunner, HarnessConfig, RolloutReport, run_rollouts
-from longhorizon.harness.backends import BackendKind, open_agent
+from longhorizon.harness import (
+    BackendAgent,
+    EpisodeRunner,
+    HarnessConfig,
+    RolloutReport,
+    run_rollouts,
+)
+from longhorizon.serving.backends import BackendKind, open_backend
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.verifiers import verify_answer
 
@@ -83,15 +89,15 @@ async def _run(
     samples: int,
 ) -> RolloutReport:
     store = TrajectoryStore(out / "trajectories")
-    async with open_agent(
+    async with open_backend(
         model,
         kind,
         base_url=base_url,
         tokenizer=tokenizer,
         max_concurrency=config.model_concurrency,
-    ) as agent:
+    ) as backend:
         runner = EpisodeRunner(
-            agent,
+            BackendAgent(backend),
             lambda task: build_toolset(task.protocol.tools),
             config,
             verify=verify_answer,

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from longhorizon import __version__
 from longhorizon.core.sampling import SamplingParams
 
 
@@ -20,8 +21,6 @@ def utc_now() -> datetime:
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """The package version plus the git commit when running from a checkout."""
-    from longhorizon import __version__
-
     root = Path(__file__).resolve().parents[3]
     try:
         commit = subprocess.run(

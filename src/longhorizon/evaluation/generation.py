@@ -19,6 +19,7 @@ from longhorizon.core.progress import progress_bar
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.harness.agent import Agent
 from longhorizon.models.conversation import TokenConversation
+from longhorizon.models.render import decode_text
 from longhorizon.models.types import Completion
 
 OnBatch = Callable[[list[int], list[Completion]], Awaitable[None] | None]
@@ -34,7 +35,7 @@ def response_text(agent: Agent, completion: Completion) -> str:
     """The response without special tokens (the end-of-turn token is not part of the answer)."""
     if not completion.completion_ids:
         return completion.text
-    return agent.renderer.tokenizer.decode(completion.completion_ids, skip_special_tokens=True)
+    return decode_text(agent.renderer.tokenizer, completion.completion_ids, skip_special=True)
 
 
 def completion_meta(completion: Completion) -> dict[str, Any]:

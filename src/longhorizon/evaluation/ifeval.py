@@ -19,12 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import Metric, Ratio
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.types import ItemResult
-from longhorizon.synthesis.decontam import default_benchmark_dir
 from longhorizon.verifiers.ifeval.scorer import (
     IFEvalInput,
     load_inputs,
@@ -65,8 +65,10 @@ METRICS = (
 
 
 def inputs_path(options: EvalOptions) -> Path:
-    root = options.data_dir or default_benchmark_dir()
-    return root / "ifeval" / "input_data.jsonl"
+    """--data-dir's ifeval inputs, else the benchmark setting's (raises naming what to set)."""
+    if options.data_dir is not None:
+        return options.data_dir / "ifeval" / "input_data.jsonl"
+    return benchmark_file("ifeval", "input_data.jsonl")
 
 
 def responses_path(bench_dir: Path, seed: int) -> Path:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.core.task import Finalisation
 from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import ACCURACY
@@ -25,7 +26,6 @@ from longhorizon.evaluation.single_turn import Score, single_turn
 from longhorizon.evaluation.smiles import canonical_smiles, same_molecule
 from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.finalise import extract_answer
-from longhorizon.synthesis.decontam import default_benchmark_dir
 
 NAME = "molbench"
 FILE = "molbench-ms-2.csv"
@@ -55,7 +55,10 @@ class MolItem:
 
 
 def data_path(options: EvalOptions) -> Path:
-    return (options.data_dir or default_benchmark_dir()) / "molbench" / FILE
+    """--data-dir's MolBench file, else the benchmark setting's (raises naming what to set)."""
+    if options.data_dir is not None:
+        return options.data_dir / "molbench" / FILE
+    return benchmark_file("molbench", FILE)
 
 
 def read_items(path: Path) -> list[MolItem]:

@@ -22,7 +22,8 @@ from longhorizon.evaluation.items import append_items, items_path, read_items, r
 from longhorizon.evaluation.metrics import estimate, pooled_estimate
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
-from longhorizon.harness.agent import Agent
+from longhorizon.harness.agent import Agent, BackendAgent
+from longhorizon.serving.backends import open_backend
 
 # Fixed benchmarks; every registered domain adds its `<domain>-heldout` bench (`benches()`).
 BENCHES: dict[str, Bench] = {b.name: b for b in (ifeval.BENCH, molbench.BENCH)}
@@ -165,17 +166,15 @@ async def evaluate_model(
 ) -> dict[str, BenchResult]:
     """Open `model` on a backend (hf in-process, an OpenAI-compatible server, or vLLM) and
     evaluate it; what `longhorizon eval --model` runs."""
-    from longhorizon.harness.backends import open_agent
-
     options = options or EvalOptions()
-    async with open_agent(
+    async with open_backend(
         model,
         backend,  # type: ignore[arg-type]
         base_url=base_url,
         tokenizer=tokenizer,
         max_concurrency=options.batch_size,
-    ) as agent:
-        return await evaluate_agent(agent, model, benches, seeds, out, options)
+    ) as opened:
+        return await evaluate_agent(BackendAgent(opened), model, benches, seeds, out, options)
 
 
 def load_results(out: Path) -> dict[str, BenchResult]:

@@ -15,9 +15,10 @@ def canonical_smiles(smiles: str | None) -> str | None:
     """RDKit's canonical isomeric SMILES, or None when `smiles` is not a valid molecule."""
     if smiles is None or not smiles.strip():
         return None  # RDKit parses "" as an empty molecule; that is not an answer
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import DisableLog  # what RDLogger re-exports; rdBase is a C module
 
-    RDLogger.DisableLog("rdApp.*")  # an invalid model answer is expected, not worth a log line
+    DisableLog("rdApp.*")  # an invalid model answer is expected, not worth a log line
     mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None or mol.GetNumAtoms() == 0:
         return None

@@ -26,10 +26,12 @@ class BackendAgent:
     """A model behind any backend (hf in-process, or an OpenAI-compatible server)."""
 
     def __init__(self, backend: Backend, renderer: ChatRenderer | None = None) -> None:
-        if renderer is None and backend.tokenizer is None:
-            raise ValueError(f"backend {backend.model_id!r} has no tokenizer: pass a renderer")
+        if renderer is None:
+            if backend.tokenizer is None:
+                raise ValueError(f"backend {backend.model_id!r} has no tokenizer: pass a renderer")
+            renderer = ChatRenderer(backend.tokenizer)
         self.backend = backend
-        self.renderer = renderer or ChatRenderer(backend.tokenizer)
+        self.renderer = renderer
         self.name = backend.name
         self.model_id = backend.model_id
 

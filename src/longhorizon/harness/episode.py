@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from longhorizon.core import (
@@ -219,7 +219,7 @@ class EpisodeRunner:
             )
         )
 
-    def _summarise(self, task: Task):  # type: ignore[no-untyped-def]
+    def _summarise(self, task: Task) -> Callable[[TokenConversation], Awaitable[str]]:
         async def summarise(convo: TokenConversation) -> str:
             convo.extend([Message(role="user", content=COMPACT_PROMPT)])
             params = self.config.sampling.model_copy(

@@ -6,6 +6,7 @@ trajectories (harness, synthesis, evaluation) can assert them with `check_alignm
 
 from __future__ import annotations
 
+from longhorizon.core.messages import ToolSpec
 from longhorizon.core.tokens import call_prompt, call_sequence, leaf_calls
 from longhorizon.core.trajectory import Trajectory
 from longhorizon.models.render import ChatRenderer
@@ -58,8 +59,6 @@ def _has_restarts(traj: Trajectory) -> bool:
 
 def _render_problems(traj: Trajectory, renderer: ChatRenderer) -> list[str]:
     """A single-context episode decodes to exactly the template's rendering of its messages."""
-    from longhorizon.core.messages import ToolSpec
-
     tools = [ToolSpec(**t["function"]) for t in traj.tools] or None
     (seq,) = traj.token_sequences()
     decoded = renderer.decode(seq.input_ids)

@@ -14,6 +14,7 @@ from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.core.tokens import TokenLogprob
 from longhorizon.models.batcher import MicroBatcher
+from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.decoding import make_generators, sample_tokens
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.toolcalls import ToolCallFormat
@@ -75,7 +76,9 @@ class HFBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         dev = torch.device(device)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype, dev)).to(dev)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(dtype, dev))
+        # transformers wraps `to` (functools.wraps) so mypy sees an unbound signature
+        model = model.to(dev)  # type: ignore[arg-type]
         return cls(model, AutoTokenizer.from_pretrained(path), model_id=path, **kwargs)
 
     @property
@@ -108,8 +111,6 @@ class HFBackend:
     async def chat(
         self, messages: list[Message], params: SamplingParams, tools: list[ToolSpec] | None = None
     ) -> ChatResult:
-        from longhorizon.models.conversation import TokenConversation
-
         convo = TokenConversation(self.renderer, messages, tools, self.tool_format)
         completion = await self.generate(convo.prompt_ids(), params)
         message, errors = convo.record(completion)
@@ -213,7 +214,7 @@ class HFBackend:
             text=self._tokenizer.decode(row.ids, skip_special_tokens=True),
             logprobs=row.logprobs,
             top_logprobs=row.top or None,
-            finish_reason=row.finish or "length",  # type: ignore[arg-type]
+            finish_reason=row.finish or "length",
             latency_s=elapsed,
         )
 

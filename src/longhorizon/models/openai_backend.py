@@ -36,6 +36,7 @@ import certifi
 from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.core.tokens import FinishReason, TokenLogprob
+from longhorizon.models.render import decode_text
 from longhorizon.models.toolcalls import (
     OPEN_TAG,
     ToolCallFormat,
@@ -378,7 +379,7 @@ class OpenAIBackend:
         # stop string stays in); without one, the server's text (stop string cut off).
         if self._tokenizer is None:
             return server_text
-        return self._tokenizer.decode(ids, skip_special_tokens=True)
+        return decode_text(self._tokenizer, ids, skip_special=True)
 
     def _top_lists(self, raw: Any, k: int, items: Any) -> list[list[TokenLogprob]] | None:
         """The k most likely tokens per step, most likely first.

@@ -20,7 +20,7 @@ class ModelEntry:
 
 
 def _tiny(arch: str) -> ModelEntry:
-    cfg = TinyModelConfig(architecture=arch)  # type: ignore[arg-type]
+    cfg = TinyModelConfig(architecture=arch)
     return ModelEntry(
         name=f"tiny-{arch}",
         description=f"random {arch} (2 layers, hidden 128, seed 0) with SmolLM2's tokenizer",

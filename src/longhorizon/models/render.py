@@ -8,6 +8,7 @@ Tokenizers whose template ignores tools get longhorizon's ChatML-with-tools temp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from longhorizon.core.messages import Message, ToolSpec
@@ -32,8 +33,17 @@ def template_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def tools_payload(tools: list[ToolSpec] | None) -> list[dict[str, Any]] | None:
+def tools_payload(tools: list[ToolSpec] | None) -> list[dict[Any, Any] | Callable[..., Any]] | None:
+    """The `tools` argument of `apply_chat_template` (typed as transformers declares it)."""
     return [t.to_openai() for t in tools] if tools else None
+
+
+def decode_text(tokenizer: PreTrainedTokenizerBase, ids: list[int], *, skip_special: bool) -> str:
+    """decode() of one sequence: a str (transformers types it for batches too)."""
+    text = tokenizer.decode(ids, skip_special_tokens=skip_special)
+    if not isinstance(text, str):
+        raise TypeError(f"decode of one sequence returned {type(text).__name__}")
+    return text
 
 
 class ChatRenderer:
@@ -59,19 +69,22 @@ class ChatRenderer:
         *,
         add_generation_prompt: bool = False,
     ) -> str:
-        return self.tokenizer.apply_chat_template(
+        text = self.tokenizer.apply_chat_template(
             template_messages(messages),
             tools=tools_payload(tools),
             chat_template=self.template,
             add_generation_prompt=add_generation_prompt,
             tokenize=False,
         )
+        if not isinstance(text, str):  # tokenize=False renders one conversation as text
+            raise TypeError(f"chat template rendered {type(text).__name__}, not str")
+        return text
 
     def encode(self, text: str) -> list[int]:
         return self._encoder.encode(text)
 
     def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+        return decode_text(self.tokenizer, ids, skip_special=False)
 
     def prompt_ids(self, messages: list[Message], tools: list[ToolSpec] | None = None) -> list[int]:
         """Token ids of the conversation followed by the assistant generation prompt."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from longhorizon.core.messages import Message
+from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.models.checkpoints import build_once, home
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.tiny import TinyModelConfig, tiny_checkpoint
@@ -20,12 +20,24 @@ CALL_TEXT = (
 )
 ANSWER_TEXT = "<answer>5</answer>"
 TRAIN_STEPS = 120
+# The calculator's schema as the checkpoint was taught it: the model is data trained on this
+# exact prompt, so it is pinned here (models sit below tools); a test checks the live
+# `tools.calculator` spec still equals it, so a drift says "bump the checkpoint version".
+CALCULATOR_SPEC = ToolSpec(
+    name="calculator",
+    description="Evaluate an arithmetic expression with + - * / ** and parentheses.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "expression": {"type": "string", "description": "the expression, e.g. (3 + 4) * 5"}
+        },
+        "required": ["expression"],
+    },
+)
 
 
 def _examples(renderer: ChatRenderer) -> list[tuple[list[int], list[int]]]:
-    from longhorizon.tools.calculator import calculator
-
-    tools = [calculator.spec]
+    tools = [CALCULATOR_SPEC]
     question = [Message(role="user", content=QUESTION)]
     tool_turn = [Message(role="assistant", content=CALL_TEXT), Message(role="tool", content="5")]
     eot = renderer.tokenizer.eos_token
@@ -54,7 +66,7 @@ def _train(out: Path) -> None:
             for prompt, target in examples
         )
         optimizer.zero_grad()
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         optimizer.step()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

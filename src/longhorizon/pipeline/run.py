@@ -145,10 +145,16 @@ def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
 def audit_training_data(p: Plan) -> None:
     """13-gram audit of every training trajectory against the evaluation sets."""
     from longhorizon.core import TrajectoryStore
-    from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark_dir
+    from longhorizon.core.benchmarks import benchmark_dir
+    from longhorizon.synthesis.decontam import AUDIT_OFF, benchmark_index
 
-    benchmarks = default_benchmark_dir()
-    index = ContaminationIndex.from_paths([benchmarks] if benchmarks.exists() else [])
+    index = benchmark_index()  # raises when the benchmark folder is missing
+    target = p.out / "eval" / "contamination.json"
+    if index is None:  # LONGHORIZON_BENCHMARKS=none: no file, so the report says "no audit"
+        target.unlink(missing_ok=True)
+        console.print(f"contamination audit: {AUDIT_OFF} (LONGHORIZON_BENCHMARKS=none)")
+        return
+    benchmarks = benchmark_dir()
     items = [
         (t.id, "\n".join(m.content or "" for m in t.messages))
         for cfg in p.synth.values()
@@ -156,8 +162,8 @@ def audit_training_data(p: Plan) -> None:
     ]
     hits = index.audit(items)
     report = {"checked": len(items), "against": str(benchmarks), "hits": [vars(h) for h in hits]}
-    (p.out / "eval").mkdir(parents=True, exist_ok=True)
-    (p.out / "eval" / "contamination.json").write_text(json.dumps(report, indent=2) + "\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"contamination audit: {len(hits)} of {len(items)} training trajectories flagged")
 
 

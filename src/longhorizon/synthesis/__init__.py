@@ -1,7 +1,7 @@
 """Self-play task synthesis: proposers, the five acceptance rules, decontamination."""
 
 from longhorizon.synthesis.acceptance import consulted, rejection_reasons
-from longhorizon.synthesis.decontam import ContaminationIndex, Hit, default_benchmark_dir
+from longhorizon.synthesis.decontam import ContaminationIndex, Hit, benchmark_index
 from longhorizon.synthesis.run import DomainBuilder, run_synthesis
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.table import print_report
@@ -16,8 +16,8 @@ __all__ = [
     "SelfPlay",
     "SynthConfig",
     "SynthReport",
+    "benchmark_index",
     "consulted",
-    "default_benchmark_dir",
     "print_report",
     "rejection_reasons",
     "run_synthesis",

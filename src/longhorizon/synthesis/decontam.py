@@ -3,7 +3,9 @@
 Text is normalised (NFKC, lower case, every non-alphanumeric run becomes one space) and split
 into words; an item is flagged when it shares any n-gram with an evaluation file. The
 evaluation sets are read from the benchmark folder (JSONL, JSON, CSV: every string field) and
-from any files the user adds.
+from any files the user adds. The folder comes from the explicit setting in
+`core.benchmarks`: a missing folder raises, and `LONGHORIZON_BENCHMARKS=none` turns the audit
+off (reported as "audit off"), so an empty index never passes for clean data.
 """
 
 from __future__ import annotations
@@ -11,24 +13,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longhorizon.core.benchmarks import BenchmarkDataMissing, benchmark_dir, benchmarks_off
+
 DEFAULT_N = 13
+AUDIT_OFF = "audit off"  # what reports say when LONGHORIZON_BENCHMARKS=none (never "0 flagged")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def default_benchmark_dir() -> Path:
-    """LONGHORIZON_BENCHMARKS, else `shared/data/benchmarks` beside the repository."""
-    override = os.environ.get("LONGHORIZON_BENCHMARKS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[4] / "shared" / "data" / "benchmarks"
+_EVAL_SUFFIXES = {".jsonl", ".json", ".csv", ".txt"}
 
 
 def words(text: str) -> list[str]:
@@ -89,12 +86,16 @@ class ContaminationIndex:
     @classmethod
     def from_paths(cls, paths: Iterable[Path], n: int = DEFAULT_N) -> ContaminationIndex:
         index = cls(n)
+        index.add_paths(paths)
+        return index
+
+    def add_paths(self, paths: Iterable[Path]) -> None:
+        """Index more evaluation files or folders (each file under its own name)."""
         for path in paths:
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             for file in files:
-                if file.suffix in {".jsonl", ".json", ".csv", ".txt"}:
-                    index.add(file.name, file_texts(file))
-        return index
+                if file.suffix in _EVAL_SUFFIXES:
+                    self.add(file.name, file_texts(file))
 
     def add(self, source: str, texts: Iterable[str]) -> None:
         for text in texts:
@@ -109,3 +110,25 @@ class ContaminationIndex:
 
     def audit(self, items: Iterable[tuple[str, str]]) -> list[Hit]:
         return [hit for item_id, text in items if (hit := self.check(item_id, text))]
+
+
+def benchmark_index(
+    eval_sets: Sequence[Path] = (), n: int = DEFAULT_N
+) -> ContaminationIndex | None:
+    """The n-grams of the benchmark folder and of `eval_sets`; None when the audit is off.
+
+    Off means `LONGHORIZON_BENCHMARKS=none` and no extra evaluation files. A missing benchmark
+    folder, a folder without evaluation files, or a missing extra file raises: each would
+    otherwise index nothing and report every item clean.
+    """
+    missing = [str(p) for p in eval_sets if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"evaluation files for the audit not found: {', '.join(missing)}")
+    if benchmarks_off():
+        return ContaminationIndex.from_paths(eval_sets, n) if eval_sets else None
+    folder = benchmark_dir()
+    index = ContaminationIndex.from_paths([folder], n)
+    if not index.sources:
+        raise BenchmarkDataMissing(f"{folder} holds no evaluation files ({sorted(_EVAL_SUFFIXES)})")
+    index.add_paths(eval_sets)
+    return index

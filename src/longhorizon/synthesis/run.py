@@ -14,7 +14,7 @@ from rich.console import Console
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
-from longhorizon.synthesis.decontam import ContaminationIndex, default_benchmark_dir
+from longhorizon.synthesis.decontam import benchmark_index
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
 
@@ -41,17 +41,18 @@ async def run_synthesis(
     `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
     from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
-    from longhorizon.harness.backends import open_agent
+    from longhorizon.harness import BackendAgent
     from longhorizon.models.registry import resolve_model
+    from longhorizon.serving.backends import open_backend
 
-    benchmarks = [p for p in [default_benchmark_dir(), *eval_sets] if p.exists()]
     with console.status("indexing evaluation sets for the contamination audit"):
-        contamination = ContaminationIndex.from_paths(benchmarks)
+        contamination = benchmark_index(eval_sets)  # None: audit off (LONGHORIZON_BENCHMARKS=none)
     config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
     with KnowledgeActionGraph(kag) as graph:
         if model is None:
             renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
             return await SelfPlay(build(graph, renderer, None), config, graph, contamination).run()
-        async with open_agent(model, "hf", max_concurrency=concurrency) as agent:
+        async with open_backend(model, "hf", max_concurrency=concurrency) as backend:
+            agent = BackendAgent(backend)
             domain = build(graph, agent.renderer, agent)
             return await SelfPlay(domain, config, graph, contamination).run()

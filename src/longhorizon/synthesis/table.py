@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.core.benchmarks import benchmarks_off
+from longhorizon.synthesis.decontam import AUDIT_OFF
 from longhorizon.synthesis.selfplay import SynthReport
 
 __all__ = ["print_report"]
@@ -24,7 +26,8 @@ def print_report(report: SynthReport, console: Console | None = None) -> None:
         table.add_row(f"rejected: {reason}", str(count))
     table.add_row("avg turns (accepted)", f"{summary['avg_turns']:.2f}")
     table.add_row("avg tokens (accepted)", f"{summary['avg_tokens']:.0f}")
-    table.add_row("decontamination hits", str(len(report.contamination)))
+    hits = AUDIT_OFF if benchmarks_off() else str(len(report.contamination))
+    table.add_row("decontamination hits", hits)
     table.add_row("wall s", f"{report.wall_s:.1f}")
     console.print(table)
     for hit in report.contamination[:10]:

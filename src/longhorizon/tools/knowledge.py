@@ -98,7 +98,8 @@ def search(query: str | list[str], ctx: ToolContext, k: int = 5) -> ToolResult:
     if len(queries) > MAX_QUERIES:
         return _fail(f"too many queries ({len(queries)}); give at most {MAX_QUERIES}")
     k = max(1, min(k, MAX_K))  # clamped, not refused: a too-large k is not worth a failed turn
-    blocks, refs = [], []
+    blocks: list[str] = []
+    refs: list[str] = []
     for q in queries:
         hits = index.search(q, k)
         blocks.append(_format_hits(q, hits))

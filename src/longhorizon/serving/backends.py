@@ -1,4 +1,8 @@
-"""Open the model an episode runs: in-process (`hf`), a server (`openai`), or a vLLM we start."""
+"""Open the model a run talks to: in-process (`hf`), a server (`openai`), or a vLLM we start.
+
+It lives in serving, not in the harness, because the `vllm` kind starts a server: callers wrap
+the backend in `harness.BackendAgent` themselves, so harness and serving stay independent.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from longhorizon.harness.agent import BackendAgent
 from longhorizon.models.registry import resolve_model
+from longhorizon.models.types import Backend
+from longhorizon.serving.vllm import VLLMServer
 
 BackendKind = Literal["hf", "openai", "vllm"]
 
 
 @asynccontextmanager
-async def open_agent(
+async def open_backend(
     model: str,
     kind: BackendKind = "hf",
     *,
     base_url: str | None = None,
     tokenizer: str | None = None,
     max_concurrency: int = 16,
-) -> AsyncIterator[BackendAgent]:
-    """A BackendAgent for `model`; `vllm` starts a loopback server for the run and stops it."""
+) -> AsyncIterator[Backend]:
+    """A Backend for `model`; `vllm` starts a loopback server for the run and stops it."""
+    # backends are imported on use: torch alone takes ~3 s, and the CLI imports this module
     if kind == "hf":
         from longhorizon.models.hf import HFBackend
 
         backend = HFBackend.from_pretrained(resolve_model(model), max_batch_size=max_concurrency)
         try:
-            yield BackendAgent(backend)
+            yield backend
         finally:
             await backend.aclose()
         return
@@ -38,11 +44,9 @@ async def open_agent(
             raise ValueError("--backend openai needs --base-url (the server's /v1 address)")
         async with OpenAIBackend(
             base_url, model=model, tokenizer=tokenizer, max_concurrency=max_concurrency
-        ) as backend:
-            yield BackendAgent(backend)
+        ) as client:
+            yield client
         return
-    from longhorizon.serving.vllm import VLLMServer
-
     path = resolve_model(model)
     with VLLMServer(path, served_model_name="policy") as server:
         async with OpenAIBackend(
@@ -50,5 +54,5 @@ async def open_agent(
             model="policy",
             tokenizer=tokenizer or path,
             max_concurrency=max_concurrency,
-        ) as backend:
-            yield BackendAgent(backend)
+        ) as client:
+            yield client
