@@ -90,4 +90,4 @@ def _quiet_library_handlers() -> None:
 def _route_tqdm(stream: IO[str] | None) -> None:
     # tqdm's FAQ way to change every bar's defaults (subclasses included): wrap __init__.
     defaults = {"file": stream, **_TQDM_FILE_DEFAULTS} if stream else {"disable": True}
-    tqdm.std.tqdm.__init__ = partialmethod(_TQDM_INIT, **defaults)
+    tqdm.std.tqdm.__init__ = partialmethod(_TQDM_INIT, **defaults)  # type: ignore[method-assign,assignment]

@@ -44,9 +44,7 @@ def _gathered_rows(w_VH: Tensor, ids_CK: Tensor) -> Tensor:
 
 class _GatherLogits(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int
-    ) -> Tensor:
+    def forward(ctx: Any, h_PH: Tensor, w_VH: Tensor, ids_PK: Tensor, chunk: int) -> Tensor:
         cd = compute_dtype(h_PH.dtype)
         out_PK = torch.empty(ids_PK.shape, dtype=cd, device=h_PH.device)
         for s, e in _spans(ids_PK.shape[0], chunk):
@@ -114,7 +112,7 @@ def streaming_logsumexp(
 
 class _ChunkedLogSumExp(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, h_PH: Tensor, w_VH: Tensor, position_chunk: int, vocab_chunk: int
     ) -> Tensor:
         lse_P = streaming_logsumexp(h_PH, w_VH, position_chunk, vocab_chunk)
@@ -167,7 +165,7 @@ def _rkl_block(
 
 class _ChunkedFullRKL(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, h_PH: Tensor, w_VH: Tensor, teacher_RV: Tensor, rows_P: Tensor, chunk: int
     ) -> Tensor:
         cd = compute_dtype(h_PH.dtype)

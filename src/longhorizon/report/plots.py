@@ -131,7 +131,7 @@ def _edges(values: dict[str, list[int]], *, integer: bool) -> np.ndarray:
 
 def _histograms(ax: Axes, values: dict[str, list[int]], edges: np.ndarray, xlabel: str) -> None:
     for domain in sorted(values):
-        ax.hist(values[domain], bins=edges, histtype="step", linewidth=1.5, label=domain)
+        ax.hist(values[domain], bins=edges.tolist(), histtype="step", linewidth=1.5, label=domain)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("trajectories")
     ax.legend(fontsize="small")

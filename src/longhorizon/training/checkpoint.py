@@ -76,7 +76,7 @@ def rng_state() -> dict[str, Any]:
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": (torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+        "numpy": (torch.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss, gauss),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -200,7 +200,7 @@ def export_pretrained(model: nn.Module, state: dict[str, Any], env: DistEnv) -> 
         return model
     from transformers import AutoModelForCausalLM
 
-    config = model.config  # type: ignore[attr-defined]
+    config = model.config
     dtype = next(iter(state.values())).dtype
     fresh = AutoModelForCausalLM.from_config(config, dtype=dtype)
     fresh.load_state_dict(state)

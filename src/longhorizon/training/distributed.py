@@ -83,7 +83,9 @@ def wrap_model(model: nn.Module, env: DistEnv) -> nn.Module:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The transformers model under a DDP wrapper (FSDP2 shards in place: nothing to strip)."""
-    return model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", model)
+    assert isinstance(inner, nn.Module)
+    return inner
 
 
 @contextlib.contextmanager

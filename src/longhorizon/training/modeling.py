@@ -51,7 +51,8 @@ def load_model(cfg: SFTConfig, dtype: torch.dtype, device: torch.device) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model), **kwargs).to(device)
+    model: Any = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.model), **kwargs)
+    model.to(device)
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
