@@ -197,6 +197,17 @@ def distill_cli(config: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "longhorizon.cli.main", "distill", "--config", str(config), *sets]
 
 
+# The run as its own process, verified by exact match (the CLI verifies with the registered
+# domains' `verify`, and these tasks' domains are made up).
+DISTILL_SCRIPT = (
+    "import json, sys\n"
+    "from longhorizon.distill.config import DistillConfig\n"
+    "from longhorizon.distill.opd import run_distill\n"
+    "from longhorizon.verifiers import verify_answer\n"
+    "run_distill(DistillConfig.model_validate(json.load(open(sys.argv[1]))), verify_answer)\n"
+)
+
+
 def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", **(env or {})}
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=400)
@@ -208,10 +219,11 @@ def test_resume_after_sigkill_reproduces_the_loss_curve_exactly(tmp_path: Path) 
     assert baseline.exists()
     config = tmp_path / "distill.yaml"
     config.write_text(json.dumps(fields))  # JSON is YAML
-    killed = launch(distill_cli(config), {KILL_ENV: "3"})
+    script = [sys.executable, "-c", DISTILL_SCRIPT, str(config)]
+    killed = launch(script, {KILL_ENV: "3"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert [r["step"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3]
-    resumed = launch(distill_cli(config))
+    resumed = launch(script)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout and "step-00000002" in resumed.stdout
     got, want = read_metrics(tmp_path / "run"), read_metrics(tmp_path / "baseline")

@@ -162,7 +162,7 @@ def test_recipes_take_domains_and_levels_from_the_registry(tmp_path: Path) -> No
     p = plan(recipe, "tiny-llama")
     assert p.levels["search"].entities == 60  # type: ignore[attr-defined]
     assert p.levels["instruction"] == INSTRUCTION.level()
-    assert p.distill.corpus == {"search": [tmp_path / "synth/search/corpus/corpus.jsonl"]}
+    assert p.distill.corpus == {"search": (tmp_path / "synth/search/corpus/corpus.jsonl",)}
     with pytest.raises(ValueError, match=r"unknown domain\(s\) \['chess'\]; registered: \["):
         Recipe.model_validate({**base, "synth": {"domains": {"chess": 1}}})
     with pytest.raises(ValueError, match=r"levels given for domain\(s\) \['search'\] not in"):
