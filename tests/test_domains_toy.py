@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +128,29 @@ def test_the_toy_domain_runs_the_whole_pipeline(
     report = (out / "report" / "report.md").read_text()
     row = next(line for line in report.splitlines() if "addition-heldout" in line)
     assert row.startswith("| addition | addition-heldout |"), row
+
+
+def _cli(args: list[str], plugins: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LONGHORIZON_DOMAINS": plugins, "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "longhorizon.cli.main", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_a_plugin_domain_is_usable_from_the_cli(tmp_path: Path) -> None:
+    """LONGHORIZON_DOMAINS registers a domain from outside the package for every command."""
+    out = tmp_path / "synth"
+    done = _cli(
+        ["synth", "--domain", "addition", "--n", "3", "--out", str(out)],
+        "tests.toy_domain",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    tasks = [json.loads(line) for f in sorted((out / "tasks").glob("*.jsonl")) for line in f.open()]
+    assert len(tasks) == 3 and {t["domain"] for t in tasks} == {"addition"}
+    bad = _cli(
+        ["synth", "--domain", "addition", "--n", "1", "--out", str(out)], "no_such_module", tmp_path
+    )
+    assert bad.returncode != 0
+    assert "plug-in domain 'no_such_module' (LONGHORIZON_DOMAINS" in bad.stderr
+    assert "No module named 'no_such_module'" in bad.stderr

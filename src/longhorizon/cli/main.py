@@ -92,5 +92,17 @@ app.command("distill")(distill.distill)
 app.command("report")(report.report)
 
 
+def main() -> None:
+    """The `longhorizon` command: a plug-in domain that cannot load is a usage error, not a
+    traceback."""
+    from longhorizon.domains.registry import PluginError
+
+    try:
+        app()
+    except PluginError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -18,7 +18,9 @@ console = Console()
 
 
 def synth(
-    domain: str = typer.Option(..., help=f"one of: {', '.join(registry.names())}"),
+    domain: str = typer.Option(
+        ..., help="a registered domain: search, instruction, or a plug-in (LONGHORIZON_DOMAINS)"
+    ),
     n: int = typer.Option(200, min=1, help="accepted tasks wanted"),
     out: Path = typer.Option(..., help="output dir: tasks/, trajectories/, kag.db, report"),
     model: str | None = typer.Option(

@@ -1,7 +1,9 @@
 """Task domains, one folder each: `domains/<name>/` exports one `DomainSpec` (its level,
 protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
 
-Importing this package registers the built-in domains (search, instruction) in `registry`.
+Importing this package registers the built-in domains (search, instruction) in `registry`;
+the first lookup loads the plug-in domains: the modules named in `LONGHORIZON_DOMAINS`
+(comma-separated, `module` or `module:ATTR`) and the entry points of `longhorizon.domains`.
 `verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
 """
 
