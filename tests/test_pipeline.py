@@ -71,6 +71,19 @@ def test_builtin_recipes_validate_with_dry_run() -> None:
     assert bad.exit_code == 2 and "no built-in recipe" in bad.output
 
 
+def test_the_checkout_recipes_are_the_builtin_ones_and_all_validate() -> None:
+    """recipes/ (what the README points at) holds the packaged recipes unchanged, plus variants
+    that validate too."""
+    root = Path(__file__).resolve().parents[1]
+    packaged = sorted((root / "src/longhorizon/recipes").glob("*.yaml"))
+    assert [p.name for p in packaged] == ["agents-a1.yaml", "smollm2.yaml", "tiny.yaml"]
+    for path in packaged:
+        assert (root / "recipes" / path.name).read_text() == path.read_text(), path.name
+    for path in sorted((root / "recipes").glob("tiny*.yaml")):
+        result = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
+        assert result.exit_code == 0 and "recipe valid" in result.output, result.output
+
+
 def test_bad_recipe_names_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(
