@@ -34,6 +34,8 @@ def test_saved_summary_holds_the_table_and_is_named_by_recipe_seed_commit(tmp_pa
     average = rows[("average", "")]
     assert round(average["base"]["mean"], 6) == 0.175 and average["benches"]["teacher"] == 1
     assert (folder / "report.md").read_text() == (run / "report" / "report.md").read_text()
+    images = sorted(p.name for p in (run / "report" / "plots").glob("*.png"))
+    assert images and sorted(p.name for p in (folder / "plots").glob("*.png")) == images
     assert (folder / "recipe.yaml").read_text() == "name: tiny\nseed: 3\n"
 
 

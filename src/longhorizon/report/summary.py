@@ -62,7 +62,8 @@ def results_name(summary: dict[str, Any]) -> str:
 
 
 def save_results(run_dir: Path, root: Path) -> Path:
-    """Write ROOT/<recipe>-seed<S>-<commit>/ (summary, report, recipe) from a finished run."""
+    """Write ROOT/<recipe>-seed<S>-<commit>/ (summary, report and its plots, recipe) from a
+    finished run."""
     md_path, _, _, table = build_report(run_dir)
     return save_built(run_dir, table, md_path, root)
 
@@ -75,6 +76,9 @@ def save_built(run_dir: Path, table: ResultsTable, md_path: Path, root: Path) ->
     write_text_atomic(folder / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     shutil.copyfile(md_path, folder / MARKDOWN_FILE)
     shutil.copyfile(run_dir / "recipe.yaml", folder / "recipe.yaml")  # how to rerun it
+    plots = md_path.parent / "plots"
+    if plots.is_dir():  # the markdown's images, so the saved report reads whole
+        shutil.copytree(plots, folder / "plots", dirs_exist_ok=True)
     return folder
 
 
