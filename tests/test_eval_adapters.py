@@ -318,15 +318,17 @@ def test_instruction_level_flag_reaches_the_heldout_split(
 # ---- compare -----------------------------------------------------------------------------------
 
 
-def _write(root: Path, scores: dict[int, list[float]], extra: bool = False) -> Path:
+def _write(
+    root: Path, scores: dict[int, list[float]], extra: bool = False, bench: str = "molbench"
+) -> Path:
     for seed, values in scores.items():
         results = [
-            ItemResult(bench="molbench", item_id=f"bind-{i:03d}", seed=seed, score=v)
+            ItemResult(bench=bench, item_id=f"bind-{i:03d}", seed=seed, score=v)
             for i, v in enumerate(values)
         ]
         if extra:
-            results.append(ItemResult(bench="molbench", item_id="only-here", seed=seed, score=1))
-        append_items(items_path(root / "molbench", seed), results)
+            results.append(ItemResult(bench=bench, item_id="only-here", seed=seed, score=1))
+        append_items(items_path(root / bench, seed), results)
     return root
 
 
@@ -348,3 +350,12 @@ def test_compare_gives_the_exact_paired_difference(tmp_path: Path) -> None:
     assert "+0.250" in output.output
     flag = CliRunner().invoke(app, ["eval", "--compare", str(b), str(a)])
     assert flag.exit_code == 0 and "-0.250" in flag.output
+
+
+def test_compare_covers_the_domains_heldout_benches(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a", {0: [1, 1, 0]}, bench="search-heldout")
+    b = _write(tmp_path / "b", {0: [0, 1, 0]}, bench="search-heldout")
+    _write(a, {0: [1, 1]}, bench="instruction-heldout")
+    _write(b, {0: [1, 0]}, bench="instruction-heldout")
+    found = {c.bench: c.difference.mean for c in compare_dirs(a, b)}
+    assert found == pytest.approx({"search-heldout": 1 / 3, "instruction-heldout": 0.5})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from longhorizon.evaluation.items import read_seeds
 from longhorizon.evaluation.metrics import paired_metric_difference
-from longhorizon.evaluation.runner import BENCHES
+from longhorizon.evaluation.runner import benches
 from longhorizon.evaluation.stats import Estimate
 
 
@@ -34,7 +34,7 @@ class Comparison:
 def compare_dirs(dir_a: Path, dir_b: Path) -> list[Comparison]:
     """A - B for every metric of every bench both directories evaluated."""
     out: list[Comparison] = []
-    for name, bench in BENCHES.items():
+    for name, bench in benches().items():  # held-out benches of every registered domain too
         a, b = read_seeds(dir_a / name), read_seeds(dir_b / name)
         seeds = sorted(set(a) & set(b))
         if not seeds:
