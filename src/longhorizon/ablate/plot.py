@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from longhorizon.ablate.analysis import StudyAnalysis
 from longhorizon.ablate.stats import Bootstrap
-from longhorizon.ablate.table import rows
+from longhorizon.ablate.table import rows, short
 from longhorizon.report.plots import save
 
 __all__ = ["study_figure", "write_plot"]
@@ -31,7 +31,7 @@ def _panel(
         ax.errorbar(x + offset, means, yerr=errors, fmt="o", capsize=3, label=name)
     if zero:
         ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [label for label, _ in columns])
+    ax.set_xticks(x, [short(label) for label, _ in columns])
     ax.legend(fontsize="small")
 
 

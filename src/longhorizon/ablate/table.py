@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+from rich import box
 from rich.table import Table
 
 from longhorizon.ablate.analysis import Comparison, StudyAnalysis
 from longhorizon.ablate.stats import ALPHA, POWER, Bootstrap, minimum_detectable_effect
 
-__all__ = ["AVERAGE", "notes", "rows", "study_table"]
+__all__ = ["AVERAGE", "notes", "rows", "short", "study_table"]
 
 AVERAGE = "average"
 
@@ -22,36 +23,44 @@ def rows(analysis: StudyAnalysis) -> list[tuple[str, int | None]]:
 
 def _interval(boot: Bootstrap, bench: int | None, signed: bool = False) -> str:
     low, high = boot.interval(bench)
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    return f"{fmt.format(boot.mean(bench))} [{fmt.format(low)}, {fmt.format(high)}]"
+    mean = f"{boot.mean(bench):+.3f}" if signed else f"{boot.mean(bench):.3f}"
+    return f"{mean} [{low:.3f}, {high:.3f}]"
 
 
 def _sd(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3f}"
 
 
+def short(bench: str) -> str:
+    """A held-out bench by its domain's name (the table must fit 80 columns)."""
+    return bench.removesuffix("-heldout")
+
+
 def study_table(name: str, model_note: str, analysis: StudyAnalysis) -> Table:
-    """Per variant and bench: score, difference from the baseline, seed sd of the difference."""
-    seeds = len(analysis.seeds)
+    """Per variant and bench: score, difference from the baseline, seed sd of the difference
+    (of the score, for the baseline). Numbers fold, never get cut; the verdicts are in
+    `notes`."""
     table = Table(
-        title=f"{name}: held-out {model_note}, {seeds} seed(s); "
-        f"difference vs {analysis.baseline} (paired, 95% CI)"
+        title=f"{name}: held-out {model_note}, {len(analysis.seeds)} seed(s); "
+        f"difference vs {analysis.baseline} (paired, 95% CI)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=0,
+        show_edge=False,
     )
-    for column in ("variant", "bench"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("mean [95% CI]", no_wrap=True)
-    table.add_column("difference [95% CI]", no_wrap=True)
-    table.add_column("seed sd", justify="right", no_wrap=True)
-    table.add_column("excl. 0", no_wrap=True)
+    table.add_column("variant", overflow="fold")
+    table.add_column("bench", overflow="fold")
+    table.add_column("score [95% CI]", overflow="fold")
+    table.add_column("difference [95% CI]", overflow="fold")
+    table.add_column("seed sd", justify="right", overflow="fold")
     compared = {c.variant: c for c in analysis.comparisons}
     for variant, boot in analysis.scores.items():
+        c = compared.get(variant)
         for i, (label, bench) in enumerate(rows(analysis)):
-            c = compared.get(variant)
             diff = _interval(c.boot, bench, signed=True) if c else "baseline"
-            sd = _sd(c.boot.seed_sd(bench)) if c else _sd(boot.seed_sd(bench))
-            sig = ("yes" if c.significant(bench) else "no") if c else ""
+            sd = (c.boot if c else boot).seed_sd(bench)
             first = variant if i == 0 else ""
-            table.add_row(first, label, _interval(boot, bench), diff, sd, sig)
+            table.add_row(first, short(label), _interval(boot, bench), diff, _sd(sd))
         table.add_section()
     return table
 
