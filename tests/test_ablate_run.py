@@ -22,6 +22,7 @@ def _study(tmp_path: Path) -> Path:
     study = {
         "name": "micro-loss",
         "recipe": "micro.yaml",  # relative to the study file
+        "set": ["sft.max_steps=2"],  # the micro recipe, shorter still
         "seeds": [0, 1],
         "baseline": "sva",
         "variants": {"sva": ["distill.loss.kind=sva"], "tail": ["distill.loss.kind=sva_tail"]},

@@ -3,17 +3,23 @@ sentences a study prints (significance in words, Holm only with several comparis
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
-from longhorizon.ablate.analysis import CellScores, analyse
+from longhorizon.ablate.analysis import CellScores, analyse, read_cell
+from longhorizon.ablate.results import write_outputs
 from longhorizon.ablate.stats import holm, minimum_detectable_effect, two_level_bootstrap
 from longhorizon.ablate.study import Cell
 from longhorizon.ablate.table import notes
+from longhorizon.evaluation.items import append_items, items_path
 from longhorizon.evaluation.stats import paired_difference
+from longhorizon.evaluation.types import ItemResult
 from longhorizon.pipeline.recipe import Recipe, StudentSpec
 
 Z = 1.959963984540054 + 0.8416212335729143  # z(0.975) + z(0.8)
@@ -108,3 +114,75 @@ def test_the_notes_say_significance_in_words_and_holm_with_several_comparisons()
     assert "2 variants are compared with base" in holm_line
     (up, same) = three.comparisons
     assert same.p_holm == 1.0 and up.p_holm == pytest.approx(2 * 2 / 10_001)
+
+
+def test_outputs_from_item_files_match_a_recomputation_by_hand(tmp_path: Path) -> None:
+    """Real items files (two decoding seeds, one item missing under one of them) for 3
+    variants x 2 seeds x 2 benches -> results.json, table.txt and plot.png; every difference
+    recomputed here from the files with plain Python."""
+    rng = np.random.default_rng(7)
+    benches = ["instruction-heldout", "search-heldout"]
+    cells = []
+    for seed in (0, 1):
+        for variant in ("base", "a", "b"):
+            recipe = Recipe(
+                name="t", out=tmp_path / variant / str(seed), student=StudentSpec(model="m")
+            )
+            eval_dir = tmp_path / "eval" / f"{variant}{seed}"
+            for bench in benches:
+                for decode in (0, 1):
+                    ids = range(9 if (variant, decode) == ("a", 1) else 10)  # a/1 lacks i9
+                    append_items(
+                        items_path(eval_dir / bench, decode),
+                        [
+                            ItemResult(
+                                bench=bench,
+                                item_id=f"i{i}",
+                                seed=decode,
+                                score=float(rng.integers(0, 2)),
+                            )
+                            for i in ids
+                        ],
+                    )
+            cells.append(read_cell(Cell(variant, seed, "distilled", recipe), eval_dir, benches))
+    analysis = analyse(cells, "base", benches)
+    write_outputs("files", analysis, tmp_path, Console(file=io.StringIO()))
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    def by_hand(variant: str, seed: int, bench: str) -> dict[str, float]:
+        eval_dir = tmp_path / "eval" / f"{variant}{seed}" / bench
+        runs = [
+            {json.loads(x)["item_id"]: json.loads(x)["score"] for x in p.read_text().splitlines()}
+            for p in sorted(eval_dir.glob("items-seed*.jsonl"))
+        ]
+        return {
+            i: sum(r[i] for r in runs) / len(runs) for i in runs[0] if all(i in r for r in runs)
+        }
+
+    table = (tmp_path / "table.txt").read_text()
+    for variant in ("a", "b"):
+        bench_means = []
+        for bench in benches:
+            per_seed = []
+            for seed in (0, 1):
+                x, y = by_hand(variant, seed, bench), by_hand("base", seed, bench)
+                per_seed.append(
+                    sum(x[i] - y[i] for i in x if i in y) / len([i for i in x if i in y])
+                )
+            reported = results["comparisons"][variant][bench]
+            assert reported["per_seed"] == pytest.approx(per_seed, abs=1e-12)
+            assert reported["mean"] == pytest.approx(sum(per_seed) / 2, abs=1e-12)
+            assert reported["n_per_seed"] == ([9, 9] if variant == "a" else [10, 10])
+            assert f"{sum(per_seed) / 2:+.3f} [" in table
+            bench_means.append(sum(per_seed) / 2)
+        average = results["comparisons"][variant]["average"]
+        assert average["mean"] == pytest.approx(sum(bench_means) / 2, abs=1e-12)
+        assert average["p_holm"] is not None
+    assert len(results["cells"]) == 3 * 2 * 2
+    cell = next(c for c in results["cells"] if c["variant"] == "a" and c["seed"] == 1)
+    assert cell["n"] == 9 and cell["items"] == [
+        "eval/a1/instruction-heldout/items-seed0.jsonl",
+        "eval/a1/instruction-heldout/items-seed1.jsonl",
+    ]
+    assert "Multiple comparisons: 2 variants" in table
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from longhorizon.ablate import load_study, plan_study
 from longhorizon.ablate.keys import cell_keys
 from longhorizon.cli.main import app
+from longhorizon.training.data import DataConfig, Sample, build_samples
 from tests.test_pipeline import MICRO
+from tests.test_training_data import make_traj
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +33,7 @@ def _dry_run(path: Path) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("name", ["loss", "k", "seeds"])
+@pytest.mark.parametrize("name", ["loss", "k", "length", "seeds"])
 def test_builtin_studies_validate(name: str) -> None:
     code, output = _dry_run(ROOT / "studies" / f"{name}.yaml")
     assert code == 0, output
@@ -94,3 +96,23 @@ def test_stage_keys_share_what_a_variant_does_not_change(tmp_path: Path) -> None
     (cell,) = [p.cell for p in planned if p.cell.name == "sva/seed0"]
     moved = cell.recipe.model_copy(update={"out": tmp_path / "elsewhere"})
     assert cell_keys(moved) == sva
+
+
+def test_token_share_keeps_the_first_share_of_each_training_sequence() -> None:
+    """The length study's knob: `sft.data.token_share` truncates every sequence to its first
+    ceil(share x length) tokens, masks kept; a piece left without a trained token is dropped."""
+    traj = make_traj("a")  # ids 1..10; the model's tokens are 4, 5 and 8, 9, 10
+    (full,) = build_samples([traj], DataConfig(), max_len=100)
+
+    def cut(share: float) -> list[Sample]:
+        return build_samples([traj], DataConfig(token_share=share), max_len=100)
+
+    (half,) = cut(0.5)
+    assert half.input_ids.tolist() == [1, 2, 3, 4, 5]
+    assert half.loss_mask.tolist() == full.loss_mask.tolist()[:5]
+    (third,) = cut(0.35)  # ceil(3.5) = 4 tokens
+    assert third.input_ids.tolist() == [1, 2, 3, 4]
+    assert cut(0.25) == []  # ceil(2.5) = 3 tokens of prompt: nothing to train on
+    assert cut(1.0)[0].input_ids.tolist() == full.input_ids.tolist()
+    with pytest.raises(ValueError):
+        DataConfig(token_share=0)
