@@ -75,6 +75,7 @@ def test_study_is_killed_resumed_shares_stages_and_reports_paired_differences(
     assert shared_by == {"sva/seed0", "sva/seed1"}  # the tail cells reused them
 
     results = json.loads((out / "results.json").read_text())
+    assert len(results["stage_code_versions"]) == 1  # both processes ran the same code
     benches = results["benches"]
     assert benches == ["instruction-heldout", "search-heldout"]
     cells = {(c["variant"], c["seed"], c["bench"]): c for c in results["cells"]}

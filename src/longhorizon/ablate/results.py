@@ -65,7 +65,9 @@ def _rel(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
 
 
-def results_json(name: str, analysis: StudyAnalysis, root: Path) -> dict[str, Any]:
+def results_json(
+    name: str, analysis: StudyAnalysis, root: Path, versions: list[str] | None = None
+) -> dict[str, Any]:
     cells = []
     for c in analysis.cells:
         for bench in analysis.benches:
@@ -87,7 +89,8 @@ def results_json(name: str, analysis: StudyAnalysis, root: Path) -> dict[str, An
             )
     return {
         "study": name,
-        "code_version": code_version(),
+        "code_version": code_version(),  # the analysis; `stage_code_versions`: the runs
+        "stage_code_versions": versions or [],
         "baseline": analysis.baseline,
         "seeds": analysis.seeds,
         "benches": analysis.benches,
@@ -98,7 +101,13 @@ def results_json(name: str, analysis: StudyAnalysis, root: Path) -> dict[str, An
     }
 
 
-def write_outputs(name: str, analysis: StudyAnalysis, root: Path, console: Console) -> Path:
+def write_outputs(
+    name: str,
+    analysis: StudyAnalysis,
+    root: Path,
+    console: Console,
+    versions: list[str] | None = None,
+) -> Path:
     """Print the table and notes; write them, the plot and the JSON under `root`."""
     models = sorted({c.cell.model for c in analysis.cells})
     table = study_table(name, "scores of " + "/".join(models), analysis)
@@ -110,7 +119,7 @@ def write_outputs(name: str, analysis: StudyAnalysis, root: Path, console: Conso
     write_text_atomic(root / TABLE_FILE, recorder.export_text())
     tmp = root / f".{PLOT_FILE}.{os.getpid()}.tmp"
     os.replace(write_plot(name, analysis, tmp), root / PLOT_FILE)
-    payload = json.dumps(results_json(name, analysis, root), indent=2) + "\n"
+    payload = json.dumps(results_json(name, analysis, root, versions), indent=2) + "\n"
     write_text_atomic(root / RESULTS_FILE, payload)
     console.print(f"study results: {root / RESULTS_FILE}  {root / TABLE_FILE}  {root / PLOT_FILE}")
     return root / RESULTS_FILE

@@ -200,7 +200,15 @@ def run_study(study: Study, base: dict[str, Any], console: Console) -> tuple[Stu
         read_cell(p.cell, out / "cache" / p.keys.evals[p.cell.model], benches) for p in planned
     ]
     analysis = analyse(cells, study.baseline_name, benches)
-    return analysis, write_outputs(study.name, analysis, out, console)
+    versions = stage_versions(out, planned)
+    return analysis, write_outputs(study.name, analysis, out, console, versions)
+
+
+def stage_versions(out: Path, planned: list[PlannedCell]) -> list[str]:
+    """The code versions that ran the stages behind the results (a resumed study may mix)."""
+    records = {key for p in planned for _, key in p.jobs()}
+    paths = [out / "cache" / key / STAGE_RECORD for key in sorted(records)]
+    return sorted({json.loads(p.read_text())["code_version"] for p in paths})
 
 
 def _run_cell(p: PlannedCell, out: Path, ledger: Ledger, console: Console) -> None:
