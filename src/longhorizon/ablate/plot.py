@@ -19,7 +19,11 @@ __all__ = ["study_figure", "write_plot"]
 
 
 def _panel(
-    ax: Axes, series: dict[str, Bootstrap], columns: list[tuple[str, int | None]], zero: bool
+    ax: Axes,
+    series: dict[str, Bootstrap],
+    columns: list[tuple[str, int | None]],
+    colors: dict[str, str],
+    zero: bool,
 ) -> None:
     x = np.arange(len(columns))
     width = 0.8 / max(1, len(series))
@@ -28,7 +32,9 @@ def _panel(
         bounds = np.array([boot.interval(b) for _, b in columns])
         errors = np.abs(bounds.T - means)
         offset = (k - (len(series) - 1) / 2) * width
-        ax.errorbar(x + offset, means, yerr=errors, fmt="o", capsize=3, label=name)
+        ax.errorbar(
+            x + offset, means, yerr=errors, fmt="o", capsize=3, label=name, color=colors[name]
+        )
     if zero:
         ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x, [short(label) for label, _ in columns])
@@ -37,13 +43,14 @@ def _panel(
 
 def study_figure(name: str, analysis: StudyAnalysis) -> Figure:
     columns = rows(analysis)
+    colors = {v: f"C{i % 10}" for i, v in enumerate(analysis.variants)}  # same in both panels
     figure = Figure(figsize=(max(6.0, 1.8 * len(columns) + 3), 7.0), layout="constrained")
     top, bottom = figure.subplots(2, 1)
-    _panel(top, analysis.scores, columns, zero=False)
+    _panel(top, analysis.scores, columns, colors, zero=False)
     top.set_ylabel("held-out score")
     top.set_title(f"{name}: scores ({len(analysis.seeds)} seed(s), 95% interval)")
     diffs = {c.variant: c.boot for c in analysis.comparisons}
-    _panel(bottom, diffs, columns, zero=True)
+    _panel(bottom, diffs, columns, colors, zero=True)
     bottom.set_ylabel(f"difference vs {analysis.baseline}")
     bottom.set_title("paired difference (seeds x items bootstrap, 95% interval)")
     return figure
