@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from longhorizon.cli import (
+    ablate,
     distill,
     evaluate,
     kag,
@@ -47,15 +47,12 @@ app.add_typer(kag.app, name="kag")
 
 def _recipe_path(recipe: str) -> Path:
     """A recipe file, or the name of a built-in one (tiny, smollm2, agents-a1)."""
-    path = Path(recipe)
-    if path.exists():
-        return path
-    builtin = resources.files("longhorizon.recipes").joinpath(
-        f"{recipe.removesuffix('.yaml')}.yaml"
-    )
-    if builtin.is_file():
-        return Path(str(builtin))
-    raise typer.BadParameter(f"no recipe file {recipe!r} and no built-in recipe of that name")
+    from longhorizon.pipeline.recipe import find_recipe
+
+    try:
+        return find_recipe(recipe)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command("run")
@@ -90,6 +87,7 @@ app.command("teach")(train.teach)
 app.command("eval")(evaluate.evaluate)
 app.command("distill")(distill.distill)
 app.command("report")(report.report)
+app.command("ablate")(ablate.ablate)
 
 
 def main() -> None:

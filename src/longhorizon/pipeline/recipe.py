@@ -9,6 +9,7 @@ config without running anything, which is what `longhorizon run --dry-run` print
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from longhorizon.domains import registry
 from longhorizon.models.tiny import TinyModelConfig
 
-__all__ = ["EvalSpec", "Recipe", "ServingSpec", "StudentSpec", "SynthSpec", "load_recipe"]
+__all__ = [
+    "EvalSpec",
+    "Recipe",
+    "ServingSpec",
+    "StudentSpec",
+    "SynthSpec",
+    "find_recipe",
+    "load_recipe",
+]
 
 
 class StudentSpec(BaseModel):
@@ -129,3 +138,17 @@ def load_recipe(path: Path) -> Recipe:
     if unknown:
         raise ValueError(f"{path}: {unknown}")
     return Recipe.model_validate(data)
+
+
+def find_recipe(recipe: str, relative_to: Path | None = None) -> Path:
+    """A recipe file (as given, or relative to `relative_to`), or a built-in recipe's name
+    (tiny, smollm2, agents-a1); ValueError when neither exists."""
+    for path in (Path(recipe), *([relative_to / recipe] if relative_to else [])):
+        if path.is_file():
+            return path
+    builtin = resources.files("longhorizon.recipes").joinpath(
+        f"{recipe.removesuffix('.yaml')}.yaml"
+    )
+    if builtin.is_file():
+        return Path(str(builtin))
+    raise ValueError(f"no recipe file {recipe!r} and no built-in recipe of that name")

@@ -149,7 +149,7 @@ def audit_training_data(p: Plan) -> None:
     from longhorizon.synthesis.decontam import AUDIT_OFF, benchmark_index
 
     index = benchmark_index()  # raises when the benchmark folder is missing
-    target = p.out / "eval" / "contamination.json"
+    target = p.layout.eval / "contamination.json"
     if index is None:  # LONGHORIZON_BENCHMARKS=none: no file, so the report says "no audit"
         target.unlink(missing_ok=True)
         console.print(f"contamination audit: {AUDIT_OFF} (LONGHORIZON_BENCHMARKS=none)")
@@ -168,22 +168,29 @@ def audit_training_data(p: Plan) -> None:
 
 
 def run_eval(p: Plan) -> None:
+    audit_training_data(p)
+    for label in p.models():
+        eval_model(p, label)
+
+
+def eval_model(p: Plan, label: str) -> None:
+    """Evaluate one of the plan's models (`Plan.models()` label) on its benches."""
     from longhorizon.evaluation.runner import evaluate_model
 
-    audit_training_data(p)
-    seeds = p.recipe.eval.seeds
-    for label, model in p.models().items():
-        for bench in _benches_for(p, label):
-            domain = next((d for d in p.synth if registry.get(d).bench == bench), None)
-            tasks = p.synth[domain].out / "tasks" if domain is not None else None
-            asyncio.run(
-                evaluate_model(
-                    model, [bench], seeds, p.out / "eval" / label, eval_options(p, bench, tasks)
-                )
-            )
+    model = p.models()[label]
+    for bench in benches_for(p, label):
+        options = eval_options(p, bench, train_tasks(p, bench))
+        out = p.eval_dir(label)
+        asyncio.run(evaluate_model(model, [bench], p.recipe.eval.seeds, out, options))
 
 
-def _benches_for(p: Plan, label: str) -> list[str]:
+def train_tasks(p: Plan, bench: str) -> Path | None:
+    """The task store a held-out bench is audited against (None for other benches)."""
+    domain = next((d for d in p.synth if registry.get(d).bench == bench), None)
+    return p.synth[domain].out / "tasks" if domain is not None else None
+
+
+def benches_for(p: Plan, label: str) -> list[str]:
     if label.startswith("teacher-"):
         return [registry.get(label.removeprefix("teacher-")).bench]
     return p.recipe.benches()
@@ -203,7 +210,7 @@ def print_results(p: Plan) -> None:
     """The results table: held-out scores per stage with 95% intervals, per domain and mean."""
     from longhorizon.evaluation.runner import load_results
 
-    results = {label: load_results(p.out / "eval" / label) for label in p.models()}
+    results = {label: load_results(p.eval_dir(label)) for label in p.models()}
     console.print(results_table(p.recipe.name, results, p.recipe.benches()))
     console.print(f"report: {p.out / 'report' / 'report.html'}")
 

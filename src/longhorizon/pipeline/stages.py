@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -17,6 +18,28 @@ from longhorizon.training.teach import TeachConfig, TeachStage
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Where each stage writes. `longhorizon run` puts every stage under the run directory;
+    a study (`longhorizon ablate`) gives each stage its own content-addressed folder, so every
+    cell that resolves to the same stage config finds the same paths (and resumes the same
+    checkpoints: SFT and OPD refuse a checkpoint whose config differs, paths included)."""
+
+    synth: Path  # synth/<domain>/
+    sft: Path
+    teachers: Path  # teachers/<domain>/teacher
+    distill: Path
+    eval: Path  # eval/<label>/ unless `eval_dirs` names the label's own folder
+    eval_dirs: Mapping[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def under(cls, out: Path) -> Layout:
+        return cls(out / "synth", out / "sft", out / "teachers", out / "distill", out / "eval")
+
+    def eval_dir(self, label: str) -> Path:
+        return self.eval_dirs.get(label, self.eval / label)
+
+
+@dataclass(frozen=True)
 class Plan:
     """Every stage's resolved configuration and the run layout."""
 
@@ -27,10 +50,14 @@ class Plan:
     sft: SFTConfig
     teachers: dict[str, TeachConfig]
     distill: DistillConfig
+    layout: Layout
 
     @property
     def out(self) -> Path:
         return self.recipe.out
+
+    def eval_dir(self, label: str) -> Path:
+        return self.layout.eval_dir(label)
 
     def models(self) -> dict[str, str]:
         """Evaluation labels -> checkpoints (teachers are evaluated on their own domain)."""
@@ -41,22 +68,20 @@ class Plan:
         return models
 
 
-def synth_dir(out: Path, domain: str) -> Path:
-    return out / "synth" / domain
+def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
+    """Resolve a recipe into stage configs; `student` is the base checkpoint (or its name).
 
-
-def plan(recipe: Recipe, student: str) -> Plan:
-    """Resolve a recipe into stage configs; `student` is the base checkpoint (or its name)."""
-    out = recipe.out
+    Stages write under `layout` (default: all under `recipe.out`)."""
+    lay = layout or Layout.under(recipe.out)
     synth = {
         d: SynthConfig(
-            n=n, out=synth_dir(out, d), seed=recipe.seed, concurrency=recipe.synth.concurrency
+            n=n, out=lay.synth / d, seed=recipe.seed, concurrency=recipe.synth.concurrency
         )
         for d, n in recipe.synth.domains.items()
     }
     levels = {d: recipe.synth.level(d) for d in recipe.domains}
-    trajectories = tuple(synth_dir(out, d) / "trajectories" for d in recipe.domains)
-    sft_fields = {"model": student, "output_dir": out / "sft", "seed": recipe.seed, **recipe.sft}
+    trajectories = tuple(lay.synth / d / "trajectories" for d in recipe.domains)
+    sft_fields = {"model": student, "output_dir": lay.sft, "seed": recipe.seed, **recipe.sft}
     sft_fields["data"] = DataConfig(paths=trajectories, **recipe.sft.get("data", {}))
     sft = SFTConfig.model_validate(sft_fields)
     teacher_sft = sft.model_copy(update=_teacher_fields(recipe))
@@ -64,12 +89,12 @@ def plan(recipe: Recipe, student: str) -> Plan:
         d: TeachConfig(
             domain=d,
             init=str(sft.final_path),
-            output_dir=out / "teachers",
+            output_dir=lay.teachers,
             sft=teacher_sft,
             stages=[
                 TeachStage(
                     name=d,
-                    data=DataConfig(paths=(synth_dir(out, d) / "trajectories",), domains=(d,)),
+                    data=DataConfig(paths=(lay.synth / d / "trajectories",), domains=(d,)),
                 )
             ],
         )
@@ -79,14 +104,14 @@ def plan(recipe: Recipe, student: str) -> Plan:
         {
             "model": str(sft.final_path),
             "teachers": [_teacher_spec(recipe, d, teachers[d]) for d in recipe.domains],
-            "tasks": [synth_dir(out, d) / "tasks" for d in recipe.domains],
-            "corpus": _corpus(recipe),
-            "output_dir": out / "distill",
+            "tasks": [lay.synth / d / "tasks" for d in recipe.domains],
+            "corpus": _corpus(recipe, lay.synth),
+            "output_dir": lay.distill,
             "seed": recipe.seed,
             **recipe.distill,
         }
     )
-    return Plan(recipe, student, synth, levels, sft, teachers, distill)
+    return Plan(recipe, student, synth, levels, sft, teachers, distill, lay)
 
 
 def _teacher_fields(recipe: Recipe) -> dict[str, object]:
@@ -110,7 +135,7 @@ def _teacher_spec(recipe: Recipe, domain: str, teach: TeachConfig) -> TeacherSpe
     )
 
 
-def _corpus(recipe: Recipe) -> dict[str, list[Path]]:
+def _corpus(recipe: Recipe, synth_root: Path) -> dict[str, list[Path]]:
     """Each domain's corpus files, where its spec says synthesis wrote them."""
-    files = {d: registry.get(d).corpus(synth_dir(recipe.out, d)) for d in recipe.domains}
+    files = {d: registry.get(d).corpus(synth_root / d) for d in recipe.domains}
     return {d: paths for d, paths in files.items() if paths}

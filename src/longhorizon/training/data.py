@@ -11,7 +11,10 @@ Selection, in order:
    trajectories (total defaults to the number that passed the filters), drawn without replacement
    and repeated whole when a domain has fewer than its share; unlisted domains are left out.
    The unit is the trajectory, so a split trajectory keeps all its pieces together;
-3. over-long policy, for sequences longer than `max_len`:
+3. `token_share` < 1: each training sequence keeps its first ceil(share x length) tokens (a
+   linear episode's sequence is its whole trajectory: a trajectory truncated to a share of its
+   tokens, for studies of trajectory length);
+4. over-long policy, for sequences longer than `max_len`:
    - `drop`: leave the sequence out;
    - `split`: cut only where a model call's new prompt starts, packing consecutive calls greedily
      into pieces of at most `max_len` tokens; each piece starts at a call's prompt and keeps its
@@ -54,6 +57,8 @@ class DataConfig(BaseModel):
     mix: dict[str, float] | None = None  # domain -> weight (relative share of trajectories)
     mix_total: int | None = Field(default=None, ge=1)  # trajectories after mixing
     overlong: OverlongPolicy = "split"
+    # Share of each training sequence kept (its first tokens); 1 keeps all.
+    token_share: float = Field(default=1.0, gt=0, le=1)
     seed: int = 0
 
 
@@ -167,12 +172,14 @@ def split_at_boundaries(length: int, boundaries: list[int], max_len: int) -> lis
 
 
 def sequence_pieces(
-    traj: Trajectory, leaf: int, max_len: int, policy: OverlongPolicy
+    traj: Trajectory, leaf: int, max_len: int, policy: OverlongPolicy, share: float = 1.0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (ids, mask) pieces of one training sequence under the over-long policy."""
+    """The (ids, mask) pieces of one training sequence: its first `share` of tokens, under
+    the over-long policy."""
     seq = call_sequence(traj.calls, leaf)
-    ids = np.asarray(seq.input_ids, dtype=np.int32)
-    mask = np.asarray(seq.loss_mask, dtype=np.uint8)
+    keep = math.ceil(share * len(seq.input_ids))
+    ids = np.asarray(seq.input_ids[:keep], dtype=np.int32)
+    mask = np.asarray(seq.loss_mask[:keep], dtype=np.uint8)
     if len(ids) <= max_len:
         return [(ids, mask)]
     if policy == "drop":
@@ -183,11 +190,14 @@ def sequence_pieces(
     return [(ids[s:e], mask[s:e]) for s, e in spans]
 
 
-def trajectory_samples(traj: Trajectory, max_len: int, policy: OverlongPolicy) -> list[Sample]:
+def trajectory_samples(
+    traj: Trajectory, max_len: int, policy: OverlongPolicy, share: float = 1.0
+) -> list[Sample]:
     """All samples of one trajectory; pieces without a trainable token are dropped."""
     samples: list[Sample] = []
     for leaf in leaf_calls(traj.calls):
-        for piece, (ids, mask) in enumerate(sequence_pieces(traj, leaf, max_len, policy)):
+        pieces = sequence_pieces(traj, leaf, max_len, policy, share)
+        for piece, (ids, mask) in enumerate(pieces):
             sample = Sample(ids, mask, traj.domain, traj.id, piece)
             if sample.num_trainable > 0:
                 samples.append(sample)
@@ -201,7 +211,7 @@ def build_samples(
     kept = [t for t in trajectories if keep_trajectory(t, cfg)]
     samples: list[Sample] = []
     for traj in mix_domains(kept, cfg):
-        samples += trajectory_samples(traj, max_len, cfg.overlong)
+        samples += trajectory_samples(traj, max_len, cfg.overlong, cfg.token_share)
     return samples
 
 

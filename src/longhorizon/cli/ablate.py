@@ -1,0 +1,40 @@
+"""`longhorizon ablate STUDY.yaml`: variants x seeds of a recipe, with paired intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+
+
+def ablate(
+    study_file: Path = typer.Argument(..., help="a study file (see studies/)", dir_okay=False),
+    out: Path | None = typer.Option(None, help="study folder (default: runs/ablate/<name>)"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="resolve and validate every cell, print the grid, run nothing"
+    ),
+) -> None:
+    """Run a study: shared stages once, every cell resumably; one table, one plot, one JSON."""
+    # Imported here: the study runner loads torch and matplotlib, other commands need not.
+    from longhorizon.ablate import StudyError, load_study, plan_study, print_grid, run_study
+
+    if not study_file.is_file():
+        raise typer.BadParameter(f"no study file {study_file}")
+    try:
+        study, base = load_study(study_file)
+        if out is not None:
+            study = study.model_copy(update={"out": out})
+        planned, benches = plan_study(study, base)
+    except StudyError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(code=2) from None
+    if dry_run:
+        print_grid(planned, study.out_dir(), console)
+        console.print(f"benches: {', '.join(benches)}; baseline: {study.baseline_name}")
+        console.print("[green]study valid[/green]")
+        return
+    run_study(study, base, console)
