@@ -19,6 +19,7 @@ from longhorizon.cli import (
     synth,
     tools,
     train,
+    view,
     vllm,
 )
 from longhorizon.core.logs import send_third_party_to
@@ -90,6 +91,7 @@ app.command("teach")(train.teach)
 app.command("eval")(evaluate.evaluate)
 app.command("distill")(distill.distill)
 app.command("report")(report.report)
+app.command("view")(view.view)
 
 
 if __name__ == "__main__":

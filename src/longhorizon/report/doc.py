@@ -51,7 +51,15 @@ class Code:
     text: str
 
 
-Block = Heading | Para | Bullets | Table | Image | Code
+@dataclass(frozen=True)
+class ViewerLinks:
+    """Links into `longhorizon view` (label, URL path on the viewer): in the HTML page only,
+    hidden unless the page was served by the viewer, so the file stays self-contained."""
+
+    links: list[tuple[str, str]]
+
+
+Block = Heading | Para | Bullets | Table | Image | Code | ViewerLinks
 
 
 # ---- Markdown ----------------------------------------------------------------------------
@@ -77,7 +85,8 @@ def md_paragraph(text: str) -> str:
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
-    return "\n\n".join(_md_block(b) for b in blocks) + "\n"
+    shown = [b for b in blocks if not isinstance(b, ViewerLinks)]  # no viewer behind a .md
+    return "\n\n".join(_md_block(b) for b in shown) + "\n"
 
 
 def _md_block(block: Block) -> str:
@@ -134,8 +143,20 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
+# Shows the viewer links when the viewer answers at this page's origin; opened as a file (or
+# served by anything else) the fetch fails and they stay hidden.
+VIEWER_PROBE = (
+    "<script>fetch('/api/ping').then(function (r) { return r.ok ? r.json() : null; })"
+    ".then(function (j) { if (j && j.viewer === 'longhorizon') {"
+    " document.querySelectorAll('nav.lh-viewer').forEach(function (n) { n.hidden = false; });"
+    " } }).catch(function () {});</script>"
+)
+
+
 def to_html(blocks: Sequence[Block], title: str) -> str:
     body = "\n".join(_html_block(b) for b in blocks)
+    if any(isinstance(b, ViewerLinks) for b in blocks):
+        body += "\n" + VIEWER_PROBE
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -162,6 +183,9 @@ def _html_block(block: Block) -> str:
             )
         case Code(text):
             return f"<pre><code>{esc(text.rstrip())}</code></pre>"
+        case ViewerLinks(links):
+            items = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links)
+            return f'<nav class="lh-viewer" hidden>Open in the viewer: {items}</nav>'
     raise TypeError(f"not a block: {block!r}")
 
 
