@@ -184,8 +184,8 @@ def _html_block(block: Block) -> str:
         case Code(text):
             return f"<pre><code>{esc(text.rstrip())}</code></pre>"
         case ViewerLinks(links):
-            items = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links)
-            return f'<nav class="lh-viewer" hidden>Open in the viewer: {items}</nav>'
+            anchors = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links)
+            return f'<nav class="lh-viewer" hidden>Open in the viewer: {anchors}</nav>'
     raise TypeError(f"not a block: {block!r}")
 
 

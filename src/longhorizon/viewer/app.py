@@ -8,6 +8,7 @@ in a request goes through `RunFiles.resolve` (see paths.py).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -255,8 +256,6 @@ class Pages:
 
 
 def _stages(root: Path) -> dict[str, Any]:
-    import json
-
     path = root / "stages.json"
     if not path.exists():
         return {}
@@ -272,7 +271,7 @@ def create_app(state: ViewerState) -> Starlette:
     def guarded(handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             try:
-                return await handler(request)  # type: ignore[no-any-return]
+                return await handler(request)
             except OutsideRun as exc:
                 return pages.render("error.html.jinja", 403, title="Refused", message=str(exc))
             except (NotFound, ValueError) as exc:

@@ -28,7 +28,7 @@ _FORCED_BODY = _FORCED.split(_SENTINEL)[1].rsplit(",", 1)[0]
 
 def is_forced_prompt(text: str | None) -> bool:
     """True for the harness's prompt that forces a final answer at a budget."""
-    return bool(text) and text.startswith(_FORCED_HEAD) and _FORCED_BODY in text  # type: ignore[union-attr]
+    return text is not None and text.startswith(_FORCED_HEAD) and _FORCED_BODY in text
 
 
 @dataclass(frozen=True)

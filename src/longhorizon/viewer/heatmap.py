@@ -39,11 +39,11 @@ def heat_cells(
 ) -> list[HeatCell]:
     at = {p: j for j, p in enumerate(monitors.positions)}
     values: dict[int, float] = {}
-    for p, j in at.items():
+    for p, i in at.items():
         if color == "coverage" and monitors.coverage is not None:
-            values[p] = 1.0 - monitors.coverage[j]
+            values[p] = 1.0 - monitors.coverage[i]
         else:
-            values[p] = monitors.kl[j]
+            values[p] = monitors.kl[i]
     top = max(values.values(), default=0.0) or 1.0
     cells = []
     for c in view.cells:
