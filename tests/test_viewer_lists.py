@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -177,3 +181,20 @@ def test_names_resolve_inside_the_run_only(tmp_path: Path) -> None:
             files.resolve(name)
     with pytest.raises(OutsideRun, match="unknown run 'other'"):
         files.resolve("a", root="other")
+
+
+def test_cli_serves_the_run_and_warns_off_loopback(run: Path) -> None:
+    command = [sys.executable, "-m", "longhorizon.cli.main", "view", str(run)]
+    command += ["--port", "0", "--host", "0.0.0.0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        warning, serving = proc.stdout.readline(), proc.stdout.readline()
+        assert warning.startswith("WARNING: serving on 0.0.0.0: anyone who can reach")
+        port = re.search(r"http://0\.0\.0\.0:(\d+)/", serving)
+        assert port is not None, serving
+        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/api/ping") as response:
+            assert json.loads(response.read())["viewer"] == "longhorizon"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -148,6 +148,7 @@ class Pages:
         view = sequence_view(traj, index, run.decoder)
         monitors = run.monitors.get(traj.id, index) if store == "distill/rollouts" else None
         color = q.get("color", "kl")
+        heat = heat_cells(view, traj, monitors, run.decoder, color) if monitors else None
         return self.render(
             "tokens.html.jinja",
             run=run,
@@ -158,7 +159,8 @@ class Pages:
             count=count,
             monitors=monitors,
             color=color,
-            heat=heat_cells(view, traj, monitors, run.decoder, color) if monitors else None,
+            heat=heat,
+            darkest=max((h.value for h in heat or [] if h.value is not None), default=0.0),
             decoded=run.decoder.path is not None,
         )
 

@@ -44,5 +44,6 @@ def make_server(
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections made before uvicorn starts wait in the backlog
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     return uvicorn.Server(config), sock
