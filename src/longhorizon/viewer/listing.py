@@ -136,21 +136,10 @@ class StoreIndex:
                 for i in range(lo, hi):
                     yield self.row(shard, i, raws[i - lo] if raws else None)
 
-    def slice(self, offset: int, limit: int) -> list[Row]:
-        """Rows offset..offset+limit-1 in store order, parsing only those lines."""
-        out: list[Row] = []
-        for shard in self.refresh():
-            n = shard.count()
-            if offset >= n:
-                offset -= n
-                continue
-            hi = min(n, offset + limit - len(out))
-            raws = shard.lines(offset, hi)
-            out.extend(self.row(shard, offset + j, raw) for j, raw in enumerate(raws))
-            offset = 0
-            if len(out) >= limit:
-                break
-        return out
+    def lines_of(self, shard: Shard, lo: int, hi: int) -> list[Row]:
+        """Rows lo..hi-1 of one shard, parsing only lines not parsed before."""
+        raws = shard.lines(lo, hi)
+        return [self.row(shard, lo + j, raw) for j, raw in enumerate(raws)]
 
     def record(self, at: str, trajectory_id: str) -> bytes | None:
         """The stored line of a trajectory: by its address when it matches, else by a search."""
@@ -186,7 +175,8 @@ class Page:
     offset: int
     limit: int
     has_next: bool
-    total: int | None  # known without a full scan only when no filter is set
+    total: int | None  # exact: every line was counted (or every filtered line parsed)
+    estimate: int | None = None  # when shards past the page were not read: from their bytes
 
 
 class TrajectoryLists:
@@ -210,12 +200,23 @@ class TrajectoryLists:
 
     @staticmethod
     def _plain(chosen: list[StoreIndex], offset: int, limit: int) -> Page:
+        """Shards are counted (newlines only) up to the page; those after it are not read at
+        all, and the total is then estimated from their size (a 100K store: ~1.5 GB)."""
         rows: list[Row] = []
-        total = 0
+        seen, counted_bytes, unread_bytes = 0, 0, 0
         for index in chosen:
-            n = index.count()
-            lo = max(0, offset - total)
-            if lo < n and len(rows) < limit:
-                rows.extend(index.slice(lo, limit - len(rows)))
-            total += n
-        return Page(rows, offset, limit, offset + limit < total, total)
+            for shard in index.refresh():
+                if len(rows) > limit:  # the page and one more row: enough to know "next"
+                    unread_bytes += shard.path.stat().st_size
+                    continue
+                counted_bytes += shard.path.stat().st_size
+                n = shard.count()
+                if offset < seen + n:
+                    lo = max(0, offset - seen)
+                    rows.extend(index.lines_of(shard, lo, lo + limit + 1 - len(rows)))
+                seen += n
+        page_rows, has_next = rows[:limit], len(rows) > limit
+        if not unread_bytes:
+            return Page(page_rows, offset, limit, has_next, seen)
+        estimate = seen + round(unread_bytes * seen / max(counted_bytes, 1))
+        return Page(page_rows, offset, limit, has_next, None, estimate)
