@@ -18,7 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from longhorizon.core import Trajectory, TrajectoryStore
 from longhorizon.distill.monitors import read_token_monitors
@@ -240,19 +240,14 @@ def test_report_links_into_the_viewer_only_when_served_by_it(
     run_dir: Path, base_url: str, browser: webdriver.Chrome
 ) -> None:
     browser.get(f"{base_url}/report")
-    nav = WebDriverWait(browser, 10).until(
-        lambda d: (
-            d.find_element(By.CSS_SELECTOR, "nav.lh-viewer")
-            if d.find_element(By.CSS_SELECTOR, "nav.lh-viewer").is_displayed()
-            else False
-        )
-    )
+    nav = browser.find_element(By.CSS_SELECTOR, "nav.lh-viewer")
+    assert nav.is_displayed()
     links = {a.text: a.get_attribute("href") for a in nav.find_elements(By.TAG_NAME, "a")}
     assert links["search tasks and KAG provenance"] == f"{base_url}/tasks?domain=search"
     assert links["OPD rollouts and per-token KL"] == f"{base_url}/trajectories?stage=distill"
     browser.get((run_dir / "report" / "report.html").as_uri())  # the file on its own
-    time.sleep(0.5)
     assert not browser.find_element(By.CSS_SELECTOR, "nav.lh-viewer").is_displayed()
+    assert not browser.find_elements(By.TAG_NAME, "script")  # it stays script-free
 
 
 def raw_get(base_url: str, path: str) -> tuple[int, str]:

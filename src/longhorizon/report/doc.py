@@ -54,7 +54,7 @@ class Code:
 @dataclass(frozen=True)
 class ViewerLinks:
     """Links into `longhorizon view` (label, URL path on the viewer): in the HTML page only,
-    hidden unless the page was served by the viewer, so the file stays self-contained."""
+    hidden unless the viewer serves the page, so the file stays self-contained."""
 
     links: list[tuple[str, str]]
 
@@ -143,20 +143,14 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-# Shows the viewer links when the viewer answers at this page's origin; opened as a file (or
-# served by anything else) the fetch fails and they stay hidden.
-VIEWER_PROBE = (
-    "<script>fetch('/api/ping').then(function (r) { return r.ok ? r.json() : null; })"
-    ".then(function (j) { if (j && j.viewer === 'longhorizon') {"
-    " document.querySelectorAll('nav.lh-viewer').forEach(function (n) { n.hidden = false; });"
-    " } }).catch(function () {});</script>"
-)
+# The viewer links are written hidden; `longhorizon view` serves the page with this marker
+# replaced by VIEWER_NAV_SHOWN. The file alone stays script-free and fetches nothing.
+VIEWER_NAV_HIDDEN = '<nav class="lh-viewer" hidden>'
+VIEWER_NAV_SHOWN = '<nav class="lh-viewer">'
 
 
 def to_html(blocks: Sequence[Block], title: str) -> str:
     body = "\n".join(_html_block(b) for b in blocks)
-    if any(isinstance(b, ViewerLinks) for b in blocks):
-        body += "\n" + VIEWER_PROBE
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -185,7 +179,7 @@ def _html_block(block: Block) -> str:
             return f"<pre><code>{esc(text.rstrip())}</code></pre>"
         case ViewerLinks(links):
             anchors = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links)
-            return f'<nav class="lh-viewer" hidden>Open in the viewer: {anchors}</nav>'
+            return f"{VIEWER_NAV_HIDDEN}Open in the viewer: {anchors}</nav>"
     raise TypeError(f"not a block: {block!r}")
 
 

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from longhorizon import __version__
+from longhorizon.report.doc import VIEWER_NAV_HIDDEN, VIEWER_NAV_SHOWN
 from longhorizon.viewer.compare import compare_items
 from longhorizon.viewer.conversation import conversation
 from longhorizon.viewer.heatmap import heat_cells
@@ -240,7 +241,8 @@ class Pages:
         path = self.state.files.resolve("report/report.html", run.name)
         if not path.exists():
             raise NotFound("this run has no report (longhorizon report RUN_DIR writes one)")
-        return FileResponse(path, media_type="text/html")
+        page = path.read_text(encoding="utf-8").replace(VIEWER_NAV_HIDDEN, VIEWER_NAV_SHOWN)
+        return HTMLResponse(page)  # the report's viewer links, shown now that the viewer runs
 
     async def raw(self, request: Request) -> Response:
         run = self.run(request)
