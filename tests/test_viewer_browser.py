@@ -285,3 +285,24 @@ def test_only_loopback_is_quiet() -> None:
         "WARNING: serving on 0.0.0.0: anyone who can reach this machine can read this run "
         "(trajectories, tasks, evaluation items) with no authentication"
     )
+
+
+def test_two_runs_compare_on_the_same_items(run_dir: Path, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from longhorizon.viewer import ViewerState, create_app
+
+    bench = "instruction-heldout"
+    other = tmp_path / "other"
+    shutil.copytree(run_dir / "eval", other / "eval")
+    items = other / "eval" / "sft" / bench / "items-seed0.jsonl"
+    records = [json.loads(x) for x in items.read_text().splitlines()]
+    flipped = records[-1]["item_id"]
+    records[-1]["score"] = 1.0 - records[-1]["score"]  # the other run answered it differently
+    items.write_text("".join(json.dumps(r) + "\n" for r in records))
+    client = TestClient(create_app(ViewerState.open({"run": run_dir, "other": other})))
+    page = client.get(f"/compare?bench={bench}&a=sft&b=sft&b_run=other").text
+    assert f"1 of {len(records)} item(s) differ between run:sft and other:sft" in page
+    first_row = page.split('<tr class="')[1]
+    assert first_row.startswith("differs") and f"<td>{flipped}</td>" in first_row
+    assert "run=other&store=eval/sft/" in page  # its answers link to the other run's episodes
