@@ -26,7 +26,14 @@ from longhorizon.evaluation.items import read_seeds
 from longhorizon.viewer import exposure_warning, make_server
 from longhorizon.viewer.conversation import PREVIEW_CHARS
 from tests.conftest import in_ci
-from tests.viewer_run import INJECTION, SCRIPTED_STORE, artifacts_dir, micro_run, scripted_episode
+from tests.viewer_run import (
+    INJECTION,
+    SCRIPTED_STORE,
+    TOOL_INJECTION,
+    artifacts_dir,
+    micro_run,
+    scripted_episode,
+)
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TRAINED = "rgb(198, 239, 206)"  # .tok.trained in base.html.jinja
@@ -161,8 +168,11 @@ def test_rollback_forced_answer_and_script_injection(
         e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg.assistant pre.content")
     ]
     assert len(contents) == 3 and all(c.startswith(INJECTION) for c in contents)
+    observation = text(browser, ".msg.tool pre.content")  # the tool's output, with its <img>
+    assert observation.endswith(f"not an arithmetic expression: {TOOL_INJECTION!r}")
+    assert text(browser, ".msg.tool .badge.fail") == "tool error"
     assert browser.execute_script("return window.__pwned === undefined") is True
-    injected = "#conversation pre script, #conversation pre b"
+    injected = "#conversation pre script, #conversation pre b, #conversation img"
     assert not browser.find_elements(By.CSS_SELECTOR, injected)  # no element made from it
     shot(browser, "rollback-and-injection")
 

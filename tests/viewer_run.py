@@ -23,6 +23,7 @@ from tests.test_pipeline import MICRO
 
 SCRIPTED_STORE = "scripted/trajectories"
 INJECTION = "<script>window.__pwned = 1</script><b>bold?</b>"
+TOOL_INJECTION = "<img src=x onerror=window.__pwned=2>"  # the calculator's error echoes it
 
 
 def artifacts_dir(name: str) -> Path:
@@ -50,13 +51,15 @@ def _call(expression: str) -> str:
 
 
 def scripted_episode(run: Path) -> Trajectory:
-    """Two tool turns at T_max = 2: the second is rolled back and an answer is forced."""
+    """Two tool turns at T_max = 2: the second is rolled back and an answer is forced. The
+    model's text carries a script, and the first tool call makes the tool echo an <img>."""
     renderer = ChatRenderer(AutoTokenizer.from_pretrained(run / "sft" / "final"))
 
     def script(messages: list) -> str:  # type: ignore[type-arg]
         if "final answer" in (messages[-1].content or ""):
             return f"{INJECTION} <answer>5</answer>"
-        return f"{INJECTION} {_call('2 + 3')}"
+        first = not any(m.role == "tool" for m in messages)
+        return f"{INJECTION} {_call(TOOL_INJECTION if first else '2 + 3')}"
 
     task = Task(
         id="scripted-1",
