@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from longhorizon.core import Budgets, Protocol, Task, Trajectory, TrajectoryStore
+from longhorizon.core import (
+    Budgets,
+    ContextStrategy,
+    Protocol,
+    Task,
+    Trajectory,
+    TrajectoryStore,
+)
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent
 from longhorizon.models.render import ChatRenderer
 from longhorizon.tools.catalog import build_toolset
@@ -148,11 +155,60 @@ def test_conversation_marks_the_rollback_and_the_forced_answer(episodes: list[Tr
         ("tool", False, ()),
         ("assistant", True, ()),
         ("tool", True, ()),
-        ("tool", False, ()),  # re-added by the harness after the rollback
+        ("tool", False, ("re-sent after the rollback",)),  # the harness sends it again
         ("user", False, ("forced final answer",)),
         ("assistant", False, ()),
     ]
     assert entries[1].tool_calls[0].arguments == '{\n  "expression": "2 + 3"\n}'
+
+
+BOUNDARY = {
+    "restart": "context boundary: restart (the task starts again)",
+    "compaction": "context boundary: compaction (the digest replaces the conversation)",
+    "keep_last_k": "context boundary: older observations masked (keep_last_k)",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BOUNDARY))
+def test_context_strategies_keep_calls_and_boundaries_straight(
+    kind: str, tiny_llama_path: str, tmp_path: Path
+) -> None:
+    """Long turns in a small L_ctx: the harness restarts, compacts or masks; every model call
+    is shown once, in order, and each new context is marked."""
+
+    def script(messages: list) -> str:  # type: ignore[type-arg]
+        last = messages[-1].content or ""
+        if "final answer" in last:
+            return "<answer>5</answer>"
+        if messages[-1].role == "user" and len(messages) > 2 and "Digest" not in last:
+            return "I computed 2 + 3 = 5."  # the compaction digest
+        return "thinking " * 40 + CALL
+
+    task = Task(
+        id="add",
+        domain="arith",
+        instruction="What is 2 + 3?",
+        answer="5",
+        protocol=Protocol(
+            tools=("calculator",),
+            budgets=Budgets(max_turns=8, max_context_tokens=700),
+            context=ContextStrategy(kind=kind, max_restarts=1, keep_last=1, compact_at=0.6),
+        ),
+    )
+    renderer = ChatRenderer(AutoTokenizer.from_pretrained(tiny_llama_path))
+    runner = EpisodeRunner(
+        ScriptedAgent(renderer, script),
+        lambda t: build_toolset(t.protocol.tools),
+        HarnessConfig(workdir=tmp_path, reserve_tokens=32),
+    )
+    traj = asyncio.run(runner.run(task, "e"))
+    entries = conversation(traj)
+    shown = [(e.call, e.discarded) for e in entries if e.role == "assistant"]
+    assert shown == [(k, c.discarded) for k, c in enumerate(traj.calls)]
+    boundaries = [e.text for e in entries if e.role == "boundary"]
+    new_contexts = sum(c.parent is None for c in traj.calls[1:])
+    assert len(boundaries) >= new_contexts >= 1
+    assert all(b.startswith(BOUNDARY[kind]) for b in boundaries)
 
 
 def test_token_view_is_the_training_sequence(

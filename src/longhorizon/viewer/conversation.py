@@ -11,7 +11,7 @@ compaction request, digest) are recognised by the texts the harness writes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from longhorizon.core import Finalisation, Message, Trajectory
 from longhorizon.harness import force_answer_prompt
@@ -85,60 +85,108 @@ def _boundary(history: list[Message], i: int) -> str:
     rest = history[i : i + 8]
     if any(m.role == "user" and (m.content or "").startswith(DIGEST_HEADER) for m in rest):
         return "context boundary: compaction (the digest replaces the conversation)"
-    if any(m.role == "tool" and m.content == OBSERVATION_REMOVED for m in history[i:]):
-        return "context boundary: older observations masked (keep_last_k)"
-    if any(m.role == "user" and is_forced_prompt(m.content) for m in rest[:4]):
-        return "context boundary: the turn was rolled back, the context rebuilt"
     return "context boundary: restart (the task starts again)"
+
+
+def _masked_copy(block: list[Message], context: list[Message]) -> bool:
+    """True when `block` is `context` with some observations masked (a keep_last_k restart)."""
+    if not context or len(block) != len(context):
+        return False
+    return all(
+        b == c or (b.role == c.role == "tool" and b.content == OBSERVATION_REMOVED)
+        for b, c in zip(block, context, strict=True)
+    )
 
 
 @dataclass
 class _Walk:
+    """Replays the history against a model of the current context, so that messages the
+    harness re-sent (after a rollback, or carried into a keep_last_k restart) are told apart
+    from new ones, and the k-th *new* assistant message is model call k."""
+
     traj: Trajectory
     entries: list[Entry] = field(default_factory=list)
-    assistant: int = 0
+    context: list[Message] = field(default_factory=list)
+    calls: int = 0
     pending_discarded: int = 0  # observations still to come of a rolled-back call
+    resent: int = 0  # messages still to come that the harness re-sent after a rollback
+
+    def run(self) -> list[Entry]:
+        history, errors = self.traj.messages, self.errors()
+        i = 0
+        while i < len(history):
+            i = self.step(history, i, errors)
+        return self.entries
 
     def errors(self) -> dict[str, str]:
         return {s.action.id: s.error for s in self.traj.steps if s.error}
 
-    def add(self, i: int, message: Message, errors: dict[str, str]) -> None:
-        history = self.traj.messages
+    def step(self, history: list[Message], i: int, errors: dict[str, str]) -> int:
+        """Handle history[i]; returns the index of the next message to handle."""
+        message = history[i]
+        if self.pending_discarded and message.role == "tool":  # rolled back with its call
+            self.pending_discarded -= 1
+            self.entries.append(replace(self._plain(message, errors, ()), discarded=True))
+            return i + 1
+        if self.resent:
+            self.resent -= 1
+            self.entries.append(self._plain(message, errors, ("re-sent after the rollback",)))
+            return i + 1
         if i > 0 and message == history[0]:
+            block = history[i : i + len(self.context)]
+            if _masked_copy(block, self.context):
+                masked = sum(
+                    b.content == OBSERVATION_REMOVED != c.content
+                    for b, c in zip(block, self.context, strict=True)
+                )
+                self.entries.append(
+                    Entry(
+                        role="boundary",
+                        text=f"context boundary: older observations masked (keep_last_k): the "
+                        f"context restarts with its {len(block)} messages, {masked} more masked",
+                    )
+                )
+                self.context = list(block)
+                return i + len(block)
             self.entries.append(Entry(role="boundary", text=_boundary(history, i)))
+            self.context = []
         if message.role == "assistant":
             self.entries.append(self._assistant(message))
-            return
+        else:
+            self.entries.append(self._plain(message, errors, _tags(message)))
+            self.context.append(message)
+        return i + 1
+
+    def _plain(self, message: Message, errors: dict[str, str], tags: tuple[str, ...]) -> Entry:
         error = errors.get(message.tool_call_id or "") if message.role == "tool" else None
-        discarded = message.role == "tool" and self.pending_discarded > 0
-        self.pending_discarded -= discarded
-        self.entries.append(
-            Entry(
-                role=message.role,
-                text=message.content or "",
-                tool_call_id=message.tool_call_id,
-                discarded=discarded,
-                tags=_tags(message),
-                error=error,
-            )
+        return Entry(
+            role=message.role,
+            text=message.content or "",
+            tool_call_id=message.tool_call_id,
+            tags=tags,
+            error=error,
         )
 
     def _assistant(self, message: Message) -> Entry:
-        k = self.assistant
-        self.assistant += 1
+        k = self.calls
+        self.calls += 1
         calls = self.traj.calls
-        calls_view = tuple(
-            ToolCallView(c.id, c.function.name, _pretty(c.function.arguments))
-            for c in message.tool_calls or []
-        )
         discarded = k < len(calls) and calls[k].discarded
-        # Its observations were recorded too (one step per call or parse error), then
-        # rolled back with it; the harness re-adds the earlier ones after the rollback.
-        self.pending_discarded = sum(s.call_index == k for s in self.traj.steps) if discarded else 0
+        if discarded:  # it and its observations leave the context; what came between its
+            # parent turn and it is sent again by the harness (models/conversation.rollback)
+            turns = [j for j, m in enumerate(self.context) if m.role == "assistant"]
+            parent = turns[-1] if turns else -1
+            self.resent = len(self.context) - parent - 1
+            self.pending_discarded = sum(s.call_index == k for s in self.traj.steps)
+        else:
+            self.context.append(message)
         return Entry(
             role="assistant",
             text=message.content or "",
-            tool_calls=calls_view,
+            tool_calls=tuple(
+                ToolCallView(c.id, c.function.name, _pretty(c.function.arguments))
+                for c in message.tool_calls or []
+            ),
             call=k if k < len(calls) else None,
             discarded=discarded,
         )
@@ -146,8 +194,4 @@ class _Walk:
 
 def conversation(traj: Trajectory) -> list[Entry]:
     """The episode's entries in order (messages, boundaries), ready to render."""
-    walk = _Walk(traj)
-    errors = walk.errors()
-    for i, message in enumerate(traj.messages):
-        walk.add(i, message, errors)
-    return walk.entries
+    return _Walk(traj).run()
