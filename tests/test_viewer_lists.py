@@ -256,3 +256,31 @@ def test_cli_serves_the_run_and_warns_off_loopback(run: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_viewing_writes_nothing_into_the_run(run: Path, episodes: list[Trajectory]) -> None:
+    from starlette.testclient import TestClient
+
+    from longhorizon.kag import KnowledgeActionGraph, TaskStatus
+    from longhorizon.viewer import ViewerState, create_app
+
+    task = Task(id="add", domain="arith", instruction="What is 2 + 3?", answer="5")
+    with KnowledgeActionGraph(run / "synth" / "arith" / "kag.db") as kag:
+        kag.record_task(task, TaskStatus.REJECTED, "shortcut: the guesser answered")
+        kag.record_trajectory(episodes[1], "solver")
+    files = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    client = TestClient(create_app(ViewerState.open({"run": run})))
+    store = "synth/arith/trajectories"
+    for url in (
+        "/",
+        f"/trajectories?store={store}&verdict=fail",
+        f"/episode?store={store}&id={episodes[2].id}",
+        f"/tokens?store={store}&id={episodes[2].id}",
+        "/tasks?domain=arith&status=rejected",
+        "/task?domain=arith&id=add",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get("/task?domain=arith&id=add").text
+    assert "shortcut: the guesser answered" in page and episodes[1].id in page
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == files  # no file made or touched

@@ -18,12 +18,11 @@ __all__ = ["Attempt", "SynthTask", "TaskRow", "list_tasks", "synth_task"]
 
 
 def _open(db: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
-        conn.execute("SELECT 1 FROM tasks LIMIT 1")
-    except sqlite3.OperationalError:  # a WAL database in a read-only folder
-        conn = sqlite3.connect(f"{db.as_uri()}?immutable=1", uri=True)
-    return conn
+    """Read-only, creating no file: a database its writer closed (no -wal file) is opened as
+    immutable (SQLite would otherwise create -wal and -shm files even for a read-only
+    connection); one being written has them already and is read through them."""
+    live = db.with_name(db.name + "-wal").exists()
+    return sqlite3.connect(f"{db.as_uri()}?{'mode=ro' if live else 'immutable=1'}", uri=True)
 
 
 @dataclass(frozen=True)
