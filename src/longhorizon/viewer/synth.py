@@ -54,7 +54,7 @@ class SynthTask:
     attempts_made: int
     walk: list[str]
     relations: list[str]
-    evidence: list[dict[str, Any]]  # id, type, label, text (truncated)
+    evidence: list[dict[str, Any]]  # id, type, label, text (or the payload; truncated)
     attempts: list[Attempt]
 
 
@@ -102,8 +102,8 @@ def _evidence(conn: sqlite3.Connection, ids: list[str]) -> list[dict[str, Any]]:
             out.append({"id": node_id, "type": "?", "label": "(not in the graph)", "text": ""})
             continue
         payload = json.loads(row[3])
-        text = str(payload.get("text", ""))
-        out.append({"id": row[0], "type": row[1], "label": row[2], "text": text[:400]})
+        text = payload.get("text") or ", ".join(f"{k}: {v}" for k, v in payload.items())
+        out.append({"id": row[0], "type": row[1], "label": row[2], "text": str(text)[:400]})
     return out
 
 
