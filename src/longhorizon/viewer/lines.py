@@ -63,6 +63,13 @@ class Shard:
             self._counted = (size, total)
         return self._counted[1]
 
+    def known_count(self) -> int | None:
+        """The line count if an earlier pass counted the file at its current size, else None."""
+        size = os.stat(self.path).st_size
+        if size == self.size:
+            return int(self.ends.shape[0])
+        return self._counted[1] if self._counted[0] == size else None
+
     def lines(self, lo: int, hi: int) -> list[bytes]:
         """Lines lo..hi-1 (complete ones only), read with one seek."""
         self.refresh()

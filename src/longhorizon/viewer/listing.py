@@ -207,7 +207,11 @@ class TrajectoryLists:
         for index in chosen:
             for shard in index.refresh():
                 if len(rows) > limit:  # the page and one more row: enough to know "next"
-                    unread_bytes += shard.path.stat().st_size
+                    known = shard.known_count()  # counted by an earlier page or filter
+                    if known is None:
+                        unread_bytes += shard.path.stat().st_size
+                    else:
+                        seen += known
                     continue
                 counted_bytes += shard.path.stat().st_size
                 n = shard.count()
