@@ -32,7 +32,7 @@ from longhorizon.viewer.tokens import sequence_view
 __all__ = ["PAGE_SIZE", "create_app"]
 
 PAGE_SIZE = 50
-STATUSES = ("COMPLETED", "TRUNCATED", "FAILED", "ABORTED")
+STATUSES = ("COMPLETED", "TRUNCATED", "FAILED")  # ABORTED episodes are retried, never stored
 TEXT_FILES = {".json", ".jsonl", ".yaml", ".yml", ".md", ".txt", ".log"}
 
 
