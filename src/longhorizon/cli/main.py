@@ -19,6 +19,7 @@ from longhorizon.cli import (
     synth,
     tools,
     train,
+    view,
     vllm,
 )
 from longhorizon.core.logs import send_third_party_to
@@ -88,6 +89,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("distill")(distill.distill)
 app.command("report")(report.report)
 app.command("ablate")(ablate.ablate)
+app.command("view")(view.view)
 
 
 def main() -> None:

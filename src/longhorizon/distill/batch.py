@@ -24,6 +24,8 @@ class RolloutSample:
     domain: str
     input_ids: list[int]
     loss_mask: list[int]
+    trajectory_id: str = ""  # where it came from (the per-token monitor log names it)
+    sequence: int = 0  # its index in the trajectory's `token_sequences()`
 
     def positions(self) -> list[int]:
         """Target positions the loss trains (generated tokens after the first)."""

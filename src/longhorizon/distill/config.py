@@ -145,6 +145,12 @@ class DistillConfig(BaseModel):
     resume: bool = True  # continue from the latest checkpoint in output_dir
     tensorboard: bool = True
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
+    token_monitors: int = Field(
+        default=5,
+        ge=0,
+        description="per-token KL and coverage, with this many teacher and student top-k ids, "
+        "to token_monitors.jsonl (0: off)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DistillConfig:
@@ -175,6 +181,6 @@ class DistillConfig(BaseModel):
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
         skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
-        skip |= {"resume", "tensorboard", "num_threads"}
+        skip |= {"resume", "tensorboard", "num_threads", "token_monitors"}
         fields = self.model_dump(mode="json", exclude=skip)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

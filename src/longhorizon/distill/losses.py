@@ -37,6 +37,7 @@ from longhorizon.distill.types import (
     DistillMetrics,
     DistillOutput,
     DomainMetrics,
+    PositionMonitors,
     StudentHead,
     TeacherSignal,
     TokenLayout,
@@ -388,7 +389,8 @@ def distill_loss(
     losses = _KINDS[cfg.kind](batch)
     loss = (weights.objective_P * losses.loss_P).sum()
     coverage_P = _coverage_P(batch, teacher_support, losses)
-    return DistillOutput(loss=loss, metrics=_metrics(loss, weights, losses, coverage_P))
+    positions = PositionMonitors(rows_P=rows_P, kl_P=losses.kl_P, coverage_P=coverage_P)
+    return DistillOutput(loss, _metrics(loss, weights, losses, coverage_P), positions)
 
 
 def trainable_positions(

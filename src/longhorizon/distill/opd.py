@@ -10,8 +10,9 @@ is refreshed every `rollout.refresh_every` steps.
 
 The run has three phases, as SFT: setup (config printed and saved, models, optimizer, resume),
 train (checkpoints every `save_every` steps through training/checkpoint), cleanup. Outputs in
-`output_dir`: config.yaml, metrics.jsonl, tensorboard/, rollouts/, teacher_cache/,
-checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_distill.json).
+`output_dir`: config.yaml, metrics.jsonl, token_monitors.jsonl (`distill/monitors.py`),
+tensorboard/, rollouts/, teacher_cache/, checkpoints/step-N/ and final/ (model + tokenizer +
+longhorizon_distill.json).
 
 Exact resume: a step's prompts, minibatch order and sampling seeds are functions of (seed,
 step), its episodes have per-step ids (reused from the store when a killed run finished them),
@@ -38,6 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.distill.batch import RolloutSample
 from longhorizon.distill.config import STUDENT_TOPK_KINDS, DistillConfig
+from longhorizon.distill.monitors import SampleMonitors, TokenMonitorLog, sample_monitors
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
@@ -104,6 +106,7 @@ class Distiller:
         self.logger: MetricsLogger | None = None
         self.teachers: TeacherRegistry | None = None
         self.rollouts: StepRollouts | None = None
+        self.monitors: TokenMonitorLog | None = None
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -125,6 +128,8 @@ class Distiller:
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)
         self.rollouts.load_from(self.state.step)
         self.cache = ScoreCache(cfg.output_dir / "teacher_cache")
+        if cfg.token_monitors:
+            self.monitors = TokenMonitorLog(cfg.output_dir, self.state.step)
         self.logger = MetricsLogger(
             cfg.output_dir,
             enabled=True,
@@ -166,6 +171,7 @@ class Distiller:
             micro_batch_size=cfg.micro_batch_size,
             domain_weights=cfg.domain_loss_weights or None,
             max_grad_norm=cfg.max_grad_norm,
+            token_monitors=cfg.token_monitors > 0,
         )
 
     def _resume(self) -> None:
@@ -242,7 +248,11 @@ class Distiller:
     async def rollout(self, step: int) -> list[Trajectory]:
         cfg = self.config.rollout
         harness = HarnessConfig(
-            sampling=SamplingParams(temperature=cfg.temperature, seed=self.config.seed + step),
+            sampling=SamplingParams(
+                temperature=cfg.temperature,
+                seed=self.config.seed + step,
+                top_logprobs=self.config.token_monitors,  # the student's top-k, for the viewer
+            ),
             workdir=self.config.output_dir / "workdirs",
             model_concurrency=cfg.concurrency,
         )
@@ -298,7 +308,30 @@ class Distiller:
             )
             for part in chosen
         ]
+        if self.monitors is not None:
+            self.monitors.write(self._monitors(step, scored, chosen, records))
         return merge_updates(records)
+
+    def _monitors(
+        self,
+        step: int,
+        scored: _Scored,
+        chosen: list[list[int]],
+        records: list[dict[str, Any]],
+    ) -> list[SampleMonitors]:
+        """Each sample's per-token monitors from its first update of the step."""
+        assert self.teachers is not None
+        seen: dict[int, SampleMonitors] = {}
+        for part, record in zip(chosen, records, strict=True):
+            for local, values in record["positions"].items():
+                i = part[local]
+                if i in seen:
+                    continue
+                sample = scored.samples[i]
+                teacher = self.teachers[sample.domain].model_id
+                k = self.config.token_monitors
+                seen[i] = sample_monitors(step + 1, sample, teacher, scored.scores[i], values, k)
+        return [seen[i] for i in sorted(seen)]
 
     def _save_final(self) -> None:
         cfg = self.config

@@ -99,9 +99,9 @@ def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random)
 
 def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
     return [
-        RolloutSample(t.domain, seq.input_ids, seq.loss_mask)
+        RolloutSample(t.domain, seq.input_ids, seq.loss_mask, t.id, j)
         for t in trajs
-        for seq in t.token_sequences()
+        for j, seq in enumerate(t.token_sequences())
         if any(seq.loss_mask[1:])
     ]
 

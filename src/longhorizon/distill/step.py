@@ -22,7 +22,7 @@ from longhorizon.distill.batch import DistillBatch, RolloutSample, build_batch
 from longhorizon.distill.config import DistillLossConfig
 from longhorizon.distill.losses import distill_loss, trainable_positions
 from longhorizon.distill.scoring import TeacherScores
-from longhorizon.distill.types import DistillOutput, StudentHead
+from longhorizon.distill.types import DistillOutput, PositionMonitors, StudentHead
 from longhorizon.training.distributed import (
     DistEnv,
     all_reduce_gradients,
@@ -45,6 +45,7 @@ class StepSettings:
     micro_batch_size: int
     domain_weights: dict[str, float] | None = None
     max_grad_norm: float | None = None
+    token_monitors: bool = False  # return the per-position monitors of every sample
 
 
 def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -133,10 +134,16 @@ def accumulate_gradients(
     module = unwrap(model)
     vocab = module.get_output_embeddings().weight.shape[0]  # type: ignore[operator]
     total, sums = 0.0, {d: [0.0] * 6 for d in settings.domains}
+    positions: dict[int, dict[str, Any]] = {}
+    start = 0
     for batch in micro_batches(samples, scores, settings, vocab, env):
         out = micro_batch_loss(module, batch, settings.loss)
         out.loss.backward()
         total += float(out.loss.detach())
+        if settings.token_monitors and out.positions is not None:
+            width = batch.layout.loss_mask_NT.shape[1]
+            positions.update(per_sample_values(out.positions, width, start))
+        start += batch.layout.sample_domain_N.shape[0]
         for index, m in out.metrics.per_domain.items():
             row = sums[settings.domains[index]]
             covered = 0.0 if m.coverage is None else m.coverage * m.n_samples
@@ -157,7 +164,33 @@ def accumulate_gradients(
         flat = all_reduce_sum([total, *(v for d in settings.domains for v in sums[d])], env)
         total = flat[0]
         sums = {d: flat[1 + 6 * i : 7 + 6 * i] for i, d in enumerate(settings.domains)}
-    return {"loss": total, "domains": _domain_means(sums)}
+    record: dict[str, Any] = {"loss": total, "domains": _domain_means(sums)}
+    if settings.token_monitors:
+        record["positions"] = positions
+    return record
+
+
+def per_sample_values(
+    monitors: PositionMonitors, width: int, start: int
+) -> dict[int, dict[str, Any]]:
+    """Sample index (start + row of the micro-batch) -> its trained positions and values.
+
+    Row t of a sample predicts token t + 1, so the position in the sequence is t + 1.
+    """
+    rows = monitors.rows_P.tolist()
+    kl = monitors.kl_P.tolist()
+    cov = None if monitors.coverage_P is None else monitors.coverage_P.tolist()
+    out: dict[int, dict[str, Any]] = {}
+    for j, row in enumerate(rows):
+        n, t = divmod(row, width)
+        entry = out.setdefault(
+            start + n, {"positions": [], "kl": [], "coverage": None if cov is None else []}
+        )
+        entry["positions"].append(t + 1)
+        entry["kl"].append(kl[j])
+        if cov is not None:
+            entry["coverage"].append(cov[j])
+    return out
 
 
 def _domain_means(sums: dict[str, list[float]]) -> dict[str, dict[str, float | None]]:

@@ -136,8 +136,22 @@ class DistillMetrics:
 
 
 @dataclass(frozen=True)
+class PositionMonitors:
+    """The per-position monitors behind `DistillMetrics`, detached: what the viewer shows.
+
+    rows_P: index of each trainable position into the flattened (N, T) rows (row t predicts
+    token t + 1); kl_P: the kind's reverse-KL estimate there; coverage_P: rho there (or None).
+    """
+
+    rows_P: Tensor
+    kl_P: Tensor
+    coverage_P: Tensor | None = None
+
+
+@dataclass(frozen=True)
 class DistillOutput:
     """The scalar objective (differentiable) and detached monitors."""
 
     loss: Tensor
     metrics: DistillMetrics
+    positions: PositionMonitors | None = None

@@ -51,7 +51,15 @@ class Code:
     text: str
 
 
-Block = Heading | Para | Bullets | Table | Image | Code
+@dataclass(frozen=True)
+class ViewerLinks:
+    """Links into `longhorizon view` (label, URL path on the viewer): in the HTML page only,
+    hidden unless the viewer serves the page, so the file stays self-contained."""
+
+    links: list[tuple[str, str]]
+
+
+Block = Heading | Para | Bullets | Table | Image | Code | ViewerLinks
 
 
 # ---- Markdown ----------------------------------------------------------------------------
@@ -77,7 +85,8 @@ def md_paragraph(text: str) -> str:
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
-    return "\n\n".join(_md_block(b) for b in blocks) + "\n"
+    shown = [b for b in blocks if not isinstance(b, ViewerLinks)]  # no viewer behind a .md
+    return "\n\n".join(_md_block(b) for b in shown) + "\n"
 
 
 def _md_block(block: Block) -> str:
@@ -134,6 +143,12 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
+# The viewer links are written hidden; `longhorizon view` serves the page with this marker
+# replaced by VIEWER_NAV_SHOWN. The file alone stays script-free and fetches nothing.
+VIEWER_NAV_HIDDEN = '<nav class="lh-viewer" hidden>'
+VIEWER_NAV_SHOWN = '<nav class="lh-viewer">'
+
+
 def to_html(blocks: Sequence[Block], title: str) -> str:
     body = "\n".join(_html_block(b) for b in blocks)
     return (
@@ -162,6 +177,9 @@ def _html_block(block: Block) -> str:
             )
         case Code(text):
             return f"<pre><code>{esc(text.rstrip())}</code></pre>"
+        case ViewerLinks(links):
+            anchors = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in links)
+            return f"{VIEWER_NAV_HIDDEN}Open in the viewer: {anchors}</nav>"
     raise TypeError(f"not a block: {block!r}")
 
 

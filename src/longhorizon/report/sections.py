@@ -7,9 +7,10 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from longhorizon.report.data import DistillStep, Record, RunData, SynthDomain, TeacherStage
-from longhorizon.report.doc import Block, Bullets, Code, Heading, Image, Para, Table
+from longhorizon.report.doc import Block, Bullets, Code, Heading, Image, Para, Table, ViewerLinks
 from longhorizon.report.plots import PLOTS
 from longhorizon.report.results import ResultsTable, table_cells
 
@@ -29,6 +30,7 @@ def build_blocks(
     return [
         Heading(f"Run report: {run.run_dir.name}", 1),
         Para(f"Run directory: {run.run_dir}"),
+        viewer_links(run),
         *missing_section(run),
         *stages_section(run),
         *results_section(table),
@@ -42,6 +44,24 @@ def build_blocks(
         *(b for name in ("opd_loss_kl", "opd_coverage", "opd_rollouts") for b in figure(name)),
         *recipe_section(run),
     ]
+
+
+def viewer_links(run: RunData) -> ViewerLinks:
+    """Where `longhorizon view` shows this run's parts (URLs on the viewer, relative to it)."""
+    links = [("overview", "/"), ("all trajectories", "/trajectories")]
+    links += [
+        (f"{d} tasks and KAG provenance", f"/tasks?{urlencode({'domain': d})}")
+        for d in run.synth_domains()
+    ]
+    if run.distill:
+        links.append(("OPD rollouts and per-token KL", "/trajectories?stage=distill"))
+    labels = run.eval_labels()
+    if "sft" in labels and "distilled" in labels:
+        benches = sorted(set((run.evals or {})["sft"]) & set((run.evals or {})["distilled"]))
+        for bench in benches:
+            query = urlencode({"bench": bench, "a": "sft", "b": "distilled"})
+            links.append((f"{bench}: SFT vs distilled, item by item", f"/compare?{query}"))
+    return ViewerLinks(links)
 
 
 def _num(value: Any, digits: int = 3) -> str:
