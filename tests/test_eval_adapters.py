@@ -350,6 +350,17 @@ def test_compare_gives_the_exact_paired_difference(tmp_path: Path) -> None:
     assert "+0.250" in output.output
     flag = CliRunner().invoke(app, ["eval", "--compare", str(b), str(a)])
     assert flag.exit_code == 0 and "-0.250" in flag.output
+    saved = tmp_path / "ab.json"
+    written = CliRunner().invoke(app, ["eval", "compare", str(a), str(b), "--out", str(saved)])
+    assert written.exit_code == 0, written.output
+    (row,) = json.loads(saved.read_text())["comparisons"]
+    assert (row["bench"], row["metric"], row["seeds"], row["n"]) == (
+        "molbench",
+        "accuracy",
+        [0, 1],
+        4,
+    )
+    assert row["mean"] == pytest.approx(0.25) and row["low"] == comparison.difference.low
 
 
 def test_compare_covers_the_domains_heldout_benches(tmp_path: Path) -> None:

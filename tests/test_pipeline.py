@@ -72,7 +72,7 @@ def test_builtin_recipes_validate_with_dry_run() -> None:
 
 
 def test_the_checkout_recipes_are_the_builtin_ones_and_all_validate() -> None:
-    """recipes/ (what the README points at) holds the packaged recipes unchanged, plus variants
+    """recipes/ (what the README points at) links to the packaged recipes, plus variants
     that validate too."""
     root = Path(__file__).resolve().parents[1]
     packaged = sorted((root / "src/longhorizon/recipes").glob("*.yaml"))

@@ -3,13 +3,14 @@ compare two evaluation directories.
 
     longhorizon eval --model M --bench ifeval,molbench --seeds 3 --out DIR
     longhorizon eval --bench ifeval --responses responses.jsonl --out DIR
-    longhorizon eval compare DIR_A DIR_B          (or --compare DIR_A DIR_B)
+    longhorizon eval compare DIR_A DIR_B [--out FILE.json]   (or --compare DIR_A DIR_B)
     longhorizon eval --config eval.yaml [--set seeds=3 ...] [--dry-run]
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from longhorizon.cli.config_options import (
 )
 from longhorizon.cli.synth import cli_levels
 from longhorizon.core.benchmarks import benchmark_file
+from longhorizon.core.files import write_text_atomic
 from longhorizon.evaluation.config import EvalConfig
 
 if TYPE_CHECKING:
@@ -79,10 +81,10 @@ def evaluate(
     if command:
         if command[0] != "compare" or len(command) != 3:
             raise typer.BadParameter("usage: longhorizon eval compare DIR_A DIR_B")
-        print_comparison(Path(command[1]), Path(command[2]))
+        print_comparison(Path(command[1]), Path(command[2]), out)
         return
     if compare is not None:
-        print_comparison(*compare)
+        print_comparison(*compare, out)
         return
     flags: dict[str, Any] = {
         "bench": bench,
@@ -194,8 +196,9 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
             )
 
 
-def print_comparison(dir_a: Path, dir_b: Path) -> None:
-    from longhorizon.evaluation.compare import compare_dirs
+def print_comparison(dir_a: Path, dir_b: Path, save: Path | None = None) -> None:
+    """The paired A - B table; with `save`, the same numbers as JSON (what results/ keeps)."""
+    from longhorizon.evaluation.compare import compare_dirs, comparison_record
     from longhorizon.evaluation.tables import comparison_table
 
     comparisons = compare_dirs(dir_a, dir_b)
@@ -204,6 +207,10 @@ def print_comparison(dir_a: Path, dir_b: Path) -> None:
     title = f"A - B: A = {dir_a}, B = {dir_b} (paired, same items and seeds)"
     console.print(comparison_table(comparisons, title))
     console.print("* the 95% interval excludes 0")
+    if save is not None:
+        record = comparison_record(dir_a, dir_b, comparisons)
+        write_text_atomic(save, json.dumps(record, indent=2) + "\n")
+        console.print(f"comparison: {save}")
 
 
 def score_ifeval_file(inputs: Path, responses: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from longhorizon.evaluation.items import read_seeds
 from longhorizon.evaluation.metrics import paired_metric_difference
@@ -45,3 +46,24 @@ def compare_dirs(dir_a: Path, dir_b: Path) -> list[Comparison]:
             diff = paired_metric_difference(metric, a, b)
             out.append(Comparison(name, metric.name, seeds, diff))
     return out
+
+
+def comparison_record(dir_a: Path, dir_b: Path, comparisons: list[Comparison]) -> dict[str, Any]:
+    """The comparison as plain data: each bench/metric's A - B with its interval and n."""
+    return {
+        "a": str(dir_a),
+        "b": str(dir_b),
+        "comparisons": [
+            {
+                "bench": c.bench,
+                "metric": c.metric,
+                "seeds": c.seeds,
+                "mean": c.difference.mean,
+                "low": c.difference.low,
+                "high": c.difference.high,
+                "n": c.difference.n,
+                "significant": c.significant,
+            }
+            for c in comparisons
+        ],
+    }
