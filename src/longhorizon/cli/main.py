@@ -14,6 +14,7 @@ from longhorizon.cli import (
     kag,
     models,
     report,
+    rl,
     rollout,
     store,
     synth,
@@ -87,6 +88,7 @@ app.command("sft")(train.sft)
 app.command("teach")(train.teach)
 app.command("eval")(evaluate.evaluate)
 app.command("distill")(distill.distill)
+app.command("rl")(rl.rl)
 app.command("report")(report.report)
 app.command("ablate")(ablate.ablate)
 app.command("view")(view.view)

@@ -1,0 +1,126 @@
+"""The typed Stage-2 RL configuration (GRPO), frozen once resolved and saved with the run.
+
+Field names follow `SFTConfig` and `DistillConfig` where the meaning is the same (`model`,
+`output_dir`, `lr`, `micro_batch_size`, `max_grad_norm`, `save_every`, `seed`, ...). Defaults
+are the spec's search-teacher values: lr 1e-6 constant, 32 prompts x 8 rollouts, clip
+[0.2, 0.28], KL 0.001 to the reference (k3), entropy bonus 1e-4, temperature 1.0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
+
+Aggregation = Literal["token", "sequence"]
+Overlong = Literal["mask", "penalise", "keep"]
+
+
+class GRPOObjective(BaseModel):
+    """The per-token loss and its aggregation (see `rl/objective.py` for the formulas).
+
+    aggregation (over the WHOLE step batch, every micro-batch):
+        token     mean over all trained tokens of the batch (long answers weigh more).
+        sequence  mean over sequences of each sequence's mean over its trained tokens.
+    overlong (a rollout that hit a budget, status TRUNCATED):
+        mask      its tokens carry no loss and it leaves its group's statistics (default).
+        penalise  its reward is `overlong_penalty` (instead of the verifier's).
+        keep      scored by the verifier like any other rollout.
+    Truncated rollouts are counted in the step's metrics whatever the choice.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clip_low: float = Field(default=0.2, ge=0, lt=1)
+    clip_high: float = Field(default=0.28, ge=0)
+    kl_coef: float = Field(default=0.001, ge=0, description="k3 KL to the frozen reference")
+    entropy_coef: float = Field(default=1e-4, ge=0)
+    aggregation: Aggregation = "token"
+    advantage_eps: float = Field(default=1e-6, gt=0, description="added to the group std")
+    scale_by_std: bool = True  # GRPO; False gives Dr. GRPO's mean-centred advantages
+    tis_cap: float | None = Field(
+        default=None,
+        gt=0,
+        description="truncated importance sampling: ratios against the trainer's logprobs, "
+        "loss weighted by min(pi_trainer / pi_engine, cap); None: ratios against the engine's",
+    )
+    overlong: Overlong = "mask"
+    overlong_penalty: float = 0.0
+
+
+class RLRolloutConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompts_per_step: int = Field(default=32, ge=1, description="groups kept per step")
+    group_size: int = Field(default=8, ge=2, description="rollouts per prompt (G)")
+    temperature: float = Field(default=1.0, gt=0.0)
+    concurrency: int = Field(default=8, ge=1)
+    dynamic_sampling: bool = True  # drop groups whose rewards are all equal, then refill
+    max_tries: int = Field(default=3, ge=1, description="rollout rounds per step (refills + 1)")
+    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
+    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+
+    @model_validator(mode="after")
+    def _check(self) -> RLRolloutConfig:
+        if self.temperature != 1.0:
+            # The sampler's logprobs (pi_old) are of the untempered policy: they would not be
+            # the distribution the tokens were drawn from.
+            raise ValueError("rollout.temperature must be 1.0: pi_old is the untempered policy")
+        return self
+
+
+class RLConfig(BaseModel):
+    """Everything one GRPO run needs; saved as `config.yaml` in `output_dir`.
+
+    A step rolls out `prompts_per_step x group_size` episodes and makes one optimizer update.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # ---- model and data ------------------------------------------------------------------------
+    model: str = Field(description="the policy: short name, checkpoint dir or hub id")
+    tasks: tuple[Path, ...] = Field(description="task stores (directories) the prompts come from")
+    corpus: dict[str, tuple[Path, ...]] = Field(default_factory=dict, description="domain -> files")
+    rollout: RLRolloutConfig = RLRolloutConfig()
+    objective: GRPOObjective = GRPOObjective()
+    # ---- optimisation ---------------------------------------------------------------------------
+    steps: int = Field(default=100, ge=1)
+    lr: float = Field(default=1e-6, gt=0)
+    schedule: Literal["cosine", "constant"] = "constant"
+    warmup_ratio: float = Field(default=0.0, ge=0, le=1)
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    micro_batch_size: int = Field(default=4, ge=1, description="sequences per forward pass")
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    # ---- run ------------------------------------------------------------------------------------
+    output_dir: Path = Path("runs/rl")
+    final_dir: Path | None = None  # default: output_dir / "final"
+    save_every: int = Field(default=10, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, ge=1)
+    log_every: int = Field(default=1, ge=1)
+    resume: bool = True  # continue from the latest checkpoint in output_dir
+    tensorboard: bool = True
+    num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
+
+    @property
+    def final_path(self) -> Path:
+        return self.final_dir or self.output_dir / "final"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def fingerprint(self) -> str:
+        """Hash of the fields that decide the training curve (not logging nor bookkeeping)."""
+        skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
+        skip |= {"resume", "tensorboard", "num_threads"}
+        fields = self.model_dump(mode="json", exclude=skip)
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

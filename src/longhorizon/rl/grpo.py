@@ -1,0 +1,326 @@
+"""Stage 2: GRPO on multi-turn tool rollouts with verifier rewards, resumable like SFT and OPD.
+
+    longhorizon rl --config rl.yaml [--set lr=1e-6 ...] [--dry-run]
+
+Each step: a frozen snapshot of the policy rolls out G episodes for each of the step's prompts
+through the harness (tools, budgets, context strategies; TRUNCATED kept and handled by
+`objective.overlong`, ABORTED retried), the injected `verify` scores them (reward 1 when every
+verdict passed), groups whose rewards are all equal are dropped and refilled for up to
+`rollout.max_tries` rounds (dynamic sampling), and the policy makes one optimizer update on the
+GRPO objective (`rl/objective.py`) with the sampler's own logprobs as pi_old.
+
+Setup / train / cleanup as SFT. Outputs in `output_dir`: config.yaml, metrics.jsonl,
+tensorboard/, rollouts/, checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_rl.json).
+
+Exact resume: a step's prompts and sampling seeds are functions of (seed, step), its episodes
+have per-step ids (reused from the store when a killed run finished them), and the checkpoint
+holds policy, optimizer, scheduler and RNG states (the reference is the starting model, reloaded).
+Test hook: LONGHORIZON_RL_KILL_AT_STEP=N SIGKILLs the process right after step N is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import signal
+import time
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.syntax import Syntax
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.distill.rollouts import (
+    StepRollouts,
+    balanced_prompts,
+    pick_prompts,
+    rollout_metrics,
+    step_rng,
+)
+from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
+from longhorizon.harness.episode import Verify
+from longhorizon.models.hf import HFBackend
+from longhorizon.models.registry import resolve_model
+from longhorizon.rl.config import RLConfig
+from longhorizon.rl.groups import GroupStats, sample_groups
+from longhorizon.rl.samples import group_samples, rollout_reward
+from longhorizon.rl.step import optimizer_update
+from longhorizon.tools.catalog import build_toolset
+from longhorizon.tools.corpus import CorpusIndex
+from longhorizon.training.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_final_model,
+)
+from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.metrics import MetricsLogger
+from longhorizon.training.optim import build_optimizer, build_scheduler
+from longhorizon.training.sft import seed_everything
+
+__all__ = ["KILL_ENV", "RL_METADATA", "GRPOTrainer", "run_rl"]
+
+KILL_ENV = "LONGHORIZON_RL_KILL_AT_STEP"
+RL_METADATA = "longhorizon_rl.json"
+PHASES = ("rollout", "train")
+
+
+class GRPOTrainer:
+    """setup() -> train() -> cleanup(); `run_rl` calls the three in order.
+
+    `verify` gives the rewards (the CLI passes `longhorizon.domains.verify`); it is injected so
+    that training does not depend on the domains.
+    """
+
+    def __init__(self, config: RLConfig, verify: Verify, console: Console | None = None):
+        self.config = config
+        self.verify = verify
+        self.console = console or Console()
+        self.env: DistEnv = init_distributed("none")
+        self.state = TrainerState()
+        self.logger: MetricsLogger | None = None
+        self.rollouts: StepRollouts | None = None
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        seed_everything(cfg.seed)
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
+        self.console.rule(f"GRPO run {cfg.output_dir}")
+        self.console.print(Syntax(cfg.to_yaml(), "yaml"))
+        self._setup_models()
+        tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
+        if not tasks:
+            raise ValueError(f"no tasks in {[str(p) for p in cfg.tasks]}")
+        self.prompts = balanced_prompts(tasks)
+        paths = [p for files in cfg.corpus.values() for p in files]
+        self.resources: dict[str, Any] = {"corpus_index": CorpusIndex.open(paths)} if paths else {}
+        self.optimizer = build_optimizer(self.policy, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps)
+        self._resume()
+        store = TrajectoryStore(cfg.output_dir / "rollouts")
+        group = cfg.rollout.group_size
+        self.rollouts = StepRollouts(store, cfg.rollout.concurrency, group)
+        self.rollouts.load_from(self.state.step)
+        self.logger = MetricsLogger(
+            cfg.output_dir,
+            enabled=True,
+            total_steps=cfg.steps,
+            start_step=self.state.step,
+            tensorboard=cfg.tensorboard,
+            console=self.console,
+            name="grpo",
+        )
+
+    def _setup_models(self) -> None:
+        cfg = self.config
+        path = resolve_model(cfg.model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        self.reference = None
+        if cfg.objective.kl_coef > 0:  # frozen starting policy
+            self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.snapshot = HFBackend(
+            copy.deepcopy(self.policy),
+            self.tokenizer,
+            model_id="snapshot",
+            max_batch_size=cfg.rollout.concurrency,
+        )
+
+    def _resume(self) -> None:
+        cfg = self.config
+        found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if found is None:
+            self.state = TrainerState(
+                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), parallel="none"
+            )
+            return
+        state = load_checkpoint(found, self.policy, self.optimizer, self.scheduler, self.env)
+        if state.config_fingerprint != cfg.fingerprint():
+            raise RuntimeError(f"{found}: the config changed since this checkpoint")
+        self.state = state
+        self.console.print(f"resumed from {found} at step {state.step}")
+
+    # ---- train ---------------------------------------------------------------------------------
+    def train(self) -> TrainerState:
+        return asyncio.run(self._train())
+
+    async def _train(self) -> TrainerState:
+        try:
+            return await self._steps()
+        finally:  # the backend holds tasks of this event loop
+            await self.snapshot.aclose()
+
+    async def _steps(self) -> TrainerState:
+        cfg = self.config
+        assert self.logger is not None
+        for step in range(self.state.step, cfg.steps):
+            record = await self.train_step(step)
+            self.state = self.state.model_copy(update={"step": step + 1})
+            done = step + 1
+            echo = done % cfg.log_every == 0 or done == cfg.steps
+            self.logger.log(record, echo=echo)
+            if echo:
+                self.console.print(f"       {progress_line(record)}")
+            if done % cfg.save_every == 0 and done < cfg.steps:
+                path = save_checkpoint(
+                    self.policy,
+                    self.optimizer,
+                    self.scheduler,
+                    self.state,
+                    cfg.output_dir,
+                    self.env,
+                    cfg.keep_checkpoints,
+                )
+                self.console.print(f"checkpoint {path}")
+            if os.environ.get(KILL_ENV) == str(done):
+                os.kill(os.getpid(), signal.SIGKILL)
+        self._save_final()
+        return self.state
+
+    async def train_step(self, step: int) -> dict[str, Any]:
+        """Roll out groups (dynamic sampling), update once; returns the step's log record."""
+        cfg = self.config
+        clock = [time.perf_counter()]
+        self.snapshot.model.load_state_dict(self.policy.state_dict())
+        groups, stats = await sample_groups(
+            self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed
+        )
+        samples = [s for g in groups for s in group_samples(g, cfg.objective)]
+        clock.append(time.perf_counter())
+        record: dict[str, Any] = {"step": step + 1}
+        if samples:
+            record.update(
+                optimizer_update(
+                    self.policy,
+                    self.reference,
+                    self.optimizer,
+                    self.scheduler,
+                    samples,
+                    cfg.objective,
+                    cfg.micro_batch_size,
+                    self.tokenizer.pad_token_id or 0,
+                    cfg.max_grad_norm,
+                )
+            )
+        else:  # every group was dropped: no update, the lr schedule still advances
+            self.scheduler.step()
+            record.update({"loss": None, "domains": {}})
+        clock.append(time.perf_counter())
+        record |= step_metrics(stats, [t for g in groups for t in g], cfg)
+        record["seconds"] = clock[-1] - clock[0]
+        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
+        return record
+
+    def _pick(self, step: int) -> Any:
+        """The step's prompt picker: round r draws `count` prompts from its own RNG."""
+
+        def pick(round_: int, count: int) -> list[Task]:
+            rng = step_rng(self.config.seed, step, f"prompts/{round_}")
+            return pick_prompts(self.prompts, count, rng)
+
+        return pick
+
+    async def _episodes(self, tasks: list[Task], seeds: list[int]) -> list[Trajectory]:
+        """G episodes of each task (its own seed per group), in task order."""
+        cfg = self.config.rollout
+        harness = HarnessConfig(
+            sampling=SamplingParams(temperature=cfg.temperature),
+            workdir=self.config.output_dir / "workdirs",
+            model_concurrency=cfg.concurrency,
+        )
+        runner = EpisodeRunner(
+            BackendAgent(self.snapshot),
+            lambda t: build_toolset(t.protocol.tools),
+            harness,
+            verify=self.verify,
+            resources=self.resources,
+        )
+        assert self.rollouts is not None
+        rollouts = self.rollouts
+        runs = await asyncio.gather(
+            *(rollouts.run(runner, [t], s) for t, s in zip(tasks, seeds, strict=True))
+        )
+        return [t for run in runs for t in run]
+
+    def _save_final(self) -> None:
+        cfg = self.config
+        metadata = {
+            RL_METADATA: {
+                "policy": cfg.model,
+                "steps": self.state.step,
+                "algorithm": "grpo",
+                "config": cfg.model_dump(mode="json"),
+            }
+        }
+        out = save_final_model(self.policy, self.tokenizer, cfg.final_path, self.env, metadata)
+        self.console.print(f"final model: {out}")
+
+    # ---- cleanup -------------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        if self.rollouts is not None:
+            self.rollouts.store.close()
+        shutdown(self.env)
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    return mean, (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+
+
+def step_metrics(stats: GroupStats, kept: list[Trajectory], cfg: RLConfig) -> dict[str, Any]:
+    """Rewards of every rollout of the step (the policy's score) and of the kept groups (what
+    was trained on), rollout shape, and what dynamic sampling did."""
+    scored = [rollout_reward(t, cfg.objective) for t in stats.seen]
+    mean, std = _mean_std([r for r in scored if r is not None])
+    kept_mean, _ = _mean_std(
+        [r for t in kept if (r := rollout_reward(t, cfg.objective)) is not None]
+    )
+    lengths = [t.usage.completion_tokens for t in stats.seen]
+    return {
+        "reward_mean": mean,
+        "reward_std": std,
+        "kept_reward_mean": kept_mean,
+        "pass_rate": sum(t.passed for t in stats.seen) / len(stats.seen) if stats.seen else None,
+        "groups": stats.record(),
+        "response_tokens": sum(lengths) / len(lengths) if lengths else None,
+        "rollouts": rollout_metrics(stats.seen),
+    }
+
+
+def progress_line(record: dict[str, Any]) -> str:
+    """Reward, filtered share, clip fractions and KL of a step, one line."""
+    g = record["groups"]
+    parts = [f"groups kept {g['kept']}/{g['rolled']} in {g['rounds']} rounds"]
+    if record["reward_mean"] is not None:
+        parts.append(f"reward {record['reward_mean']:.3f}±{record['reward_std']:.3f}")
+    for domain, m in sorted(record["domains"].items()):
+        parts.append(
+            f"{domain}: clip {m['clip_low']:.3f}/{m['clip_high']:.3f} kl {m['kl']:.5f} "
+            f"H {m['entropy']:.3f}"
+        )
+    for domain, r in sorted(record["rollouts"].items()):
+        parts.append(f"{domain} pass {r['success']:.0%} trunc {r['truncation']:.0%}")
+    return " | ".join(parts)
+
+
+def run_rl(config: RLConfig, verify: Verify, console: Console | None = None) -> Any:
+    """Train (or resume) one GRPO run; returns the final model's directory."""
+    trainer = GRPOTrainer(config, verify, console)
+    try:
+        trainer.setup()
+        trainer.train()
+    finally:
+        trainer.cleanup()
+    return config.final_path

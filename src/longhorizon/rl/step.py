@@ -1,0 +1,165 @@
+"""One GRPO optimizer update: the batch objective over micro-batches, clip, step.
+
+The aggregation weights (`objective.token_scales`) come from the trained-token counts of the
+whole batch before any forward pass, and each micro-batch's loss carries them: the micro-batch
+losses add up to exactly the batch objective, and so do their gradients.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from longhorizon.rl.config import GRPOObjective
+from longhorizon.rl.objective import (
+    clip_fractions,
+    clipped_surrogate,
+    k3_kl,
+    token_scales,
+    truncated_is_weights,
+)
+from longhorizon.rl.samples import RLSample
+
+__all__ = ["RLBatch", "accumulate_gradients", "build_batch", "optimizer_update"]
+
+# Token-summed monitors of a micro-batch, per domain (divided by `tokens` when logged).
+SUMS = ("clip_low", "clip_high", "kl", "entropy", "engine_kl", "tokens", "samples")
+
+
+@dataclass(frozen=True)
+class RLBatch:
+    """Padded micro-batch; per-position tensors are shifted (row t predicts token t + 1)."""
+
+    input_ids_NT: Tensor
+    attention_NT: Tensor
+    mask_NT: Tensor
+    engine_logp_NT: Tensor
+    adv_N: Tensor
+    scale_N: Tensor
+    domains: list[str]
+
+
+def build_batch(
+    samples: list[RLSample], pad_id: int, scale_N: Tensor, dtype: torch.dtype
+) -> RLBatch:
+    n, width = len(samples), max(len(s.input_ids) for s in samples)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    mask = torch.zeros((n, width - 1), dtype=dtype)
+    engine = torch.zeros((n, width - 1), dtype=dtype)
+    for i, s in enumerate(samples):
+        length = len(s.input_ids)
+        ids[i, :length] = torch.tensor(s.input_ids)
+        attention[i, :length] = 1
+        mask[i, : length - 1] = torch.tensor(s.loss_mask[1:], dtype=dtype)
+        engine[i, : length - 1] = torch.tensor(s.engine_logprobs[1:], dtype=dtype)
+    adv = torch.tensor([s.advantage for s in samples], dtype=dtype)
+    domains = [s.domain for s in samples]
+    return RLBatch(ids, attention, mask, engine, adv, scale_N.to(dtype), domains)
+
+
+def _logprobs(model: nn.Module, batch: RLBatch) -> tuple[Tensor, Tensor]:
+    """Sampled-token logprobs and full-distribution entropies, (N, T - 1) each."""
+    logits = model(input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT).logits[:, :-1]
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, batch.input_ids_NT[:, 1:, None]).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logp, entropy
+
+
+def micro_batch_loss(
+    model: nn.Module, reference: nn.Module | None, batch: RLBatch, objective: GRPOObjective
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The micro-batch's share of the batch loss and its per-sample monitor sums."""
+    logp, entropy = _logprobs(model, batch)
+    if objective.tis_cap is None:
+        old, weight = batch.engine_logp_NT, torch.ones_like(logp)
+    else:  # one update per step: the trainer's pi_old is the current policy, detached
+        old = logp.detach()
+        weight = truncated_is_weights(old, batch.engine_logp_NT, objective.tis_cap)
+    adv = batch.adv_N[:, None].expand_as(logp)
+    surr = clipped_surrogate(logp, old, adv, objective.clip_low, objective.clip_high)
+    kl = torch.zeros_like(logp)
+    if reference is not None:
+        with torch.no_grad():
+            ref, _ = _logprobs(reference, batch)
+        kl = k3_kl(logp, ref)
+    per_token = weight * surr + objective.kl_coef * kl - objective.entropy_coef * entropy
+    mask = batch.mask_NT
+    loss = (per_token * mask * batch.scale_N[:, None]).sum()
+    low, high = clip_fractions(logp.detach(), old, adv, objective.clip_low, objective.clip_high)
+    sums = {
+        "clip_low": (low * mask).sum(1),
+        "clip_high": (high * mask).sum(1),
+        "kl": (kl.detach() * mask).sum(1),
+        "entropy": (entropy.detach() * mask).sum(1),
+        "engine_kl": ((batch.engine_logp_NT - logp.detach()) * mask).sum(1),  # k1 of KL(eng||tr)
+        "tokens": mask.sum(1),
+        "samples": torch.ones_like(batch.adv_N),
+    }
+    return loss, sums
+
+
+def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for lo in range(0, n, size):
+        yield lo, min(lo + size, n)
+
+
+def accumulate_gradients(
+    model: nn.Module,
+    reference: nn.Module | None,
+    samples: list[RLSample],
+    objective: GRPOObjective,
+    micro_batch_size: int,
+    pad_id: int,
+) -> dict[str, Any]:
+    """Backward of the batch objective into `.grad`; returns its value and per-domain monitors."""
+    dtype = next(model.parameters()).dtype
+    tokens_N = torch.tensor([sum(s.loss_mask[1:]) for s in samples])
+    scale_N = token_scales(tokens_N, objective.aggregation)
+    total = 0.0
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
+    for lo, hi in _spans(len(samples), micro_batch_size):
+        batch = build_batch(samples[lo:hi], pad_id, scale_N[lo:hi], dtype)
+        loss, parts = micro_batch_loss(model, reference, batch, objective)
+        loss.backward()
+        total += float(loss.detach())
+        for key, values in parts.items():
+            for domain, value in zip(batch.domains, values.tolist(), strict=True):
+                sums[domain][key] += value
+    return {"loss": total, "domains": {d: _means(s) for d, s in sorted(sums.items())}}
+
+
+def _means(sums: dict[str, float]) -> dict[str, float]:
+    tokens = max(sums["tokens"], 1.0)
+    out = {k: sums[k] / tokens for k in ("clip_low", "clip_high", "kl", "entropy", "engine_kl")}
+    return out | {"tokens": sums["tokens"], "samples": sums["samples"]}
+
+
+def optimizer_update(
+    model: nn.Module,
+    reference: nn.Module | None,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    samples: list[RLSample],
+    objective: GRPOObjective,
+    micro_batch_size: int,
+    pad_id: int,
+    max_grad_norm: float | None,
+) -> dict[str, Any]:
+    """One optimizer step on the batch objective; returns loss, lr, grad norm and monitors."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    lr = scheduler.get_last_lr()[0]
+    record = accumulate_gradients(model, reference, samples, objective, micro_batch_size, pad_id)
+    limit = max_grad_norm if max_grad_norm is not None else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"loss": record["loss"], "lr": lr, "grad_norm": float(norm), **record}
