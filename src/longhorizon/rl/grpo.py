@@ -210,8 +210,7 @@ class GRPOTrainer:
                     cfg.max_grad_norm,
                 )
             )
-        else:  # every group was dropped: no update, the lr schedule still advances
-            self.scheduler.step()
+        else:  # every group was dropped: no update (the lr schedule counts updates)
             record.update({"loss": None, "domains": {}})
         clock.append(time.perf_counter())
         record |= step_metrics(stats, [t for g in groups for t in g], cfg)

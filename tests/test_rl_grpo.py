@@ -1,0 +1,220 @@
+"""Stage 2 GRPO runs: a bandit the policy learns, multi-turn tool rollouts with verifier
+rewards and per-step metrics, exact resume after SIGKILL, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from longhorizon.cli.main import app
+from longhorizon.core import (
+    Budgets,
+    Protocol,
+    Task,
+    TaskStore,
+    Trajectory,
+    TrajectoryStore,
+    Verdict,
+)
+from longhorizon.models.tool_caller import QUESTION
+from longhorizon.rl import RLConfig, run_rl
+from longhorizon.rl.grpo import KILL_ENV
+from longhorizon.training.metrics import read_metrics
+from longhorizon.verifiers import verify_answer
+
+TARGET = 39428  # '{"': tiny-tool-caller's second choice (p ~ 0.02) after "Say one word."
+
+
+def bandit_verify(task: Task, traj: Trajectory) -> list[Verdict]:
+    """Reward 1 for a first generated token equal to TARGET."""
+    first = traj.calls[0].completion_ids[:1] if traj.calls else []
+    return [Verdict(verifier="bandit", passed=first == [TARGET])]
+
+
+def write_tasks(root: Path, tasks: list[Task]) -> Path:
+    with TaskStore(root) as store:
+        for t in tasks:
+            store.add(t)
+    return root
+
+
+def run_in_process(fields: dict[str, object], verify=verify_answer) -> Path:  # type: ignore[no-untyped-def]
+    threads = torch.get_num_threads()
+    try:
+        return run_rl(RLConfig.model_validate(fields), verify)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None:
+    budgets = Budgets(max_turns=1, max_response_tokens=1, max_context_tokens=1024)
+    task = Task(
+        id="say",
+        domain="bandit",
+        instruction="Say one word.",
+        answer="",
+        protocol=Protocol(tools=(), budgets=budgets),
+    )
+    fields = {
+        "model": "tiny-tool-caller",
+        "tasks": [str(write_tasks(tmp_path / "tasks", [task]))],
+        "output_dir": str(tmp_path / "run"),
+        "steps": 4,
+        "lr": 1e-2,
+        "rollout": {"prompts_per_step": 2, "group_size": 8, "max_tries": 4},
+        # every one-token rollout hits the budget: scored, not masked (and counted)
+        "objective": {"overlong": "keep", "kl_coef": 0.0},
+        "micro_batch_size": 16,
+        "tensorboard": False,
+        "num_threads": 1,
+    }
+    run_in_process(fields, bandit_verify)
+    records = read_metrics(tmp_path / "run")
+    rewards = [r["reward_mean"] for r in records]
+    assert rewards[0] < 0.1  # the starting policy emits it ~2% of the time
+    first = next(i + 1 for i, r in enumerate(rewards) if r >= 0.9)
+    assert first <= 3, rewards  # 0.018 -> 0.375 -> 1.0 with this seed
+    assert records[0]["groups"]["rounds"] > 1  # all-zero groups were dropped and refilled
+    assert 0 < records[0]["groups"]["filtered_share"] < 1
+    assert records[0]["groups"]["truncated"] == 8 * records[0]["groups"]["rolled"]
+    assert records[0]["loss"] is not None and records[0]["grad_norm"] > 0
+
+
+def tool_fields(tmp_path: Path, **extra: object) -> dict[str, object]:
+    protocol = Protocol(
+        tools=("calculator",),
+        budgets=Budgets(max_turns=2, max_response_tokens=48, max_context_tokens=1024),
+    )
+    tasks = [
+        Task(
+            id=f"{d}-{i}",
+            domain=d,
+            instruction=f"{QUESTION} ({d} {i})",
+            answer="5",
+            protocol=protocol,
+        )
+        for d in ("arith", "maths")
+        for i in range(2)
+    ]
+    root = tmp_path / "tasks"
+    if not root.exists():
+        write_tasks(root, tasks)
+    return {
+        "model": "tiny-tool-caller",
+        "tasks": [str(root)],
+        "output_dir": str(tmp_path / "run"),
+        "steps": 3,
+        "lr": 1e-3,
+        "rollout": {"prompts_per_step": 2, "group_size": 3, "max_tries": 2, "concurrency": 1},
+        "objective": {"overlong": "penalise", "overlong_penalty": -0.5},
+        "micro_batch_size": 3,
+        "save_every": 2,
+        "tensorboard": False,
+        "num_threads": 1,
+        **extra,
+    }
+
+
+RL_SCRIPT = (
+    "import json, sys\n"
+    "from longhorizon.rl import RLConfig, run_rl\n"
+    "from longhorizon.verifiers import verify_answer\n"
+    "run_rl(RLConfig.model_validate(json.load(open(sys.argv[1]))), verify_answer)\n"
+)
+
+
+def launch(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=400)
+
+
+def test_tool_rollouts_train_and_resume_after_sigkill_exactly(tmp_path: Path) -> None:
+    fields = tool_fields(tmp_path)
+    final = run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
+    want = read_metrics(tmp_path / "baseline")
+    assert [r["step"] for r in want] == [1, 2, 3]
+    assert any(r["loss"] is not None for r in want)  # some groups had mixed outcomes
+    multi_turn = [
+        t for t in TrajectoryStore(tmp_path / "baseline" / "rollouts") if t.usage.model_calls == 2
+    ]
+    assert multi_turn  # a tool call, its observation, a second turn: one training sequence
+    (seq,) = multi_turn[0].token_sequences()
+    second = multi_turn[0].calls[1]
+    observation = len(second.new_prompt_ids)  # the tool's output and the next turn's header
+    assert seq.loss_mask[-len(second.completion_ids) - observation :] == [0] * observation + [
+        1
+    ] * len(second.completion_ids)
+    for r in want:
+        assert set(r["phase_seconds"]) == {"rollout", "train"}
+        for m in r["domains"].values():
+            assert m["kl"] >= 0 and m["entropy"] > 0 and 0 <= m["clip_low"] <= 1
+            assert abs(m["engine_kl"]) < 1e-3  # the snapshot is the policy: same numbers
+    meta = json.loads((final / "longhorizon_rl.json").read_text())
+    assert meta["algorithm"] == "grpo" and meta["steps"] == 3
+
+    config = tmp_path / "rl.yaml"
+    config.write_text(json.dumps(fields))  # JSON is YAML
+    script = [sys.executable, "-c", RL_SCRIPT, str(config)]
+    killed = launch(script, {KILL_ENV: "3"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert [r["step"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3]
+    resumed = launch(script)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "step-00000002" in resumed.stdout
+    got = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in got] == [1, 2, 3]  # no duplicated step
+    for key in ("loss", "grad_norm", "reward_mean", "groups", "domains"):
+        assert [r.get(key) for r in got] == [r.get(key) for r in want], key  # bit for bit
+    stored = [t.id for t in TrajectoryStore(tmp_path / "run" / "rollouts")]
+    baseline = [t.id for t in TrajectoryStore(tmp_path / "baseline" / "rollouts")]
+    assert sorted(stored) == sorted(baseline)  # step 3's episodes were reused, not rerun
+
+
+def test_rl_cli_dry_run_prints_the_resolved_config(tmp_path: Path) -> None:
+    config = tmp_path / "rl.yaml"
+    config.write_text(yaml.safe_dump(tool_fields(tmp_path)))
+    args = ["rl", "--config", str(config), "--set", "objective.clip_high=0.3", "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = yaml.safe_load(result.output)
+    assert printed["objective"]["clip_high"] == 0.3 and printed["objective"]["clip_low"] == 0.2
+    assert printed["objective"]["kl_coef"] == 0.001 and printed["lr"] == 1e-3
+    assert not (tmp_path / "run").exists()
+    bad = CliRunner().invoke(app, ["rl", "--config", str(config), "--set", "rollout.group_size=1"])
+    assert bad.exit_code == 2 and "group_size" in bad.output
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_dynamic_sampling_switch(tmp_path: Path, dynamic: bool) -> None:
+    """Without dynamic sampling every group is kept after one round (all-equal ones included)."""
+    fields = tool_fields(
+        tmp_path,
+        steps=1,
+        rollout={
+            "prompts_per_step": 2,
+            "group_size": 2,
+            "max_tries": 3,
+            "dynamic_sampling": dynamic,
+            "max_tokens": 4,  # too short to finish: every rollout is truncated and penalised
+        },
+    )
+    run_in_process(fields)
+    (record,) = read_metrics(tmp_path / "run")
+    groups = record["groups"]
+    assert groups["truncated"] == 2 * groups["rolled"]
+    assert record["reward_mean"] == -0.5  # penalised, and recorded as such
+    if dynamic:  # all-equal groups: dropped, refilled up to the cap, then no update
+        assert groups == {**groups, "rolled": 6, "kept": 0, "rounds": 3, "filtered_share": 1.0}
+        assert record["loss"] is None
+    else:
+        assert groups == {**groups, "rolled": 2, "kept": 2, "rounds": 1, "filtered_share": 0.0}
+        assert record["loss"] is not None  # zero advantages: only the KL and entropy terms
