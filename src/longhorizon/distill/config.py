@@ -7,13 +7,13 @@ own: AdamW (0.9, 0.999), no weight decay, constant lr (on-policy targets move; n
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from longhorizon.training.config import config_fingerprint
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 Aggregation = Literal["token", "sample", "domain"]
@@ -180,7 +180,4 @@ class DistillConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
-        skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
-        skip |= {"resume", "tensorboard", "num_threads", "token_monitors"}
-        fields = self.model_dump(mode="json", exclude=skip)
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        return config_fingerprint(self, {"token_monitors"})

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import signal
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -67,9 +65,8 @@ from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
     TrainerState,
-    latest_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
+    end_of_step,
+    resume_latest,
     save_final_model,
 )
 from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
@@ -176,17 +173,15 @@ class Distiller:
 
     def _resume(self) -> None:
         cfg = self.config
-        found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        args = (self.student, self.optimizer, self.scheduler, self.env, cfg.fingerprint())
+        found = resume_latest(cfg.output_dir, *args) if cfg.resume else None
         if found is None:
             self.state = TrainerState(
                 total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), parallel="none"
             )
             return
-        state = load_checkpoint(found, self.student, self.optimizer, self.scheduler, self.env)
-        if state.config_fingerprint != cfg.fingerprint():
-            raise RuntimeError(f"{found}: the config changed since this checkpoint")
-        self.state = state
-        self.console.print(f"resumed from {found} at step {state.step}")
+        path, self.state = found
+        self.console.print(f"resumed from {path} at step {self.state.step}")
 
     # ---- train -------------------------------------------------------------------------------
     def train(self) -> TrainerState:
@@ -211,19 +206,11 @@ class Distiller:
             self.logger.log(record, echo=echo)
             if echo:
                 self.console.print(f"       {monitor_line(record)}")
-            if done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                path = save_checkpoint(
-                    self.student,
-                    self.optimizer,
-                    self.scheduler,
-                    self.state,
-                    cfg.output_dir,
-                    self.env,
-                    cfg.keep_checkpoints,
-                )
+            args = (self.optimizer, self.scheduler, self.state, cfg.output_dir, self.env)
+            every = cfg.checkpoint_every
+            path = end_of_step(self.student, *args, cfg.keep_checkpoints, every, KILL_ENV)
+            if path is not None:
                 self.console.print(f"checkpoint {path}")
-            if os.environ.get(KILL_ENV) == str(done):
-                os.kill(os.getpid(), signal.SIGKILL)
         self._save_final()
         return self.state
 

@@ -8,13 +8,13 @@ are the spec's search-teacher values: lr 1e-6 constant, 32 prompts x 8 rollouts,
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from longhorizon.training.config import config_fingerprint
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
@@ -120,7 +120,4 @@ class RLConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the training curve (not logging nor bookkeeping)."""
-        skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
-        skip |= {"resume", "tensorboard", "num_threads"}
-        fields = self.model_dump(mode="json", exclude=skip)
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        return config_fingerprint(self)

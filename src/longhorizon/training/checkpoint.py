@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,46 @@ def load_checkpoint(
     if rng_file.exists():  # absent when the world size changed: the step uses no randomness
         set_rng_state(torch.load(rng_file, weights_only=False))
     return TrainerState.model_validate_json((path / STATE_FILE).read_text())
+
+
+def resume_latest(
+    output_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    env: DistEnv,
+    config_fingerprint: str,
+) -> tuple[Path, TrainerState] | None:
+    """Load the newest checkpoint of `output_dir` (None when there is none); a checkpoint of
+    another config is an error, never a silent restart."""
+    found = latest_checkpoint(output_dir)
+    if found is None:
+        return None
+    state = load_checkpoint(found, model, optimizer, scheduler, env)
+    if state.config_fingerprint != config_fingerprint:
+        raise RuntimeError(f"{found}: the config changed since this checkpoint")
+    return found, state
+
+
+def end_of_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: TrainerState,
+    output_dir: Path,
+    env: DistEnv,
+    keep: int,
+    every: int,
+    kill_env: str,
+) -> Path | None:
+    """After step `state.step` is logged: a checkpoint every `every` steps (not after the last,
+    the final model follows), then the SIGKILL test hook (`kill_env`=N kills after step N)."""
+    path = None
+    if state.step % every == 0 and state.step < state.total_steps:
+        path = save_checkpoint(model, optimizer, scheduler, state, output_dir, env, keep)
+    if os.environ.get(kill_env) == str(state.step):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
 
 
 def save_final_model(

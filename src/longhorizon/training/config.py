@@ -103,10 +103,21 @@ class SFTConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging, nor the parallelism)."""
-        skip = {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every"}
-        skip |= {"resume", "tensorboard", "parallel", "num_threads"}
-        fields = self.model_dump(mode="json", exclude=skip)
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        return config_fingerprint(self, {"parallel"})
+
+
+# Run bookkeeping every trainer config carries: never part of what decides the curve.
+RUN_FIELDS = frozenset(
+    {"output_dir", "final_dir", "save_every", "keep_checkpoints", "log_every", "resume"}
+    | {"tensorboard", "num_threads"}
+)
+
+
+def config_fingerprint(cfg: BaseModel, skip: set[str] | frozenset[str] = frozenset()) -> str:
+    """Hash of a trainer config without its run bookkeeping (`RUN_FIELDS`) and `skip`: a
+    checkpoint refuses to resume under a config whose hash differs."""
+    fields = cfg.model_dump(mode="json", exclude=set(RUN_FIELDS | skip))
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def apply_override(tree: dict[str, Any], assignment: str) -> None:
