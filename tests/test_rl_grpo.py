@@ -218,3 +218,20 @@ def test_dynamic_sampling_switch(tmp_path: Path, dynamic: bool) -> None:
     else:
         assert groups == {**groups, "rolled": 2, "kept": 2, "rounds": 1, "filtered_share": 0.0}
         assert record["loss"] is not None  # zero advantages: only the KL and entropy terms
+
+
+def test_prompt_prefilter_keeps_mixed_outcomes_and_persists(tmp_path: Path) -> None:
+    rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 1, "prefilter_attempts": 3}
+    run_in_process(tool_fields(tmp_path, steps=1, rollout=rollout))
+    attempts: dict[str, list[bool]] = {}
+    for t in TrajectoryStore(tmp_path / "run" / "prefilter"):
+        attempts.setdefault(t.task_id.removesuffix("@prefilter"), []).append(t.passed)
+    assert sorted(attempts) == ["arith-0", "arith-1", "maths-0", "maths-1"]
+    assert all(len(v) == 3 for v in attempts.values())
+    mixed = sorted(k for k, v in attempts.items() if any(v) and not all(v))
+    kept = json.loads((tmp_path / "run" / "prefilter.json").read_text())
+    assert sorted(kept) == mixed and mixed  # this seed leaves a non-empty pool
+    trained = {t.task_id.split("@")[0] for t in TrajectoryStore(tmp_path / "run" / "rollouts")}
+    assert trained <= set(mixed)
+    with pytest.raises(ValueError, match="prefilter_attempts"):
+        RLConfig.model_validate(tool_fields(tmp_path, rollout={"prefilter_attempts": 1}))

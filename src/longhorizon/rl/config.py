@@ -63,11 +63,19 @@ class RLRolloutConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1)
     dynamic_sampling: bool = True  # drop groups whose rewards are all equal, then refill
     max_tries: int = Field(default=3, ge=1, description="rollout rounds per step (refills + 1)")
+    prefilter_attempts: int = Field(
+        default=0,
+        ge=0,
+        description="before training, attempt every prompt this many times with the starting "
+        "policy and keep those with mixed outcomes (0: off; the report uses 5 for search)",
+    )
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
     @model_validator(mode="after")
     def _check(self) -> RLRolloutConfig:
+        if self.prefilter_attempts == 1:
+            raise ValueError("rollout.prefilter_attempts must be 0 (off) or >= 2")
         if self.temperature != 1.0:
             # The sampler's logprobs (pi_old) are of the untempered policy: they would not be
             # the distribution the tokens were drawn from.

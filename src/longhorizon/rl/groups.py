@@ -16,7 +16,7 @@ from longhorizon.distill.rollouts import step_rng
 from longhorizon.rl.config import GRPOObjective, RLRolloutConfig
 from longhorizon.rl.samples import informative, mixed_outcome, rollout_reward
 
-__all__ = ["GroupStats", "keep_mixed_outcome", "sample_groups"]
+__all__ = ["GroupStats", "keep_mixed_outcome", "prefilter_prompts", "sample_groups"]
 
 Episodes = Callable[[list[Task], list[int]], Awaitable[list[Trajectory]]]
 Pick = Callable[[int, int], list[Task]]
@@ -94,3 +94,11 @@ def keep_mixed_outcome(tasks: list[Task], attempts: list[list[Trajectory]]) -> l
         for t, tries in zip(tasks, attempts, strict=True)
         if mixed_outcome([x.passed for x in tries])
     ]
+
+
+async def prefilter_prompts(episodes: Episodes, tasks: list[Task], seed: int) -> list[Task]:
+    """Attempt every task (as many times as `episodes` runs each) and keep the mixed ones."""
+    attempt = [t.model_copy(update={"id": f"{t.id}@prefilter"}) for t in tasks]
+    rng = step_rng(seed, -1, "prefilter")
+    trajs = await episodes(attempt, [rng.randrange(2**31) for _ in attempt])
+    return keep_mixed_outcome(tasks, _by_task(trajs, attempt))

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import shutil
 import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -31,6 +34,7 @@ from rich.syntax import Syntax
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.core.files import write_text_atomic
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
@@ -43,7 +47,7 @@ from longhorizon.harness.episode import Verify
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 from longhorizon.rl.config import RLConfig
-from longhorizon.rl.groups import GroupStats, sample_groups
+from longhorizon.rl.groups import GroupStats, prefilter_prompts, sample_groups
 from longhorizon.rl.samples import group_samples, rollout_reward
 from longhorizon.rl.step import optimizer_update
 from longhorizon.tools.catalog import build_toolset
@@ -64,6 +68,7 @@ __all__ = ["KILL_ENV", "RL_METADATA", "GRPOTrainer", "run_rl"]
 KILL_ENV = "LONGHORIZON_RL_KILL_AT_STEP"
 RL_METADATA = "longhorizon_rl.json"
 PHASES = ("rollout", "train")
+PREFILTER_FILE = "prefilter.json"
 
 
 class GRPOTrainer:
@@ -149,6 +154,8 @@ class GRPOTrainer:
 
     async def _train(self) -> TrainerState:
         try:
+            if self.config.rollout.prefilter_attempts:
+                await self._prefilter()
             return await self._steps()
         finally:  # the backend holds tasks of this event loop
             await self.snapshot.aclose()
@@ -205,6 +212,31 @@ class GRPOTrainer:
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
         return record
 
+    async def _prefilter(self) -> None:
+        """Keep the prompts whose attempts with the STARTING policy gave mixed outcomes; the
+        kept ids are saved once (`prefilter.json`), so a resumed run keeps the same pool."""
+        cfg = self.config
+        saved = cfg.output_dir / PREFILTER_FILE
+        tasks = [t for ts in self.prompts.values() for t in ts]
+        if not saved.exists():
+            if self.state.step:
+                raise RuntimeError(f"{saved} is missing: the pre-filtered pool cannot be rebuilt")
+            shutil.rmtree(cfg.output_dir / "prefilter", ignore_errors=True)  # a killed attempt
+            store = TrajectoryStore(cfg.output_dir / "prefilter")
+            rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.prefilter_attempts)
+            try:
+                episodes = partial(self._episodes, rollouts=rollouts)
+                kept = await prefilter_prompts(episodes, tasks, cfg.seed)
+            finally:
+                store.close()
+            write_text_atomic(saved, json.dumps([t.id for t in kept], indent=1) + "\n")
+        ids = set(json.loads(saved.read_text()))
+        kept = [t for t in tasks if t.id in ids]
+        if not kept:
+            raise ValueError("the prompt pre-filter kept no prompt (none had mixed outcomes)")
+        self.console.print(f"prompt pre-filter: {len(kept)} of {len(tasks)} prompts kept")
+        self.prompts = balanced_prompts(kept)
+
     def _pick(self, step: int) -> Any:
         """The step's prompt picker: round r draws `count` prompts from its own RNG."""
 
@@ -214,8 +246,11 @@ class GRPOTrainer:
 
         return pick
 
-    async def _episodes(self, tasks: list[Task], seeds: list[int]) -> list[Trajectory]:
-        """G episodes of each task (its own seed per group), in task order."""
+    async def _episodes(
+        self, tasks: list[Task], seeds: list[int], rollouts: StepRollouts | None = None
+    ) -> list[Trajectory]:
+        """The episodes of each task (its own seed per task), in task order: G of them, or
+        as many as `rollouts` runs per task."""
         cfg = self.config.rollout
         harness = HarnessConfig(
             sampling=SamplingParams(temperature=cfg.temperature),
@@ -229,8 +264,8 @@ class GRPOTrainer:
             verify=self.verify,
             resources=self.resources,
         )
-        assert self.rollouts is not None
-        rollouts = self.rollouts
+        rollouts = rollouts or self.rollouts
+        assert rollouts is not None
         runs = await asyncio.gather(
             *(rollouts.run(runner, [t], s) for t, s in zip(tasks, seeds, strict=True))
         )
