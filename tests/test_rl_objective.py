@@ -19,6 +19,7 @@ from longhorizon.rl.objective import (
     entropy_from_logits,
     group_advantages,
     k3_kl,
+    papo_advantages,
     token_scales,
     truncated_is_weights,
 )
@@ -46,6 +47,24 @@ def test_all_equal_or_single_groups_have_zero_advantage() -> None:
         assert group_advantages(torch.tensor(rewards)).tolist() == [0.0] * len(rewards)
     one_valid = group_advantages(torch.tensor([1.0, 0.0]), torch.tensor([True, False]))
     assert one_valid.tolist() == [0.0, 0.0]
+
+
+def test_papo_adds_the_process_advantage_of_failed_samples_only() -> None:
+    outcome = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    process = torch.tensor([1.0, 0.2, 0.6, 0.9, 0.0], dtype=torch.float64)
+    valid = torch.tensor([True, True, True, False, True])  # sample 3 is invalid
+    adv = papo_advantages(outcome, process, valid, eps=0.0)
+    # A_out over the 4 valid: mean 1/4, std sqrt(1/4) = 0.5 -> 1.5, -0.5, -0.5, 0, -0.5
+    # A_proc over the valid failures {0.2, 0.6, 0.0}: mean 4/15, std sqrt(0.0933..) = 0.305505
+    proc = [(0.2 - 4 / 15) / 0.305505, (0.6 - 4 / 15) / 0.305505, (0.0 - 4 / 15) / 0.305505]
+    want = [1.5, -0.5 + 0.5 * proc[0], -0.5 + 0.5 * proc[1], 0.0, -0.5 + 0.5 * proc[2]]
+    assert adv.tolist() == pytest.approx(want, abs=1e-6)
+    # all failed with equal process rewards: nothing to learn
+    flat = papo_advantages(torch.zeros(3), torch.full((3,), 0.5))
+    assert flat.tolist() == [0.0, 0.0, 0.0]
+    # all failed, processes differ: only the process term remains
+    only = papo_advantages(torch.zeros(2, dtype=torch.float64), torch.tensor([0.0, 1.0]), eps=0.0)
+    assert only.tolist() == pytest.approx([-0.5 * 0.707107, 0.5 * 0.707107], abs=1e-6)
 
 
 def test_clipped_surrogate_clips_each_side_only_where_it_binds() -> None:

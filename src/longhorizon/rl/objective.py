@@ -22,6 +22,7 @@ __all__ = [
     "entropy_from_logits",
     "group_advantages",
     "k3_kl",
+    "papo_advantages",
     "token_scales",
     "truncated_is_weights",
 ]
@@ -45,6 +46,27 @@ def group_advantages(
     if torch.all(kept == kept[0]):
         centred = torch.zeros_like(rewards_G)
     return torch.where(valid_G, centred, torch.zeros_like(centred))
+
+
+def papo_advantages(
+    outcome_G: Tensor,
+    process_G: Tensor,
+    valid_G: Tensor | None = None,
+    process_weight: float = 0.5,
+    eps: float = 1e-6,
+) -> Tensor:
+    """PAPO (tool calling): A = A_out + process_weight * 1[failed] * A_proc.
+
+    A_out normalises the 0/1 outcome over the group's valid samples (as GRPO); A_proc
+    normalises the process reward (fraction of rubric checks satisfied) over the valid FAILED
+    samples only, so among failures the better process is pushed up; passed and invalid
+    samples get no process term.
+    """
+    valid_G = torch.ones_like(outcome_G, dtype=torch.bool) if valid_G is None else valid_G
+    a_out = group_advantages(outcome_G, valid_G, eps)
+    failed_G = valid_G & (outcome_G <= 0)
+    a_proc = group_advantages(process_G, failed_G, eps)
+    return a_out + process_weight * a_proc
 
 
 def clipped_surrogate(
