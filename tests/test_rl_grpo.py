@@ -206,6 +206,8 @@ def test_dynamic_sampling_switch(tmp_path: Path, dynamic: bool) -> None:
             "dynamic_sampling": dynamic,
             "max_tokens": 4,  # too short to finish: every rollout is truncated and penalised
         },
+        # truncated IS against the trainer's logprobs (the same numbers here: weights 1)
+        objective={"overlong": "penalise", "overlong_penalty": -0.5, "tis_cap": 2.0},
     )
     run_in_process(fields)
     (record,) = read_metrics(tmp_path / "run")
@@ -218,6 +220,8 @@ def test_dynamic_sampling_switch(tmp_path: Path, dynamic: bool) -> None:
     else:
         assert groups == {**groups, "rolled": 2, "kept": 2, "rounds": 1, "filtered_share": 0.0}
         assert record["loss"] is not None  # zero advantages: only the KL and entropy terms
+        for m in record["domains"].values():
+            assert m["clip_low"] == m["clip_high"] == 0.0 and abs(m["engine_kl"]) < 1e-3
 
 
 def test_prompt_prefilter_keeps_mixed_outcomes_and_persists(tmp_path: Path) -> None:
