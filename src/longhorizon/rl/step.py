@@ -64,7 +64,11 @@ def build_batch(
 
 
 def _logprobs(model: nn.Module, batch: RLBatch) -> tuple[Tensor, Tensor]:
-    """Sampled-token logprobs and full-distribution entropies, (N, T - 1) each."""
+    """Sampled-token logprobs and full-distribution entropies, (N, T - 1) each.
+
+    Materialises the N x T x V log-softmax (the entropy needs every logit): fine for the tiny
+    and 135M models on CPU; long sequences of large-vocabulary models want a chunked pass.
+    """
     logits = model(input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT).logits[:, :-1]
     logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, batch.input_ids_NT[:, 1:, None]).squeeze(-1)
