@@ -27,6 +27,7 @@ import copy
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +45,7 @@ from longhorizon.distill.rollouts import (
     minibatch_indices,
     pick_prompts,
     rollout_metrics,
+    rollout_rates,
     rollout_samples,
     step_rng,
     step_tasks,
@@ -70,6 +72,7 @@ from longhorizon.training.checkpoint import (
     save_final_model,
 )
 from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.optim import build_optimizer, build_scheduler
 from longhorizon.training.sft import seed_everything
@@ -198,21 +201,17 @@ class Distiller:
     async def _steps(self) -> TrainerState:
         cfg = self.config
         assert self.logger is not None
-        for step in range(self.state.step, cfg.steps):
-            record = await self.train_step(step)
-            self.state = self.state.model_copy(update={"step": step + 1})
-            done = step + 1
-            echo = done % cfg.log_every == 0 or done == cfg.steps
-            self.logger.log(record, echo=echo)
-            if echo:
-                self.console.print(f"       {monitor_line(record)}")
-            args = (self.optimizer, self.scheduler, self.state, cfg.output_dir, self.env)
-            every = cfg.checkpoint_every
-            path = end_of_step(self.student, *args, cfg.keep_checkpoints, every, KILL_ENV)
-            if path is not None:
-                self.console.print(f"checkpoint {path}")
+        loop = StepLoop(cfg.steps, cfg.log_every, self.logger, monitor_line, self._checkpoint)
+        await run_steps(self, loop)
         self._save_final()
         return self.state
+
+    def _checkpoint(self, state: TrainerState) -> Path | None:
+        cfg = self.config
+        args = (self.optimizer, self.scheduler, state, cfg.output_dir, self.env)
+        return end_of_step(
+            self.student, *args, cfg.keep_checkpoints, cfg.checkpoint_every, KILL_ENV
+        )
 
     async def train_step(self, step: int) -> dict[str, Any]:
         """Roll out, score, update; returns the step's log record."""
@@ -374,9 +373,7 @@ def monitor_line(record: dict[str, Any]) -> str:
     for domain, m in sorted(record["domains"].items()):
         cov = "" if m["coverage"] is None else f" cov {m['coverage']:.3f}"
         parts.append(f"{domain}: kl {m['kl']:.4f}{cov}")
-    for domain, r in sorted(record["rollouts"].items()):
-        parts.append(f"{domain} pass {r['success']:.0%} trunc {r['truncation']:.0%}")
-    return " | ".join(parts)
+    return " | ".join([*parts, *rollout_rates(record["rollouts"])])
 
 
 def run_distill(config: DistillConfig, verify: Verify, console: Console | None = None) -> Any:

@@ -174,3 +174,11 @@ class StepRollouts:
             return None
         self.store.add(traj)
         return traj
+
+
+def rollout_rates(rollouts: dict[str, dict[str, float]]) -> list[str]:
+    """`rollout_metrics` as console text: each domain's pass and truncation rates."""
+    return [
+        f"{domain} pass {r['success']:.0%} trunc {r['truncation']:.0%}"
+        for domain, r in sorted(rollouts.items())
+    ]

@@ -26,6 +26,7 @@ import json
 import shutil
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +41,7 @@ from longhorizon.distill.rollouts import (
     balanced_prompts,
     pick_prompts,
     rollout_metrics,
+    rollout_rates,
     step_rng,
 )
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
@@ -59,6 +61,7 @@ from longhorizon.training.checkpoint import (
     save_final_model,
 )
 from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.optim import build_optimizer, build_scheduler
 from longhorizon.training.sft import seed_everything
@@ -163,21 +166,15 @@ class GRPOTrainer:
     async def _steps(self) -> TrainerState:
         cfg = self.config
         assert self.logger is not None
-        for step in range(self.state.step, cfg.steps):
-            record = await self.train_step(step)
-            self.state = self.state.model_copy(update={"step": step + 1})
-            done = step + 1
-            echo = done % cfg.log_every == 0 or done == cfg.steps
-            self.logger.log(record, echo=echo)
-            if echo:
-                self.console.print(f"       {progress_line(record)}")
-            args = (self.optimizer, self.scheduler, self.state, cfg.output_dir, self.env)
-            every = cfg.save_every
-            path = end_of_step(self.policy, *args, cfg.keep_checkpoints, every, KILL_ENV)
-            if path is not None:
-                self.console.print(f"checkpoint {path}")
+        loop = StepLoop(cfg.steps, cfg.log_every, self.logger, progress_line, self._checkpoint)
+        await run_steps(self, loop)
         self._save_final()
         return self.state
+
+    def _checkpoint(self, state: TrainerState) -> Path | None:
+        cfg = self.config
+        args = (self.optimizer, self.scheduler, state, cfg.output_dir, self.env)
+        return end_of_step(self.policy, *args, cfg.keep_checkpoints, cfg.save_every, KILL_ENV)
 
     async def train_step(self, step: int) -> dict[str, Any]:
         """Roll out groups (dynamic sampling), update once; returns the step's log record."""
@@ -331,9 +328,7 @@ def progress_line(record: dict[str, Any]) -> str:
             f"{domain}: clip {m['clip_low']:.3f}/{m['clip_high']:.3f} kl {m['kl']:.5f} "
             f"H {m['entropy']:.3f}"
         )
-    for domain, r in sorted(record["rollouts"].items()):
-        parts.append(f"{domain} pass {r['success']:.0%} trunc {r['truncation']:.0%}")
-    return " | ".join(parts)
+    return " | ".join([*parts, *rollout_rates(record["rollouts"])])
 
 
 def run_rl(config: RLConfig, verify: Verify, console: Console | None = None) -> Any:

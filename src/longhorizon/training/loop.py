@@ -1,0 +1,49 @@
+"""The step loop OPD and GRPO share: train a step, log it, checkpoint, repeat from the resumed
+step. Each trainer brings its step, its console line and its checkpoint call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.console import Console
+
+from longhorizon.training.checkpoint import TrainerState
+from longhorizon.training.metrics import MetricsLogger
+
+__all__ = ["StepLoop", "SteppedTrainer", "run_steps"]
+
+
+class SteppedTrainer(Protocol):
+    state: TrainerState  # advanced here after every step
+
+    @property
+    def console(self) -> Console: ...
+
+    async def train_step(self, step: int) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class StepLoop:
+    steps: int
+    log_every: int
+    logger: MetricsLogger
+    line: Callable[[dict[str, Any]], str]  # the step's console line (printed when logged)
+    checkpoint: Callable[[TrainerState], Path | None]  # after each step: a path when it saved
+
+
+async def run_steps(trainer: SteppedTrainer, loop: StepLoop) -> None:
+    """Steps `trainer.state.step` .. `loop.steps - 1`, each logged and then checkpointed."""
+    for step in range(trainer.state.step, loop.steps):
+        record = await trainer.train_step(step)
+        trainer.state = trainer.state.model_copy(update={"step": step + 1})
+        done = step + 1
+        echo = done % loop.log_every == 0 or done == loop.steps
+        loop.logger.log(record, echo=echo)
+        if echo:
+            trainer.console.print(f"       {loop.line(record)}")
+        path = loop.checkpoint(trainer.state)
+        if path is not None:
+            trainer.console.print(f"checkpoint {path}")
