@@ -178,3 +178,30 @@ def test_evaluation_records_truncated_episodes_and_hops(
     assert sorted(saved["by_hops"]) == ["1", "2"]
     loaded = heldout_bench(SEARCH).load_items(options, out / "search-heldout").items
     assert [t.metadata["hops"] for t in loaded] == [1, 2]
+
+
+def test_the_report_draws_the_curve_from_the_results(tmp_path: Path) -> None:
+    from longhorizon.report import write_report
+
+    run = tmp_path / "run"
+    scores = {"base": (0, 0, 0, 0), "sft": (1, 0, 1, 0), "distilled": (1, 1, 1, 0)}
+    results = {}
+    for label, values in scores.items():
+        bench_dir = run / "eval" / label / "search-heldout"
+        status = "TRUNCATED" if label == "base" else "COMPLETED"
+        items = [_item(f"q{i}", 0, 1 + i // 2, v, status) for i, v in enumerate(values)]
+        append_items(items_path(bench_dir, 0), items)
+        results[label] = summarise(get_bench("search-heldout"), label, read_seeds(bench_dir))
+        results[label].save(bench_dir / "result.json")
+    md, _ = write_report(run)
+    text = md.read_text()
+    assert (run / "report" / "plots" / "horizon.png").is_file()
+    lines = text.splitlines()
+    table = lines[lines.index("## Long-horizon curve") :]
+    for label in ("base", "sft", "distilled"):
+        row = next(line for line in table if line.startswith(f"| {label} |"))
+        est = results[label].by_hops[2]
+        assert f"{est.mean:.3f} [{est.low:.3f}, {est.high:.3f}] (n=2)" in row
+    assert [round(results[s].by_hops[1].mean, 2) for s in scores] == [0.0, 0.5, 1.0]
+    cut = lines[lines.index("## Episodes cut by a budget") :]
+    assert "| base | search-heldout | 4 | 4 | 100% | 0 |" in cut
