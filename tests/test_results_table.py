@@ -52,6 +52,7 @@ def test_rows_are_the_benches_each_stage_ran_with_an_average() -> None:
         " bench               ",
         "  mean ",
         " 95% CI         ",
+        " trunc ",
     ]
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line[0] == "│"]
     assert [c[:3] for c in cells[:5]] == [
@@ -63,7 +64,7 @@ def test_rows_are_the_benches_each_stage_ran_with_an_average() -> None:
     ]
     # A teacher ran on its own domain only: one row, no average.
     assert [c for c in cells if c[0].startswith("teacher-")] == [
-        ["teacher-search", "search-heldout", "0.500", "[0.450, 0.550]"],
-        ["teacher-instruction", "instruction-heldout", "0.750", "[0.700, 0.800]"],
+        ["teacher-search", "search-heldout", "0.500", "[0.450, 0.550]", "0%"],
+        ["teacher-instruction", "instruction-heldout", "0.750", "[0.700, 0.800]", "0%"],
     ]
     assert len(cells) == 17  # 3 stages x (4 benches + average) + 2 teacher rows

@@ -89,7 +89,11 @@ def test_same_seed_keeps_the_same_tasks_in_the_same_order(
 
 
 def rejection_of(  # type: ignore[no-untyped-def]
-    plant, renderer: ChatRenderer, tmp_path: Path, lookup: bool = False
+    plant,
+    renderer: ChatRenderer,
+    tmp_path: Path,
+    lookup: bool = False,
+    min_tool_steps: int | None = None,
 ) -> list[str]:
     with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
         domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.0)
@@ -97,6 +101,8 @@ def rejection_of(  # type: ignore[no-untyped-def]
         if lookup:  # one hop from a named page: search it, read it, read the answer page
             inner = SearchProposer(inner.encyclopedia, hops=(1, 1), named_start_rate=1.0)
         domain.proposer = Planted(inner, plant)
+        if min_tool_steps is not None:
+            domain.min_tool_steps = min_tool_steps
         report = run(domain, tmp_path, kag, n=1)
         assert report.accepted == 0
         return [r for reasons in domain.proposer.feedback_seen for r in reasons]
@@ -118,8 +124,12 @@ def test_uncovered_evidence_is_rejected(renderer: ChatRenderer, tmp_path: Path) 
     assert any("uncovered: evidence never consulted ['never-visited-page']" in r for r in reasons)
 
 
-def test_one_step_lookup_is_rejected(renderer: ChatRenderer, tmp_path: Path) -> None:
-    reasons = rejection_of(lambda t: t, renderer, tmp_path, lookup=True)
+def test_a_solve_with_too_few_tool_steps_is_rejected(
+    renderer: ChatRenderer, tmp_path: Path
+) -> None:
+    # One hop is the curriculum's first level (4 steps, the search domain's minimum); a domain
+    # asking for 5 rejects it as uninformative.
+    reasons = rejection_of(lambda t: t, renderer, tmp_path, lookup=True, min_tool_steps=5)
     assert reasons and all(r.startswith("uninformative: 4 tool steps < 5") for r in reasons)
 
 

@@ -175,10 +175,16 @@ def run_model(
 
 def print_results(model: str, results: dict[str, BenchResult]) -> None:
     """One row per bench, metric and seed, then the pooled row; tokens/s per seed below."""
-    from longhorizon.evaluation.tables import results_table
+    from longhorizon.evaluation.tables import horizon_table, results_table
 
     console.print(results_table(model, results))
     for name, result in results.items():
+        table = horizon_table(f"{model} {name}", {model: result})
+        if table is not None:
+            console.print(table)
+        if result.truncated:
+            cut, n = sum(result.truncated.values()), sum(result.n_items.values())
+            console.print(f"{name}: {cut} of {n} episodes truncated at a budget")
         for seed, run in sorted(result.info.get("runs", {}).items()):
             rate = run.get("tokens_per_s")
             console.print(

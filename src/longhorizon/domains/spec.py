@@ -29,6 +29,7 @@ from longhorizon.tools.catalog import build_toolset
 
 __all__ = [
     "HELDOUT_SEED",
+    "BudgetError",
     "DomainSpec",
     "LevelError",
     "UnknownVerifierError",
@@ -46,6 +47,10 @@ HELDOUT_SEED = 1_000_000
 
 class LevelError(ValueError):
     """A level config that the domain's level model rejects (the message names the domain)."""
+
+
+class BudgetError(ValueError):
+    """A turn budget below what the domain's tasks need (the message names both numbers)."""
 
 
 class UnknownVerifierError(ValueError):
@@ -75,6 +80,11 @@ def _no_corpus(synth_out: Path) -> list[Path]:
     return []
 
 
+def _no_tool_steps(level: Any) -> int:
+    del level
+    return 0
+
+
 @dataclass(frozen=True)
 class DomainSpec(Generic[LevelT]):
     """One domain: level config, protocol, verifier, world builder and where resources live.
@@ -82,6 +92,9 @@ class DomainSpec(Generic[LevelT]):
     `open_world(level, seed, resource_dir)` builds the seeded world and writes its resources
     (a corpus) under `resource_dir`; `corpus(synth_out)` names the corpus files a synthesis run
     in `synth_out` wrote (what OPD rollouts and tools over synthesised tasks read).
+    `tool_steps(level)` is the most tool steps a task at `level` needs on the path the
+    demonstrations take (one call a turn); with the answer turn it is the turn budget a
+    rollout needs (`required_turns`), which recipes and eval configs are checked against.
     """
 
     name: str
@@ -96,6 +109,7 @@ class DomainSpec(Generic[LevelT]):
     heldout_size: int = 100
     corpus: Callable[[Path], list[Path]] = _no_corpus
     extra_benches: tuple[str, ...] = ()  # other benches that measure this domain (e.g. ifeval)
+    tool_steps: Callable[[LevelT], int] = _no_tool_steps
 
     @property
     def bench(self) -> str:
@@ -118,6 +132,23 @@ class DomainSpec(Generic[LevelT]):
             return self.level.model_validate(dict(data or {}))
         except (ValidationError, json.JSONDecodeError) as exc:
             raise LevelError(f"{self.name} level {data!r}: {exc}") from None
+
+    def required_turns(self, level: LevelT) -> int:
+        """Turns a rollout needs for the hardest task at `level`: its tool steps, then the
+        answer (a domain without tools: 1)."""
+        return self.tool_steps(level) + 1
+
+    def check_turns(self, level: LevelT, max_turns: int | None, where: str) -> None:
+        """Raise `BudgetError` when `max_turns` (None: each task's own T_max) is below
+        `required_turns(level)`; `where` names the setting (e.g. "eval.max_turns")."""
+        need = self.required_turns(level)
+        if max_turns is not None and max_turns < need:
+            steps = self.tool_steps(level)
+            raise BudgetError(
+                f"{where} = {max_turns} is below the {need} turns {self.name} tasks need at "
+                f"its level ({steps} tool steps + the answer turn): raise it to >= {need}, "
+                f"or lower the {self.name} level"
+            )
 
     def verify(self, task: Task, trajectory: Trajectory) -> list[Verdict]:
         """The one verifier: synthesis filter, training reward, OPD rollouts, evaluation.

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from longhorizon.domains import registry
 from longhorizon.evaluation.options import EvalOptions
 
 __all__ = ["EvalConfig"]
@@ -49,6 +50,16 @@ class EvalConfig(BaseModel):
         if isinstance(value, str):
             return tuple(b.strip() for b in value.split(",") if b.strip())
         return value
+
+    @model_validator(mode="after")
+    def _turns_fit_tasks(self) -> EvalConfig:
+        """--max-turns is at least what each held-out bench's tasks need at their level."""
+        for name in self.bench:
+            spec = registry.by_bench(name)
+            if spec is not None and name == spec.bench:
+                level = spec.parse_level(self.levels.get(spec.name))
+                spec.check_turns(level, self.max_turns, "max_turns")
+        return self
 
     def options(self) -> EvalOptions:
         """What the benchmark adapters take."""

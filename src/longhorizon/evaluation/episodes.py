@@ -30,6 +30,9 @@ def with_budgets(task: Task, options: EvalOptions) -> Task:
 
 
 def item_result(bench: str, task: Task, traj: Trajectory, seed: int) -> ItemResult:
+    """The episode's score and what it did; a task's hop count and tool steps (search
+    levels) come along, so results break down by horizon."""
+    horizon = {k: task.metadata[k] for k in ("hops", "tool_steps") if k in task.metadata}
     return ItemResult(
         bench=bench,
         item_id=task.id,
@@ -45,6 +48,7 @@ def item_result(bench: str, task: Task, traj: Trajectory, seed: int) -> ItemResu
             "tool_calls": traj.usage.tool_calls,
             "completion_tokens": traj.usage.completion_tokens,
             "trajectory": traj.id,
+            **horizon,
         },
     )
 

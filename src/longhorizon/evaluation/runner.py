@@ -18,6 +18,7 @@ from longhorizon.domains import registry
 from longhorizon.evaluation import ifeval, molbench
 from longhorizon.evaluation.bench import Bench, Loaded, run_bench
 from longhorizon.evaluation.heldout import heldout_bench
+from longhorizon.evaluation.horizon import by_hops, truncation
 from longhorizon.evaluation.items import append_items, items_path, read_items, read_seeds
 from longhorizon.evaluation.metrics import estimate, pooled_estimate
 from longhorizon.evaluation.options import EvalOptions
@@ -52,7 +53,8 @@ def summarise(
     by_seed: dict[int, dict[str, ItemResult]],
     info: dict[str, Any] | None = None,
 ) -> BenchResult:
-    """Every metric of `bench` per seed and pooled over items x seeds."""
+    """Every metric of `bench` per seed and pooled over items x seeds, the primary one by hop
+    count, and the episodes that ran out of budget."""
     metrics = {
         m.name: MetricResult(
             name=m.name,
@@ -69,6 +71,9 @@ def summarise(
         primary=bench.primary,
         metrics=metrics,
         n_items={s: len(items) for s, items in by_seed.items()},
+        truncated={s: truncation(items).truncated for s, items in by_seed.items()},
+        forced={s: truncation(items).forced for s, items in by_seed.items()},
+        by_hops=by_hops(bench.metrics[0], by_seed),
         info=info or {},
     )
 

@@ -16,7 +16,7 @@ from longhorizon.evaluation.compare import Comparison
 from longhorizon.evaluation.stats import Estimate
 from longhorizon.evaluation.types import BenchResult
 
-__all__ = ["comparison_table", "results_table"]
+__all__ = ["comparison_table", "horizon_table", "results_table"]
 
 NAME = "bench / metric"
 
@@ -67,3 +67,26 @@ def comparison_table(comparisons: Iterable[Comparison], title: str) -> Table:
         seeds = ",".join(map(str, c.seeds))
         table.add_row(f"  {c.metric}", seeds, f"{d.mean:+.3f}{mark}", _ci(d, "+"), str(d.n))
     return table
+
+
+def horizon_table(title: str, results: dict[str, BenchResult]) -> Table | None:
+    """The long-horizon curve as a table: a row per stage (label -> one bench's result), a
+    column per hop count, mean [95% CI] (n); None when no result records hop counts."""
+    hops = sorted({h for r in results.values() for h in r.by_hops})
+    if not hops:
+        return None
+    table = Table(title=f"{title}: success by hop count, mean [95% CI] (n)")
+    table.add_column("stage", no_wrap=True)
+    for h in hops:
+        table.add_column(f"{h} hop{'s' if h > 1 else ''}", no_wrap=True)
+    table.add_column("truncated", justify="right", no_wrap=True)
+    for label, result in results.items():
+        cells = [_cell(result.by_hops.get(h)) for h in hops]
+        table.add_row(label, *cells, f"{result.truncated_share():.0%}")
+    return table
+
+
+def _cell(est: Estimate | None) -> str:
+    if est is None:
+        return "-"
+    return f"{est.mean:.2f} [{est.low:.2f}, {est.high:.2f}] ({est.n})"

@@ -65,6 +65,16 @@ class BenchResult(BaseModel):
     primary: str
     metrics: dict[str, MetricResult]
     n_items: dict[int, int] = Field(default_factory=dict, description="items scored per seed")
+    truncated: dict[int, int] = Field(
+        default_factory=dict, description="episodes per seed that ended TRUNCATED (a budget)"
+    )
+    forced: dict[int, int] = Field(
+        default_factory=dict, description="episodes per seed whose answer a budget forced"
+    )
+    by_hops: dict[int, Estimate] = Field(
+        default_factory=dict,
+        description="the primary metric per hop count the task needs, pooled over seeds",
+    )
     info: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -74,6 +84,11 @@ class BenchResult(BaseModel):
     @property
     def pooled(self) -> Estimate:
         return self.metrics[self.primary].pooled
+
+    def truncated_share(self) -> float:
+        """Share of all episodes (every seed) that ended TRUNCATED."""
+        total = sum(self.n_items.values())
+        return sum(self.truncated.values()) / total if total else 0.0
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

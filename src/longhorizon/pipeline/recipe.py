@@ -120,6 +120,18 @@ class Recipe(BaseModel):
     def benches(self) -> list[str]:
         return [registry.get(d).bench for d in self.domains] + self.eval.extra_benches
 
+    @model_validator(mode="after")
+    def _budgets_fit_tasks(self) -> Recipe:
+        """Every turn budget a stage sets is at least what each domain's tasks need."""
+        rollout = self.distill.get("rollout") or {}
+        budgets = {"eval.max_turns": self.eval.max_turns}
+        budgets["distill.rollout.max_turns"] = rollout.get("max_turns")
+        for domain in self.domains:
+            spec, level = registry.get(domain), self.synth.level(domain)
+            for where, turns in budgets.items():
+                spec.check_turns(level, turns, where)
+        return self
+
 
 def unknown_domains(domains: Iterable[str]) -> str | None:
     """The error for domain names nobody registered; None when all are known."""

@@ -23,6 +23,7 @@ from longhorizon.core.logs import send_third_party_to
 from longhorizon.core.provenance import code_version
 from longhorizon.domains import registry, synthesize
 from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.tables import horizon_table
 from longhorizon.evaluation.types import BenchResult
 from longhorizon.pipeline.recipe import Recipe
 from longhorizon.pipeline.stages import Plan, plan
@@ -212,6 +213,11 @@ def print_results(p: Plan) -> None:
 
     results = {label: load_results(p.eval_dir(label)) for label in p.models()}
     console.print(results_table(p.recipe.name, results, p.recipe.benches()))
+    for bench in p.recipe.benches():
+        by_stage = {label: r[bench] for label, r in results.items() if bench in r}
+        table = horizon_table(f"{p.recipe.name} {bench}", by_stage)
+        if table is not None:
+            console.print(table)
     console.print(f"report: {p.out / 'report' / 'report.html'}")
 
 
@@ -225,16 +231,19 @@ def results_table(
     table.add_column("bench", no_wrap=True)
     table.add_column("mean", justify="right", no_wrap=True)
     table.add_column("95% CI", no_wrap=True)
+    table.add_column("trunc", justify="right", no_wrap=True)
     for label, by_bench in results.items():
         scored = [b for b in benches if b in by_bench]
         for i, bench in enumerate(scored):
-            est = by_bench[bench].pooled
+            result = by_bench[bench]
+            est, trunc = result.pooled, f"{result.truncated_share():.0%}"
             first = label if i == 0 else ""
-            table.add_row(first, bench, f"{est.mean:.3f}", f"[{est.low:.3f}, {est.high:.3f}]")
+            ci = f"[{est.low:.3f}, {est.high:.3f}]"
+            table.add_row(first, bench, f"{est.mean:.3f}", ci, trunc)
         if len(scored) > 1:
-            table.add_row("", "average", _average(by_bench, benches), "")
+            table.add_row("", "average", _average(by_bench, benches), "", "")
         if not scored:
-            table.add_row(label, "-", "-", "")
+            table.add_row(label, "-", "-", "", "")
         table.add_section()
     return table
 

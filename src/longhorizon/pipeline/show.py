@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe
 from longhorizon.pipeline.stages import plan
 
@@ -43,10 +44,13 @@ def print_plan(recipe: Recipe) -> None:
         f"{d.minibatches} updates, lr {d.lr:g}, {d.rollout.prompts_per_step} prompts/step at "
         f"T={d.rollout.temperature:g}; teachers {teachers}",
     )
+    needs = ", ".join(f"{n} {registry.get(n).required_turns(lv)}" for n, lv in p.levels.items())
+    rollout_turns = d.rollout.max_turns or "task T_max"
     table.add_row(
         "eval",
         f"{', '.join(recipe.benches())} x {recipe.eval.seeds} seed(s), "
-        f"models {', '.join(p.models())}",
+        f"models {', '.join(p.models())}; max_turns {recipe.eval.max_turns or 'task T_max'} "
+        f"(OPD rollouts {rollout_turns}; tasks need: {needs})",
     )
     table.add_row("report", f"{recipe.out / 'report'}")
     console.print(table)

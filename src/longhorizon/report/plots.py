@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from longhorizon.report.data import DistillStep, Record, RunData, TrajStats
+from longhorizon.report.horizon import Curves, curves
 from longhorizon.report.results import AVERAGE, COLUMN_TITLES, COLUMNS, ResultsTable
 
 DPI = 100
@@ -28,6 +29,7 @@ Value = Callable[[DistillStep, str], float | None]  # a per-domain metric of one
 # name -> caption; the order is the order of the report.
 PLOTS = {
     "scores": "Scores per bench and stage (pooled mean, 95% interval)",
+    "horizon": "The long-horizon curve: success by hop count per stage (95% interval)",
     "synth_lengths": "Synthesis trajectories: length in tokens and turns, per domain",
     "tool_usage": "Synthesis trajectories: tool calls per tool, per domain",
     "sft_loss": "SFT loss per step",
@@ -45,6 +47,7 @@ def make_plots(run: RunData, table: ResultsTable, out_dir: Path) -> dict[str, Pa
         stale.unlink()
     drawers: dict[str, Callable[[], Figure | None]] = {
         "scores": lambda: scores_figure(table),
+        "horizon": lambda: horizon_figure(curves(run)),
         "synth_lengths": lambda: synth_lengths_figure(_trajectories(run)),
         "tool_usage": lambda: tool_usage_figure(_trajectories(run)),
         "sft_loss": lambda: sft_loss_figure(run.sft or []),
@@ -105,6 +108,27 @@ def scores_figure(table: ResultsTable) -> Figure | None:
     ax.set_ylim(bottom=0)
     # Outside the axes: bars near 1.0 would hide under a legend inside.
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure
+
+
+def horizon_figure(found: Curves) -> Figure | None:
+    """A panel per bench: success against hop count, a line with error bars per stage."""
+    if not found:
+        return None
+    figure, axes = _figure(len(found))
+    for ax, (bench, by_stage) in zip(axes, found.items(), strict=True):
+        for label, by_hops in by_stage.items():
+            hops = sorted(h for h, e in by_hops.items() if e.n and not math.isnan(e.mean))
+            mean = [by_hops[h].mean for h in hops]
+            low = [max(by_hops[h].mean - by_hops[h].low, 0.0) for h in hops]
+            high = [max(by_hops[h].high - by_hops[h].mean, 0.0) for h in hops]
+            ax.errorbar(hops, mean, yerr=[low, high], marker="o", capsize=3, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("hops (tool steps 2(h + 1))")
+        ax.set_ylabel(f"{bench} success")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
 
 

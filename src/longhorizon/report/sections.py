@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from longhorizon.report.data import DistillStep, Record, RunData, SynthDomain, TeacherStage
 from longhorizon.report.doc import Block, Bullets, Code, Heading, Image, Para, Table, ViewerLinks
+from longhorizon.report.horizon import horizon_section, truncation_section
 from longhorizon.report.plots import PLOTS
 from longhorizon.report.results import ResultsTable, table_cells
 
@@ -35,6 +36,9 @@ def build_blocks(
         *stages_section(run),
         *results_section(table),
         *figure("scores"),
+        *horizon_section(run),
+        *figure("horizon"),
+        *truncation_section(run),
         *synthesis_section(run),
         *figure("synth_lengths"),
         *figure("tool_usage"),

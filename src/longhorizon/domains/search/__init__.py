@@ -28,11 +28,13 @@ from longhorizon.domains.search.spec import (
 from longhorizon.domains.search.tasks import (
     DOMAIN,
     SEARCH_TOOLS,
+    propose_stratified,
     propose_task,
     propose_tasks,
     question_hop_weight,
     search_protocol,
     task_from_walk,
+    tool_steps,
 )
 from longhorizon.domains.search.verify import evidence_path, verify, verify_search, visited_pages
 
@@ -59,12 +61,14 @@ __all__ = [
     "near_duplicate",
     "normalise_title",
     "prefer_relations",
+    "propose_stratified",
     "propose_task",
     "propose_tasks",
     "question_hop_weight",
     "random_walk",
     "search_protocol",
     "task_from_walk",
+    "tool_steps",
     "verify",
     "verify_search",
     "visited_pages",

@@ -15,7 +15,13 @@ from longhorizon.core.task import Task
 from longhorizon.domains.search.encyclopedia import CORPUS_FILE, Encyclopedia
 from longhorizon.domains.search.entities import EncyclopediaConfig
 from longhorizon.domains.search.expert import expert_script
-from longhorizon.domains.search.tasks import DOMAIN, propose_task, propose_tasks, search_protocol
+from longhorizon.domains.search.tasks import (
+    DOMAIN,
+    propose_stratified,
+    propose_task,
+    search_protocol,
+    tool_steps,
+)
 from longhorizon.domains.search.verify import EVIDENCE_PATH, VERIFIERS, verify
 from longhorizon.domains.spec import DomainSpec, World
 from longhorizon.harness.agent import Script
@@ -24,18 +30,29 @@ from longhorizon.tools.corpus import CorpusIndex
 
 __all__ = ["SPEC", "SearchLevel", "SearchProposer", "guess_without_tools", "load_into_kag"]
 
-MIN_TOOL_STEPS = 5  # one hop is a search and a read per page (4 steps): a lookup, not a horizon
+# A solve with fewer tool steps than a one-hop walk (two pages, a search and a visit each)
+# used no evidence: rejected as uninformative. Longer walks are levels (`SearchLevel.hops`).
+MIN_TOOL_STEPS = tool_steps(1)
 CORPUS_DIR = "corpus"
 _CANDIDATE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+|[A-Z][\w'-]*(?: [A-Z][\w'-]*)*)")
 
 
 class SearchLevel(BaseModel):
-    """The world's size and the walks' length; synthesis and the held-out split share it."""
+    """The world's size and the walks' length; synthesis and the held-out split share it.
+
+    `hops: [lo, hi]` is the horizon curriculum: a task of h hops reads h + 1 pages, so it
+    needs 2(h + 1) tool steps. Synthesis draws h from lo..hi by `hop_weights` (uniform when
+    unset); the held-out split goes round the levels, so each gets the same share of tasks.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     entities: int = Field(default=3000, ge=20, description="encyclopedia size")
     hops: tuple[int, int] = Field(default=(2, 4), description="walk length, inclusive range")
+    hop_weights: tuple[float, ...] | None = Field(
+        default=None,
+        description="synthesis: relative share of each hop count lo..hi (default: uniform)",
+    )
     named_start_rate: float = Field(
         default=0.3, ge=0, le=1, description="start named, not described"
     )
@@ -51,11 +68,32 @@ class SearchLevel(BaseModel):
     def _hops_in_order(self) -> SearchLevel:
         if not 1 <= self.hops[0] <= self.hops[1]:
             raise ValueError(f"hops {self.hops}: need 1 <= min <= max")
+        weights = self.hop_weights
+        if weights is not None and (
+            len(weights) != len(self.levels()) or min(weights) < 0 or sum(weights) <= 0
+        ):
+            raise ValueError(
+                f"hop_weights {weights}: need one weight >= 0 per hop count "
+                f"{self.hops[0]}..{self.hops[1]} ({len(self.levels())}), not all 0"
+            )
         return self
+
+    def levels(self) -> list[int]:
+        """The hop counts of the curriculum, lo..hi."""
+        return list(range(self.hops[0], self.hops[1] + 1))
+
+    def tool_steps(self) -> int:
+        """Tool steps the longest walk of the level needs."""
+        return tool_steps(self.hops[1])
 
 
 class SearchProposer:
-    """Constrained hyperlink walks made multi-hop questions; shortcuts make later walks longer."""
+    """Constrained hyperlink walks made multi-hop questions; shortcuts make later walks longer.
+
+    The hop count is drawn from min..max hops by `weights` (one per hop count; None: uniform).
+    A task rejected as too easy (a shortcut, or too few tool steps) although the solver
+    solved it raises the minimum; a failed solve says nothing about ease.
+    """
 
     def __init__(
         self,
@@ -63,21 +101,35 @@ class SearchProposer:
         hops: tuple[int, int] = (2, 4),
         seed: int = 0,
         named_start_rate: float = 0.3,
+        weights: tuple[float, ...] | None = None,
     ) -> None:
         self.encyclopedia = encyclopedia
         self.min_hops, self.max_hops = hops
         self.seed = seed
         self.named_start_rate = named_start_rate
-
-    def propose(self, rng: random.Random) -> Task | None:
-        hops = (self.min_hops, self.max_hops)
-        return propose_task(
-            self.encyclopedia, rng, hops, seed=self.seed, named_start_rate=self.named_start_rate
+        self.weights = (
+            dict(zip(range(hops[0], hops[1] + 1), weights, strict=True)) if weights else None
         )
 
+    def propose(self, rng: random.Random) -> Task | None:
+        return propose_task(
+            self.encyclopedia,
+            rng,
+            self._hops(rng),
+            seed=self.seed,
+            named_start_rate=self.named_start_rate,
+        )
+
+    def _hops(self, rng: random.Random) -> int | tuple[int, int]:
+        levels = list(range(self.min_hops, self.max_hops + 1))
+        if self.weights is None or not any(self.weights[h] for h in levels):
+            return (self.min_hops, self.max_hops)  # uniform (propose_task draws it)
+        return rng.choices(levels, weights=[self.weights[h] for h in levels])[0]
+
     def feedback(self, task: Task, reasons: list[str]) -> None:
+        solved = not any(r.startswith("invalid") for r in reasons)
         too_easy = any(r.startswith(("shortcut", "uninformative")) for r in reasons)
-        if too_easy and self.min_hops < self.max_hops:
+        if solved and too_easy and self.min_hops < self.max_hops:
             self.min_hops += 1
 
 
@@ -123,10 +175,10 @@ def open_world(level: SearchLevel, seed: int, resource_dir: Path) -> World:
         return expert_script(task, world, error_rate=level.expert_error_rate, seed=seed)
 
     def heldout(n: int, heldout_seed: int) -> list[Task]:
-        return propose_tasks(world, n, seed=heldout_seed, hops=level.hops)
+        return propose_stratified(world, n, level.levels(), seed=heldout_seed)
 
     return World(
-        proposer=SearchProposer(world, level.hops, seed, level.named_start_rate),
+        proposer=SearchProposer(world, level.hops, seed, level.named_start_rate, level.hop_weights),
         heldout=heldout,
         expert=expert,
         guesser=guess_without_tools,
@@ -152,4 +204,5 @@ SPEC: DomainSpec[SearchLevel] = DomainSpec(
     min_tool_steps=MIN_TOOL_STEPS,
     heldout_size=100,
     corpus=corpus_files,
+    tool_steps=SearchLevel.tool_steps,
 )

@@ -37,9 +37,16 @@ SYSTEM_PROMPT = (
     "final answer, as short as possible, inside <answer></answer>."
 )
 NAME_SHARE = 0.3  # share of questions that ask for the final entity's name
+DEFAULT_MAX_TURNS = 30
 
 
-def search_protocol(max_turns: int = 30) -> Protocol:
+def tool_steps(hops: int) -> int:
+    """Tool steps a walk of `hops` hops needs on the expert's path (the one SFT teaches): a
+    search and a visit for each of its hops + 1 pages, one call a turn."""
+    return 2 * (hops + 1)
+
+
+def search_protocol(max_turns: int = DEFAULT_MAX_TURNS) -> Protocol:
     return Protocol(
         tools=SEARCH_TOOLS, budgets=Budgets(max_turns=max_turns), system_prompt=SYSTEM_PROMPT
     )
@@ -135,7 +142,7 @@ def task_from_walk(
             VerifierSpec(name="exact_match"),
             VerifierSpec(name="evidence_path", params={"pages": list(walk.pages)}),
         ],
-        protocol=search_protocol(),
+        protocol=search_protocol(max(DEFAULT_MAX_TURNS, tool_steps(walk.hops) + 1)),
         provenance=Provenance(
             source="synthetic",
             generator=GENERATOR,
@@ -144,6 +151,7 @@ def task_from_walk(
         ),
         metadata={
             "hops": walk.hops,
+            "tool_steps": tool_steps(walk.hops),
             "start": start,
             "start_named": named,
             "ask": ask,
@@ -190,4 +198,27 @@ def propose_tasks(
         task = propose_task(encyclopedia, rng, hops, seed=seed)
         if task is not None:
             tasks.setdefault(task.id, task)
+    return list(tasks.values())
+
+
+def propose_stratified(
+    encyclopedia: Encyclopedia,
+    n: int,
+    levels: list[int],
+    *,
+    seed: int = 0,
+    attempts: int = 50,
+) -> list[Task]:
+    """n distinct tasks whose hop counts go round `levels` (task i has `levels[i % L]` hops),
+    so every level gets n / L tasks; deterministic in (encyclopedia, seed), and a shorter
+    list is a prefix of a longer one. A slot whose level finds no task in `attempts` walks
+    is left out."""
+    rng = random.Random(f"tasks:{seed}")
+    tasks: dict[str, Task] = {}
+    for i in range(n):
+        for _ in range(attempts):
+            task = propose_task(encyclopedia, rng, levels[i % len(levels)], seed=seed)
+            if task is not None and task.id not in tasks:
+                tasks[task.id] = task
+                break
     return list(tasks.values())
