@@ -29,7 +29,7 @@ MICRO = {
     "synth": {
         "domains": {"search": 8, "instruction": 8},
         "levels": {
-            "search": {"entities": 200},
+            "search": {"entities": 200, "hops": [1, 1]},  # 4 tool steps + the answer: 5 turns
             "instruction": {
                 "max_instructions": 1,
                 "max_response_chars": 600,
@@ -49,13 +49,13 @@ MICRO = {
     "distill": {
         "steps": 1,
         "loss": {"kind": "sva", "k": 8},
-        "rollout": {"prompts_per_step": 2, "concurrency": 2, "max_turns": 2, "max_tokens": 16},
+        "rollout": {"prompts_per_step": 2, "concurrency": 2, "max_turns": 5, "max_tokens": 16},
     },
     "eval": {
         "seeds": 1,
         "limit": 2,
         "limits": {"instruction-heldout": 3},
-        "max_turns": 2,
+        "max_turns": 5,
         "max_tokens": 16,
         "batch_size": 2,
     },
