@@ -224,7 +224,7 @@ class PythonSandbox:
             except (asyncio.IncompleteReadError, ConnectionError, SandboxProtocolError) as exc:
                 result = CellResult("crashed", message=await self._crash_message(exc))
             except BaseException:  # cancelled mid-call: the interpreter's state is unknown
-                self._kill()
+                _release(self._kill())
                 self._lost = "the previous call was cancelled"
                 raise
             else:
@@ -246,6 +246,7 @@ class PythonSandbox:
         if proc is not None:  # it died between calls (a thread called os._exit, CPU limit...)
             self._lost = f"the previous interpreter ended: {self._describe_exit(proc.returncode)}"
             self._proc = None
+            _release(proc)
         await self._start()
         if self._starts == 1 or self._lost is None:
             return []
@@ -353,6 +354,7 @@ class PythonSandbox:
         if proc is not None:
             with contextlib.suppress(TimeoutError, RuntimeError):
                 await asyncio.wait_for(proc.wait(), 5)
+            _release(proc)
 
     # -- protocol --------------------------------------------------------------------------
 
@@ -414,6 +416,14 @@ class PythonSandbox:
         if sig == signal.SIGSEGV:
             return "it crashed with a segmentation fault (SIGSEGV)"
         return f"it was killed by signal {_signal_name(sig)}"
+
+
+def _release(proc: asyncio.subprocess.Process | None) -> None:
+    """Close our end of a finished child's stdin while its event loop still runs."""
+    # left open, the transport closes it when garbage collected, perhaps after the loop is
+    # gone: "Event loop is closed" inside a finaliser, which can break pytest's reporting
+    if proc is not None and proc.stdin is not None:
+        proc.stdin.close()
 
 
 def _cell_result(reply: dict[str, Any]) -> CellResult:
