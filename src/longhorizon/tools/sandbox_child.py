@@ -148,9 +148,13 @@ def _enter_namespaces(spec: protocol.Spec, report: Report, channel: tuple[int, i
     report["mount"] = _attempt(report, "mount namespace", _unshare, _CLONE_NEWNS)
     report["pid"] = _attempt(report, "pid namespace", _unshare, _CLONE_NEWPID)
     if report["pid"]:
+        # opened before the fork: the interpreter makes /dev read-only in the shared mount
+        # namespace, and a supervisor that opened it later failed now and then (exit 70)
+        devnull = os.open(os.devnull, os.O_RDWR)
         child = os.fork()  # the new PID namespace applies to children: the child is its init
         if child:
-            _supervise(child, channel)
+            _supervise(child, channel, devnull)
+        os.close(devnull)
 
 
 def _enter_user_namespace() -> None:
@@ -161,12 +165,11 @@ def _enter_user_namespace() -> None:
     Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
-def _supervise(child: int, channel: tuple[int, int]) -> NoReturn:
+def _supervise(child: int, channel: tuple[int, int], devnull: int) -> NoReturn:
     """Outside the PID namespace: wait for its init and die the same way, for the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for fd in channel:  # the interpreter's pipes must close when it dies
         os.close(fd)
-    devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     while True:
