@@ -107,3 +107,52 @@ def test_study_is_killed_resumed_shares_stages_and_reports_paired_differences(
     assert again.returncode == 0, again.stderr[-2000:]
     assert _ledger(out) == ledger
     assert json.loads((out / "results.json").read_text())["comparisons"] == results["comparisons"]
+
+
+def test_reuse_fills_the_cache_from_a_finished_run(tmp_path: Path) -> None:
+    """`--reuse RUN`: the run's stages that match the baseline cell's keys are copied in (its
+    evaluation too) and only the other variant's OPD and evaluation run; `--seeds` narrows
+    the grid; a folder that is no run is refused before anything is written."""
+    run_dir = tmp_path / "run"
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump({**MICRO, "out": str(run_dir)}))
+    run = [sys.executable, "-m", "longhorizon.cli.main", "run", str(tmp_path / "micro.yaml")]
+    finished = subprocess.run(run, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    out = tmp_path / "study"
+    study = {
+        "name": "micro-reuse",
+        "recipe": "micro.yaml",
+        "seeds": [0, 1],
+        "baseline": "sva",  # the micro recipe's own objective: the run is this cell
+        "variants": {"sva": ["distill.loss.kind=sva"], "tail": ["distill.loss.kind=sva_tail"]},
+        "out": str(out),
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    ablate = [sys.executable, "-m", "longhorizon.cli.main", "ablate", str(path), "--seeds", "0"]
+
+    refused = subprocess.run([*ablate, "--reuse", str(tmp_path)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "not a `longhorizon run` folder" in refused.stdout
+    assert not out.exists()
+
+    done = subprocess.run([*ablate, "--reuse", str(run_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ledger = _ledger(out)
+    reused = [r for r in ledger if r.get("reused_from") == str(run_dir)]
+    ran = [r for r in ledger if "reused_from" not in r]
+    assert [r["stage"] for r in reused] == ["synth", "sft", "teachers", "distill", "eval"]
+    assert [(r["stage"], r["cell"]) for r in ran] == [
+        ("distill", "tail/seed0"),
+        ("eval", "tail/seed0"),
+    ]
+    version = json.loads((run_dir / "stages.json").read_text())["code_version"]
+    assert {r["code_version"] for r in reused} == {version}
+    results = json.loads((out / "results.json").read_text())
+    assert {c["seed"] for c in results["cells"]} == {0}
+    cell = next(
+        c for c in results["cells"] if c["variant"] == "sva" and c["bench"] == "search-heldout"
+    )
+    copied = _item_means_by_hand(out, cell)
+    original = run_dir / "eval" / "distilled" / "search-heldout"
+    items = [json.loads(x) for p in sorted(original.glob("*items*.jsonl")) for x in p.open()]
+    assert copied == {x["item_id"]: float(x["score"]) for x in items}  # the run's own scores

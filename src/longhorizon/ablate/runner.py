@@ -35,6 +35,7 @@ from rich.table import Table
 from longhorizon.ablate.analysis import StudyAnalysis, analyse, check_mean_scored, read_cell
 from longhorizon.ablate.keys import CellKeys, cell_keys, cell_plan, stages_needed
 from longhorizon.ablate.results import write_outputs
+from longhorizon.ablate.reuse import Reusable, reusable_stages
 from longhorizon.ablate.study import Cell, Study, StudyError, resolve_cells
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.logs import send_third_party_to
@@ -50,7 +51,15 @@ from longhorizon.pipeline.run import (
 )
 from longhorizon.pipeline.stages import Plan, plan
 
-__all__ = ["KILL_ENV", "STAGE_RECORD", "PlannedCell", "plan_study", "print_grid", "run_study"]
+__all__ = [
+    "KILL_ENV",
+    "STAGE_RECORD",
+    "PlannedCell",
+    "plan_study",
+    "print_grid",
+    "reuse_matches",
+    "run_study",
+]
 
 KILL_ENV = "LONGHORIZON_ABLATE_KILL_AFTER"
 STAGE_RECORD = "study-stage.json"
@@ -167,6 +176,13 @@ class Ledger:
         seconds = round(time.perf_counter() - start, 1)
         record = {"stage": stage, "key": key, "cell": cell.name, "seconds": seconds}
         record["code_version"] = code_version()
+        self._finish(key, record)
+
+    def adopt(self, stage: Reusable) -> None:
+        """A finished stage of a `longhorizon run` copied in (`--reuse`) instead of run."""
+        self._finish(stage.key, stage.copy_into(self.out / "cache"))
+
+    def _finish(self, key: str, record: dict[str, Any]) -> None:
         write_text_atomic(self.out / "cache" / key / STAGE_RECORD, json.dumps(record) + "\n")
         _append_line(self.out / LEDGER, json.dumps(record))
         self.ran += 1
@@ -184,15 +200,23 @@ def _append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
-def run_study(study: Study, base: dict[str, Any], console: Console) -> tuple[StudyAnalysis, Path]:
-    """Run (or resume) every cell, then analyse and write the outputs."""
+def run_study(
+    study: Study, base: dict[str, Any], console: Console, reuse: tuple[Path, ...] = ()
+) -> tuple[StudyAnalysis, Path]:
+    """Run (or resume) every cell, then analyse and write the outputs. `reuse`: finished
+    `longhorizon run` folders whose matching stages are copied in instead of run."""
     planned, benches = plan_study(study, base)
+    matches = reuse_matches(reuse, planned)  # before writing anything: a bad folder fails
     out = study.out_dir()
     out.mkdir(parents=True, exist_ok=True)
     send_third_party_to(out / "run.log")
     write_text_atomic(out / "study.yaml", yaml.safe_dump(study.model_dump(mode="json")))
-    print_grid(planned, out, console)
     ledger = Ledger(out)
+    for stage in matches:
+        if not ledger.done(stage.key):
+            console.print(f"[bold]reuse[/bold] {stage.key} <- {stage.source}")
+            ledger.adopt(stage)
+    print_grid(planned, out, console)
     for i, p in enumerate(planned, start=1):
         console.rule(f"cell {i}/{len(planned)}: {p.cell.name} ({p.cell.model})")
         _run_cell(p, out, ledger, console)
@@ -202,6 +226,21 @@ def run_study(study: Study, base: dict[str, Any], console: Console) -> tuple[Stu
     analysis = analyse(cells, study.baseline_name, benches)
     versions = stage_versions(out, planned)
     return analysis, write_outputs(study.name, analysis, out, console, versions)
+
+
+def reuse_matches(runs: tuple[Path, ...], planned: list[PlannedCell]) -> list[Reusable]:
+    """The finished stages of `runs` that some cell of the study needs (first run wins)."""
+    wanted = {key for p in planned for _, key in p.jobs()}
+    found: dict[str, Reusable] = {}
+    for run in runs:
+        try:
+            stages = reusable_stages(run)
+        except ValueError as exc:
+            raise StudyError(f"--reuse {exc}") from None
+        for stage in stages:
+            if stage.key in wanted:
+                found.setdefault(stage.key, stage)
+    return list(found.values())
 
 
 def stage_versions(out: Path, planned: list[PlannedCell]) -> list[str]:

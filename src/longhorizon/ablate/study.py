@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from longhorizon.pipeline.recipe import Recipe, find_recipe
 from longhorizon.training.config import apply_override
 
-__all__ = ["Cell", "Study", "StudyError", "Variant", "load_study", "resolve_cells"]
+__all__ = ["Cell", "Study", "StudyError", "Variant", "load_study", "resolve_cells", "with_seeds"]
 
 DEFAULT_MODEL = "distilled"
 
@@ -102,6 +102,13 @@ def load_study(path: Path) -> tuple[Study, dict[str, Any]]:
     if not isinstance(tree, dict):
         raise StudyError(f"{recipe_path}: a recipe must be a YAML mapping")
     return study, tree
+
+
+def with_seeds(study: Study, seeds: tuple[int, ...], path: Path) -> Study:
+    """The study on other seeds (`--seeds 0,1`), checked like the file's own."""
+    changed = study.model_copy(update={"seeds": seeds})
+    _check_grid(changed, path)
+    return changed
 
 
 def _check_grid(study: Study, path: Path) -> None:
