@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from pydantic import ValidationError
 
+from longhorizon.ablate import load_study, plan_study
+from longhorizon.ablate.keys import cell_keys
+from longhorizon.ablate.study import resolve_cells
 from longhorizon.core import Message
 from longhorizon.distill.batch import RolloutSample, build_batch
 from longhorizon.distill.config import DistillConfig, DistillLossConfig, default_mixture
@@ -29,8 +34,14 @@ from longhorizon.distill.scoring import (
 )
 from longhorizon.distill.teachers import TeacherError, TeacherRegistry
 from longhorizon.distill.types import StudentHead
+from longhorizon.evaluation.stats import Estimate
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.openai_backend import OpenAIBackend
+from longhorizon.pipeline.recipe import Recipe, find_recipe
+from longhorizon.pipeline.run import benches_for
+from longhorizon.pipeline.stages import plan
+from longhorizon.training.config import apply_override
+from longhorizon.training.teach import stage_configs
 
 KINDS = ["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 K = 4
@@ -279,7 +290,7 @@ def reference_loss(
     loss = torch.stack(losses).mean()
     loss.backward()
     assert hidden.grad is not None and weight.grad is not None
-    return float(loss), [hidden.grad, weight.grad]
+    return float(loss.detach()), [hidden.grad, weight.grad]
 
 
 def position_loss(ls: torch.Tensor, lt: torch.Tensor, target: int, kind: str) -> torch.Tensor:
@@ -322,3 +333,97 @@ def test_one_soft_routed_opd_step_runs_end_to_end(tmp_path: Path) -> None:
     assert np.isfinite(record["loss"]) and set(record["domains"]) == {"arith", "maths"}
     saved = (tmp_path / "run" / "config.yaml").read_text()
     assert "routing: soft" in saved and "maths: 0.7" in saved
+
+
+# ---- recipes, stage keys, the study ----------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+# The tiny recipe's stage keys on main at bf19f35, before routing existed: recipes and studies
+# that leave the routing fields at their defaults must keep every cached stage.
+TINY_KEYS = {
+    "synth": "synth-9e658e984123d822",
+    "sft": "sft-550670382023a5a2",
+    "teachers": "teachers-3a74d1a3f16422f3",
+    "distill": "distill-708eef9e8c97bc82",
+}
+
+
+def tiny_recipe(*overrides: str) -> Recipe:
+    tree = yaml.safe_load(find_recipe("tiny").read_text())
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    return Recipe.model_validate(tree)
+
+
+def test_default_routing_keeps_the_stage_keys_of_earlier_runs() -> None:
+    assert cell_keys(tiny_recipe()).stages == TINY_KEYS
+    explicit = ("distill.routing=hard", "distill.routing_weights={}", "teachers.generalist=false")
+    assert cell_keys(tiny_recipe(*explicit)).stages == TINY_KEYS
+    soft = cell_keys(tiny_recipe("distill.routing=soft")).stages
+    assert soft["teachers"] == TINY_KEYS["teachers"] and soft["distill"] != TINY_KEYS["distill"]
+
+
+def test_generalist_trains_one_teacher_on_every_domain_and_routes_all_to_it() -> None:
+    p = plan(tiny_recipe("teachers.generalist=true"), "student")
+    assert list(p.teachers) == ["generalist"]
+    teach = p.teachers["generalist"]
+    assert teach.domains == ("instruction", "search") == teach.trained_domains()
+    (stage,) = stage_configs(teach)
+    assert stage.data.domains == ("instruction", "search")
+    assert stage.data.paths == tuple(
+        Path(f"runs/tiny/synth/{d}/trajectories") for d in ("instruction", "search")
+    )
+    assert stage.final_path == Path("runs/tiny/teachers/generalist/teacher")
+    assert stage.lr == 1.0e-3  # the recipe's teacher overrides, `generalist` not among them
+    assert [(t.domain, t.model) for t in p.distill.teachers] == [
+        ("instruction", "runs/tiny/teachers/generalist/teacher"),
+        ("search", "runs/tiny/teachers/generalist/teacher"),
+    ]
+    assert list(p.models()) == ["base", "sft", "teacher-generalist", "distilled"]
+    assert benches_for(p, "teacher-generalist") == ["instruction-heldout", "search-heldout"]
+    hard = plan(tiny_recipe(), "student")
+    assert benches_for(hard, "teacher-search") == ["search-heldout"]
+    assert hard.teachers["search"].domains is None  # a domain teacher: as before
+    assert stage_configs(hard.teachers["search"])[0].data.domains == ("search",)
+
+
+def test_generalist_recipe_errors_name_the_field() -> None:
+    with pytest.raises(ValidationError, match=r"teachers\.generalist must be true or false"):
+        tiny_recipe("teachers.generalist=maybe")
+    with pytest.raises(ValidationError, match="soft would mix that teacher with itself"):
+        tiny_recipe("teachers.generalist=true", "distill.routing=soft")
+
+
+def test_routing_study_parses_and_expands_to_its_cells() -> None:
+    study, base = load_study(ROOT / "studies" / "routing.yaml")
+    assert study.baseline_name == "hard" and study.seeds == (0, 1, 2)
+    cells = resolve_cells(study, base)
+    names = [c.name for c in cells]
+    assert names == [f"{v}/seed{s}" for s in (0, 1, 2) for v in ("hard", "soft", "generalist")]
+    assert all(c.model == "distilled" for c in cells)
+    planned, benches = plan_study(study, base)
+    assert benches == ["instruction-heldout", "search-heldout"]
+    keys = {p.cell.name: p.keys.stages for p in planned}
+    assert keys["hard/seed0"] == TINY_KEYS  # the baseline shares every tiny-recipe stage
+    hard, soft, generalist = keys["hard/seed1"], keys["soft/seed1"], keys["generalist/seed1"]
+    assert hard["sft"] == soft["sft"] == generalist["sft"]
+    assert hard["teachers"] == soft["teachers"] != generalist["teachers"]
+    assert len({hard["distill"], soft["distill"], generalist["distill"]}) == 3
+    soft_cell = next(c for c in cells if c.name == "soft/seed0")
+    assert plan(soft_cell.recipe, "s").distill.teacher_mixture("search") == {
+        "instruction": 0.5,
+        "search": 0.5,
+    }
+
+
+def test_report_takes_the_generalist_as_every_domains_teacher(tmp_path: Path) -> None:
+    from longhorizon.report import build_results, load_run
+    from tests.test_report import make_run
+
+    run_dir = make_run(tmp_path)
+    shutil.rmtree(run_dir / "teachers" / "instruction")
+    (run_dir / "teachers" / "search").rename(run_dir / "teachers" / "generalist")
+    (run_dir / "eval" / "teacher-search").rename(run_dir / "eval" / "teacher-generalist")
+    run = load_run(run_dir)
+    assert run.notes == []  # no teacher-<domain> evaluation is expected
+    rows = {r.bench: r for r in build_results(run).rows}
+    assert rows["search-heldout"].cells["teacher"] == Estimate(0.75, 0.5, 1.0, 4)
