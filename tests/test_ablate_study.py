@@ -33,7 +33,7 @@ def _dry_run(path: Path) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("name", ["loss", "k", "length", "seeds"])
+@pytest.mark.parametrize("name", ["loss", "k", "length", "seeds", "routing"])
 def test_builtin_studies_validate(name: str) -> None:
     code, output = _dry_run(ROOT / "studies" / f"{name}.yaml")
     assert code == 0, output

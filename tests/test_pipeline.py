@@ -84,6 +84,24 @@ def test_the_checkout_recipes_are_the_builtin_ones_and_all_validate() -> None:
         assert result.exit_code == 0 and "recipe valid" in result.output, result.output
 
 
+def test_dry_run_shows_the_generalist_teacher_and_soft_routing(tmp_path: Path) -> None:
+    def dry_run(**changes: dict[str, object]) -> str:
+        recipe = {**MICRO, "out": str(tmp_path)}
+        for section, fields in changes.items():
+            recipe[section] = {**recipe[section], **fields}  # type: ignore[dict-item]
+        path = tmp_path / "r.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        result = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    generalist = dry_run(teachers={"generalist": True})
+    assert "teacher/generalist" in generalist and "teacher-generalist" in generalist
+    assert "teacher/search" not in generalist
+    soft = dry_run(distill={"routing": "soft"})
+    assert "soft routing instruction <- 0.5 instruction + 0.5 search" in soft
+
+
 def test_bad_recipe_names_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(

@@ -7,13 +7,21 @@ own: AdamW (0.9, 0.999), no weight decay, constant lr (on-policy targets move; n
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-from longhorizon.training.config import config_fingerprint
+from longhorizon.training.config import config_fingerprint, omit_at_default
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 Aggregation = Literal["token", "sample", "domain"]
@@ -24,6 +32,14 @@ ARBITRARY_ID_KINDS: dict[str, str] = {
     "union": "the teacher's logprobs at the student's top-k ids",
 }
 STUDENT_TOPK_KINDS = ("student_topk", "union")
+Routing = Literal["hard", "soft"]
+# Fields added after stage keys were cached: left at their default they stay out of the dump
+# (and so out of every content key and checkpoint fingerprint).
+ROUTING_FIELDS = ("routing", "routing_weights")
+# Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
+# share the rest equally (a single teacher gets 1).
+OWN_TEACHER_WEIGHT = 0.5
+WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 class TeacherSpec(BaseModel):
@@ -97,6 +113,37 @@ class RolloutConfig(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
 
+def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:
+    """Own teacher OWN_TEACHER_WEIGHT, the others sharing the rest equally (alone: 1)."""
+    others = sorted(d for d in set(teachers) if d != domain)
+    if not others:
+        return {domain: 1.0}
+    share = (1.0 - OWN_TEACHER_WEIGHT) / len(others)
+    return {domain: OWN_TEACHER_WEIGHT} | dict.fromkeys(others, share)
+
+
+def mixture_problems(weights: dict[str, dict[str, float]], teachers: list[str]) -> list[str]:
+    """What is wrong with soft-routing weights, one line per problem (empty: none)."""
+    known = sorted(set(teachers))
+    problems = []
+    for domain, mix in weights.items():
+        if domain not in known:
+            problems.append(f"sample domain {domain!r} has no teacher (teachers: {known})")
+        unknown = sorted(set(mix) - set(known))
+        if unknown:
+            problems.append(f"{domain!r} mixes unknown teacher(s) {unknown} (teachers: {known})")
+        negative = sorted(d for d, w in mix.items() if not w >= 0)
+        if negative:
+            problems.append(f"{domain!r} gives negative weight(s) to {negative}")
+        total = math.fsum(mix.values())
+        if not abs(total - 1.0) <= WEIGHT_SUM_TOLERANCE:
+            problems.append(
+                f"{domain!r} weights sum to {total:g}, not 1: they are the mixture's "
+                "probabilities and are not rescaled for you"
+            )
+    return problems
+
+
 class DistillConfig(BaseModel):
     """Everything one OPD run needs; saved as `config.yaml` in `output_dir`.
 
@@ -117,6 +164,17 @@ class DistillConfig(BaseModel):
         default_factory=dict,
         description="relative weight of each domain's mean in the domain-normalised loss "
         "(missing: 1; all equal is the spec)",
+    )
+    routing: Routing = Field(
+        default="hard",
+        description="hard: a sample is scored by its own domain's teacher only (the spec); "
+        "soft: by a probability-space mixture of the teachers (`routing_weights`)",
+    )
+    routing_weights: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="soft routing: sample domain -> {teacher domain: weight}, weights >= 0 "
+        f"summing to 1; a domain not given: its own teacher {OWN_TEACHER_WEIGHT}, the other "
+        "teachers sharing the rest equally",
     )
     # ---- optimisation -------------------------------------------------------------------------
     steps: int = Field(default=20, ge=1, description="rollout batches")
@@ -158,7 +216,41 @@ class DistillConfig(BaseModel):
             raise ValueError("domain_loss_weights must be >= 0")
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
+        self._check_routing()
         return self
+
+    def _check_routing(self) -> None:
+        if self.routing == "hard":
+            if self.routing_weights:
+                raise ValueError(
+                    "routing_weights is set but routing is hard (each sample is scored by its "
+                    "own domain's teacher only): set routing: soft to mix teachers"
+                )
+            return
+        served = sorted(t.domain for t in self.teachers if t.backend != "hf")
+        if served:
+            raise ValueError(
+                "routing: soft mixes the teachers' full-vocabulary distributions in this "
+                "process, which only in-process teachers (backend: hf) can supply; the "
+                f"teacher(s) for {served} are served (backend: openai), whose prompt_logprobs "
+                "return only their own top-k. Use backend hf for every teacher, or routing: hard"
+            )
+        problems = mixture_problems(self.routing_weights, [t.domain for t in self.teachers])
+        if problems:
+            raise ValueError("routing_weights: " + "; ".join(problems))
+
+    def teacher_mixture(self, domain: str) -> dict[str, float] | None:
+        """Soft routing: teacher domain -> weight (> 0) for samples of `domain`; hard: None."""
+        if self.routing == "hard":
+            return None
+        weights = self.routing_weights.get(domain)
+        if weights is None:
+            weights = default_mixture(domain, [t.domain for t in self.teachers])
+        return {d: w for d, w in sorted(weights.items()) if w > 0}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ROUTING_FIELDS)
 
     @property
     def final_path(self) -> Path:

@@ -4,9 +4,10 @@
 
 Each step: a frozen snapshot of the student rolls out a balanced set of prompts under each
 domain's protocol (through the harness, within budgets; TRUNCATED kept, ABORTED retried), the
-routed teacher scores the student's own tokens (cached), and the student takes
-`minibatches x epochs` optimizer updates on the configured loss (SVA by default). The snapshot
-is refreshed every `rollout.refresh_every` steps.
+routed teacher (with `routing: soft`, the mixture of teachers of the sample's domain) scores
+the student's own tokens (cached), and the student takes `minibatches x epochs` optimizer
+updates on the configured loss (SVA by default). The snapshot is refreshed every
+`rollout.refresh_every` steps.
 
 The run has three phases, as SFT: setup (config printed and saved, models, optimizer, resume),
 train (checkpoints every `save_every` steps through training/checkpoint), cleanup. Outputs in
@@ -160,7 +161,10 @@ class Distiller:
         tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
         self.prompts = balanced_prompts(tasks)
         self.domains = sorted(self.prompts)
-        self.teachers = TeacherRegistry.open(cfg.teachers)
+        mixtures = None  # hard routing
+        if cfg.routing == "soft":
+            mixtures = {d: cfg.teacher_mixture(d) or {} for d in self.domains}
+        self.teachers = TeacherRegistry.open(cfg.teachers, mixtures)
         self.teachers.check(set(self.domains), self.tokenizer, cfg.loss.kind)
         paths = [p for files in cfg.corpus.values() for p in files]
         self.resources: dict[str, Any] = {"corpus_index": CorpusIndex.open(paths)} if paths else {}
@@ -314,7 +318,7 @@ class Distiller:
                 if i in seen:
                     continue
                 sample = scored.samples[i]
-                teacher = self.teachers[sample.domain].model_id
+                teacher = self.teachers.name(sample.domain)
                 k = self.config.token_monitors
                 seen[i] = sample_monitors(step + 1, sample, teacher, scored.scores[i], values, k)
         return [seen[i] for i in sorted(seen)]

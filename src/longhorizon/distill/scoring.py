@@ -5,15 +5,23 @@ uses it, for the loss or the coverage monitor), its logprob of the sampled token
 at the rollout policy's own top-k ids (student_topk, union) or over the whole vocabulary
 (full_rkl). The last two need an in-process teacher (`TeacherRegistry.check` says so at start).
 
-The cache key is the teacher, k, the exact token ids and positions and the requested ids, so a
-replayed rollout (a resumed run, an ablation over aggregation) is never scored twice. Full
-vocabulary logprobs are not cached (P x V floats per sequence).
+Soft routing scores a sample under the mixture p_mix = sum_j w_j p_j of its domain's teachers,
+formed over the whole vocabulary at each position (log p_mix = logsumexp_j(log w_j + log p_j))
+before anything is read from it: the top-k, the sampled token's logprob, the student's ids and
+the full row all come from the mixture, so every loss kind trains against the mixture on its
+own support (SVA's salient set is the mixture's top-k, not a union of the teachers').
+
+The cache key is the teacher (or the mixture: ids and weights), k, the exact token ids and
+positions and the requested ids, so a replayed rollout (a resumed run, an ablation over
+aggregation) is never scored twice. Full vocabulary logprobs are not cached (P x V floats
+per sequence).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,8 +38,10 @@ __all__ = [
     "ScoreCache",
     "ScoreRequest",
     "TeacherScores",
+    "mixed_logprobs",
     "policy_topk",
     "score_in_process",
+    "score_mixture_in_process",
     "score_sequences",
 ]
 
@@ -106,7 +116,7 @@ async def score_sequences(
     cache: ScoreCache | None = None,
     batch_size: int = 8,
 ) -> list[TeacherScores]:
-    """Scores of each request by its own domain's teacher, in request order.
+    """Scores of each request by its domain's teacher (or teacher mixture), in request order.
 
     Cache misses go to their teacher in batches (one forward pass for an in-process teacher,
     concurrent requests for a server).
@@ -114,7 +124,7 @@ async def score_sequences(
     results: list[TeacherScores | None] = [None] * len(requests)
     misses: dict[str, list[tuple[int, str]]] = {}
     for i, request in enumerate(requests):
-        key = ScoreCache.key(registry[request.domain].model_id, top_k, request)
+        key = ScoreCache.key(registry.name(request.domain), top_k, request)
         hit = cache.get(key) if cache is not None and not request.full else None
         if hit is not None:
             results[i] = hit
@@ -134,6 +144,14 @@ async def score_sequences(
 async def _score_part(
     registry: TeacherRegistry, domain: str, requests: list[ScoreRequest], top_k: int
 ) -> list[TeacherScores]:
+    mix = registry.mixture(domain)
+    if mix is not None:
+        models = []
+        for teacher, weight in mix.items():
+            backend = registry.in_process(teacher)
+            assert backend is not None  # TeacherRegistry.check refuses served teachers in a mix
+            models.append((backend.model, weight))
+        return await asyncio.to_thread(score_mixture_in_process, models, requests, top_k)
     local = registry.in_process(domain)
     if local is not None:
         return await asyncio.to_thread(score_in_process, local.model, requests, top_k)
@@ -170,6 +188,43 @@ def score_in_process(model: Any, requests: list[ScoreRequest], top_k: int) -> li
         targets = torch.as_tensor(r.input_ids, device=h_PH.device)[torch.as_tensor(r.positions)]
         for lo in range(0, h_PH.shape[0], SCORE_CHUNK):
             logp = torch.log_softmax(head(h_PH[lo : lo + SCORE_CHUNK]).float(), dim=-1)
+            _score_chunk(logp, targets[lo : lo + SCORE_CHUNK], r, lo, top_k, parts)
+        out.append(_scores_of(r, parts))
+    return out
+
+
+def mixed_logprobs(logprobs: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+    """log sum_j w_j p_j(u) from each teacher's log p_j (same shapes, last dim the vocabulary):
+    the mixture in probability space, computed stably as a logsumexp. Weights must be > 0."""
+    if len({tuple(lp.shape) for lp in logprobs}) != 1:
+        shapes = [tuple(lp.shape) for lp in logprobs]
+        raise ValueError(f"teachers in a mixture must share the vocabulary size: {shapes}")
+    stacked_J = torch.stack(logprobs)
+    log_w = torch.tensor([math.log(w) for w in weights], dtype=stacked_J.dtype)
+    log_w = log_w.to(stacked_J.device).view(-1, *([1] * (stacked_J.dim() - 1)))
+    return torch.logsumexp(stacked_J + log_w, dim=0)
+
+
+@torch.inference_mode()
+def score_mixture_in_process(
+    teachers: list[tuple[Any, float]], requests: list[ScoreRequest], top_k: int
+) -> list[TeacherScores]:
+    """`score_in_process` under the mixture of local models, (model, weight > 0) each: every
+    chunk of positions is mixed over the whole vocabulary, then read like one teacher's."""
+    hidden = [_hidden_at(model, requests) for model, _ in teachers]
+    heads = [model.get_output_embeddings() for model, _ in teachers]
+    weights = [w for _, w in teachers]
+    out = []
+    for i, r in enumerate(requests):
+        parts: dict[str, list[np.ndarray]] = {}
+        device = hidden[0][i].device
+        targets = torch.as_tensor(r.input_ids, device=device)[torch.as_tensor(r.positions)]
+        for lo in range(0, hidden[0][i].shape[0], SCORE_CHUNK):
+            each = [
+                torch.log_softmax(head(h[i][lo : lo + SCORE_CHUNK]).float(), dim=-1).to(device)
+                for head, h in zip(heads, hidden, strict=True)
+            ]
+            logp = mixed_logprobs(each, weights)
             _score_chunk(logp, targets[lo : lo + SCORE_CHUNK], r, lo, top_k, parts)
         out.append(_scores_of(r, parts))
     return out

@@ -1,7 +1,12 @@
-"""The teacher registry: one teacher per domain label (hard routing), checked at start.
+"""The teacher registry: one teacher per domain label and the routing of samples to them.
+
+Hard routing (the spec): a sample of domain d is scored by teacher(d) only. Soft routing: by a
+mixture of teachers, p_mix(u) = sum_j w_j p_j(u), with the weights of its domain. Domains whose
+specs name the same model share one backend (a generalist teacher is loaded once).
 
 An `hf` teacher runs in this process and can score any id (full logprobs, the student's top-k);
-an `openai` teacher (vLLM `prompt_logprobs`) returns only its own top-k at each position.
+an `openai` teacher (vLLM `prompt_logprobs`) returns only its own top-k at each position, so it
+cannot take part in a mixture (checked at start).
 """
 
 from __future__ import annotations
@@ -46,19 +51,45 @@ def open_teacher(spec: TeacherSpec) -> Backend:
     return OpenAIBackend(spec.base_url, model=spec.model, tokenizer=tokenizer)
 
 
-class TeacherRegistry:
-    """domain -> teacher backend. Sample i of domain d_i is scored by teacher(d_i) only."""
+Mixtures = dict[str, dict[str, float]]  # sample domain -> {teacher domain: weight > 0}
 
-    def __init__(self, teachers: dict[str, Backend]) -> None:
+
+class TeacherRegistry:
+    """domain -> teacher backend, and the routing: without `mixtures` (hard), sample i of
+    domain d_i is scored by teacher(d_i) only; with them (soft), by the mixture of its domain."""
+
+    def __init__(self, teachers: dict[str, Backend], mixtures: Mixtures | None = None) -> None:
         self.teachers = teachers
+        self.mixtures = mixtures
 
     @classmethod
-    def open(cls, specs: list[TeacherSpec] | tuple[TeacherSpec, ...]) -> TeacherRegistry:
+    def open(
+        cls, specs: list[TeacherSpec] | tuple[TeacherSpec, ...], mixtures: Mixtures | None = None
+    ) -> TeacherRegistry:
         domains = [s.domain for s in specs]
         duplicate = sorted({d for d in domains if domains.count(d) > 1})
         if duplicate:
             raise TeacherError(f"more than one teacher for domain(s) {duplicate}")
-        return cls({spec.domain: open_teacher(spec) for spec in specs})
+        opened: dict[tuple[str, ...], Backend] = {}
+        teachers = {}
+        for spec in specs:
+            same = (spec.model, spec.backend, str(spec.base_url), str(spec.tokenizer))
+            if same not in opened:
+                opened[same] = open_teacher(spec)
+            teachers[spec.domain] = opened[same]
+        return cls(teachers, mixtures)
+
+    def mixture(self, domain: str) -> dict[str, float] | None:
+        """Teacher domain -> weight for samples of `domain` (soft routing); None: hard."""
+        return None if self.mixtures is None else self.mixtures[domain]
+
+    def name(self, domain: str) -> str:
+        """What scores samples of `domain`: the teacher's model id, or the mixture's
+        `mix(id:weight,...)` (cache keys and the token monitor log use it)."""
+        mix = self.mixture(domain)
+        if mix is None:
+            return self.teachers[domain].model_id
+        return "mix(" + ",".join(f"{self.teachers[d].model_id}:{w!r}" for d, w in mix.items()) + ")"
 
     def check(self, domains: set[str], student_tokenizer: Any, kind: str = "sva") -> None:
         """Fail before any work if a domain has no teacher, a tokenizer differs, or a teacher
@@ -78,6 +109,25 @@ class TeacherRegistry:
                     "from the student's: its token ids would not line up"
                 )
             self._check_kind(domain, teacher, kind)
+        if self.mixtures is not None:
+            self._check_mixtures(domains)
+
+    def _check_mixtures(self, domains: set[str]) -> None:
+        assert self.mixtures is not None
+        for domain in sorted(domains):
+            mix = self.mixtures.get(domain)
+            if not mix:
+                raise TeacherError(f"soft routing: no teacher mixture for domain {domain!r}")
+            unknown = sorted(set(mix) - set(self.teachers))
+            if unknown:
+                raise TeacherError(f"soft routing of {domain!r}: no teacher for {unknown}")
+            served = sorted(d for d in mix if self.in_process(d) is None)
+            if served:
+                raise TeacherError(
+                    f"soft routing of {domain!r} mixes served teacher(s) {served}: a mixture "
+                    "needs each teacher's full distribution, which only an in-process teacher "
+                    "(backend: hf) gives"
+                )
 
     @staticmethod
     def _check_kind(domain: str, teacher: Backend, kind: str) -> None:
@@ -101,5 +151,6 @@ class TeacherRegistry:
         return self.teachers[domain]
 
     async def aclose(self) -> None:
-        for teacher in self.teachers.values():
+        unique = {id(t): t for t in self.teachers.values()}  # shared backends close once
+        for teacher in unique.values():
             await teacher.aclose()

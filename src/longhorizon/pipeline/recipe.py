@@ -108,7 +108,11 @@ class Recipe(BaseModel):
     student: StudentSpec
     synth: SynthSpec = Field(default_factory=SynthSpec)
     sft: dict[str, Any] = Field(default_factory=dict, description="SFTConfig overrides")
-    teachers: dict[str, Any] = Field(default_factory=dict, description="teacher SFT overrides")
+    teachers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="teacher SFT overrides; `generalist: true` trains one teacher on every "
+        "domain (label teacher-generalist) and routes every domain to it in OPD",
+    )
     distill: dict[str, Any] = Field(default_factory=dict, description="DistillConfig overrides")
     eval: EvalSpec = Field(default_factory=EvalSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
@@ -119,6 +123,22 @@ class Recipe(BaseModel):
 
     def benches(self) -> list[str]:
         return [registry.get(d).bench for d in self.domains] + self.eval.extra_benches
+
+    @property
+    def generalist_teacher(self) -> bool:
+        return bool(self.teachers.get("generalist", False))
+
+    @model_validator(mode="after")
+    def _generalist_routing(self) -> Recipe:
+        generalist = self.teachers.get("generalist", False)
+        if not isinstance(generalist, bool):
+            raise ValueError(f"teachers.generalist must be true or false, not {generalist!r}")
+        if generalist and self.distill.get("routing", "hard") != "hard":
+            raise ValueError(
+                "teachers.generalist routes every domain to one teacher: distill.routing "
+                "soft would mix that teacher with itself; leave routing hard"
+            )
+        return self
 
     @model_validator(mode="after")
     def _budgets_fit_tasks(self) -> Recipe:

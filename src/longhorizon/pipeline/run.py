@@ -192,8 +192,10 @@ def train_tasks(p: Plan, bench: str) -> Path | None:
 
 
 def benches_for(p: Plan, label: str) -> list[str]:
+    """A teacher's benches are those of the domains it learnt (the generalist: every one)."""
     if label.startswith("teacher-"):
-        return [registry.get(label.removeprefix("teacher-")).bench]
+        teacher = p.teachers[label.removeprefix("teacher-")]
+        return [registry.get(d).bench for d in teacher.trained_domains()]
     return p.recipe.benches()
 
 

@@ -38,6 +38,12 @@ def print_plan(recipe: Recipe) -> None:
     d = p.distill
     teachers = ", ".join(f"{t.domain}: {t.backend} {t.base_url or t.model}" for t in d.teachers)
     weights = "".join(f", {dom} x{w:g}" for dom, w in sorted(d.domain_loss_weights.items()))
+    if d.routing == "soft":
+        teachers += "; soft routing " + "; ".join(
+            f"{dom} <- "
+            + " + ".join(f"{w:g} {t}" for t, w in (d.teacher_mixture(dom) or {}).items())
+            for dom in recipe.domains
+        )
     table.add_row(
         "distill",
         f"{d.loss.kind} k={d.loss.k} {d.loss.aggregation}-mean{weights}, {d.steps} steps x "

@@ -14,7 +14,7 @@ from longhorizon.pipeline.recipe import Recipe
 from longhorizon.synthesis.selfplay import SynthConfig
 from longhorizon.training.config import SFTConfig
 from longhorizon.training.data import DataConfig
-from longhorizon.training.teach import TeachConfig, TeachStage
+from longhorizon.training.teach import GENERALIST, TeachConfig, TeachStage
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Layout:
 
     synth: Path  # synth/<domain>/
     sft: Path
-    teachers: Path  # teachers/<domain>/teacher
+    teachers: Path  # teachers/<domain>/teacher (teachers/generalist/teacher)
     distill: Path
     eval: Path  # eval/<label>/ unless `eval_dirs` names the label's own folder
     eval_dirs: Mapping[str, Path] = field(default_factory=dict)
@@ -60,7 +60,8 @@ class Plan:
         return self.layout.eval_dir(label)
 
     def models(self) -> dict[str, str]:
-        """Evaluation labels -> checkpoints (teachers are evaluated on their own domain)."""
+        """Evaluation labels -> checkpoints (a teacher is evaluated on the domains it learnt:
+        its own, or every domain for the generalist)."""
         models = {"base": self.student, "sft": str(self.sft.final_path)}
         for domain, cfg in self.teachers.items():
             models[f"teacher-{domain}"] = str(cfg.teacher_dir())
@@ -86,24 +87,29 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
     sft = SFTConfig.model_validate(sft_fields)
     teacher_sft = sft.model_copy(update=_teacher_fields(recipe))
     teachers = {
-        d: TeachConfig(
-            domain=d,
+        name: TeachConfig(
+            domain=name,
+            domains=None if domains == (name,) else domains,
             init=str(sft.final_path),
             output_dir=lay.teachers,
             sft=teacher_sft,
             stages=[
                 TeachStage(
-                    name=d,
-                    data=DataConfig(paths=(lay.synth / d / "trajectories",), domains=(d,)),
+                    name=name,
+                    data=DataConfig(
+                        paths=tuple(lay.synth / d / "trajectories" for d in domains),
+                        domains=domains,
+                    ),
                 )
             ],
         )
-        for d in recipe.domains
+        for name, domains in _teacher_domains(recipe).items()
     }
+    routed = {d: teachers[GENERALIST if recipe.generalist_teacher else d] for d in recipe.domains}
     distill = DistillConfig.model_validate(
         {
             "model": str(sft.final_path),
-            "teachers": [_teacher_spec(recipe, d, teachers[d]) for d in recipe.domains],
+            "teachers": [_teacher_spec(recipe, d, routed[d]) for d in recipe.domains],
             "tasks": [lay.synth / d / "tasks" for d in recipe.domains],
             "corpus": _corpus(recipe, lay.synth),
             "output_dir": lay.distill,
@@ -114,21 +120,30 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
     return Plan(recipe, student, synth, levels, sft, teachers, distill, lay)
 
 
+def _teacher_domains(recipe: Recipe) -> dict[str, tuple[str, ...]]:
+    """Teacher label -> the domains it learns from: one per domain, or the generalist."""
+    if recipe.generalist_teacher:
+        return {GENERALIST: tuple(recipe.domains)}
+    return {d: (d,) for d in recipe.domains}
+
+
 def _teacher_fields(recipe: Recipe) -> dict[str, object]:
     fields = dict(recipe.teachers)
     fields.pop("data", None)
+    fields.pop("generalist", None)
     return SFTConfig.model_validate({**SFTConfig().model_dump(), **fields}).model_dump(
         include=set(fields)
     )
 
 
 def _teacher_spec(recipe: Recipe, domain: str, teach: TeachConfig) -> TeacherSpec:
-    url = recipe.serving.teacher_urls.get(domain)
+    """Samples of `domain` go to teacher `teach` (its own, or the generalist)."""
+    url = recipe.serving.teacher_urls.get(str(teach.domain))
     if recipe.serving.teachers == "hf" or url is None:
         return TeacherSpec(domain=domain, model=str(teach.teacher_dir()))
     return TeacherSpec(
         domain=domain,
-        model=f"teacher-{domain}",
+        model=f"teacher-{teach.domain}",
         backend="openai",
         base_url=url,
         tokenizer=str(teach.teacher_dir()),

@@ -21,8 +21,10 @@ from longhorizon.evaluation.items import read_seeds
 from longhorizon.evaluation.runner import load_results
 from longhorizon.evaluation.types import BenchResult, ItemResult
 from longhorizon.training.metrics import read_metrics
+from longhorizon.training.teach import GENERALIST
 
-# The model labels the pipeline evaluates, besides one `teacher-<domain>` per domain.
+# The model labels the pipeline evaluates, besides one `teacher-<domain>` per domain (or one
+# `teacher-generalist` for them all).
 CORE_LABELS = ("base", "sft", "distilled")
 TEACHER_PREFIX = "teacher-"
 
@@ -332,6 +334,8 @@ def _note_missing_labels(run: RunData) -> None:
         return  # already noted as a whole
     expected = list(CORE_LABELS)
     domains = set(run.synth_domains()) | set(run.teachers or {})
+    if GENERALIST in (run.teachers or {}):  # one teacher for every domain
+        domains = {GENERALIST}
     expected += [f"{TEACHER_PREFIX}{d}" for d in sorted(domains)]
     for label in expected:
         if label not in run.evals and not (run.run_dir / "eval" / label).exists():

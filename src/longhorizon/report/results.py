@@ -18,6 +18,7 @@ import numpy as np
 from longhorizon.domains import registry
 from longhorizon.evaluation.stats import Estimate, paired_difference
 from longhorizon.report.data import TEACHER_PREFIX, BySeed, EvalBench, RunData
+from longhorizon.training.teach import GENERALIST
 
 COLUMNS = ("base", "sft", "teacher", "distilled")
 COLUMN_TITLES = {
@@ -89,6 +90,8 @@ def _row(run: RunData, bench: str) -> ResultRow:
     evals = run.evals or {}
     domain = bench_domain(run, bench)
     entries = {c: evals.get(_column_label(c, domain), {}).get(bench) for c in COLUMNS}
+    if entries["teacher"] is None:  # a generalist teacher is every domain's own teacher
+        entries["teacher"] = evals.get(f"{TEACHER_PREFIX}{GENERALIST}", {}).get(bench)
     found = [e for e in entries.values() if e is not None]
     metric = found[0].result.primary if found else "-"
     cells = {c: (e.result.pooled if e is not None else None) for c, e in entries.items()}

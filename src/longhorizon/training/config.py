@@ -120,6 +120,23 @@ def config_fingerprint(cfg: BaseModel, skip: set[str] | frozenset[str] = frozens
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def omit_at_default(
+    cfg: BaseModel, dumped: dict[str, Any], names: tuple[str, ...]
+) -> dict[str, Any]:
+    """`dumped` without the fields `names` that hold their default value.
+
+    For fields added to a config after runs were cached: content keys (`ablate/keys.py`) and
+    checkpoint fingerprints hash the dump, so a new field left at its default must not appear
+    in it, or every earlier key would change for a config that did not."""
+    fields = type(cfg).model_fields
+    for name in names:
+        if name in dumped and getattr(cfg, name) == fields[name].get_default(
+            call_default_factory=True
+        ):
+            del dumped[name]
+    return dumped
+
+
 def apply_override(tree: dict[str, Any], assignment: str) -> None:
     """`a.b=value` sets tree['a']['b']; the value is parsed as YAML (numbers, lists, null)."""
     key, sep, raw = assignment.partition("=")

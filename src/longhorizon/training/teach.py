@@ -11,6 +11,9 @@ traces, then tool-augmented traces. Layout under `output_dir/DOMAIN/`:
 
 Rerunning resumes: finished stages are skipped, an interrupted one continues from its latest
 checkpoint. GRPO stages (search, instruction following, tool calling) build on these teachers.
+
+A generalist teacher (`domain: generalist`, `domains`: every domain) learns from all domains'
+trajectories at once; the distillation stage can then route every domain to it.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from rich.console import Console
 
-from longhorizon.training.config import SFTConfig
+from longhorizon.training.config import SFTConfig, omit_at_default
 from longhorizon.training.data import DataConfig
 from longhorizon.training.sft import run_sft
 
 TEACHER_METADATA = "longhorizon_teacher.json"
 TEACHER_DIR = "teacher"
+GENERALIST = "generalist"  # the label of one teacher trained on every domain
 
 
 class TeachStage(BaseModel):
@@ -49,6 +53,17 @@ class TeachConfig(BaseModel):
     output_dir: Path = Path("runs/teachers")
     sft: SFTConfig = SFTConfig()  # hyper-parameters shared by every stage
     stages: list[TeachStage] = Field(min_length=1)
+    # The trajectory domains it learns from (None: its own `domain`); a generalist names all.
+    domains: tuple[str, ...] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after teacher stages were cached: at its default it stays out of their keys.
+        return omit_at_default(self, handler(self), ("domains",))
+
+    def trained_domains(self) -> tuple[str, ...]:
+        """The domains whose trajectories it learns from (and whose benches it is scored on)."""
+        return self.domains or (self.root().name,)
 
     def root(self) -> Path:
         if not self.domain:
@@ -76,7 +91,7 @@ def stage_configs(cfg: TeachConfig) -> list[SFTConfig]:
     base = cfg.sft.model_dump(exclude={"model", "data", "output_dir", "final_dir"})
     for i, stage in enumerate(cfg.stages, start=1):
         last = i == len(cfg.stages)
-        data = stage.data.model_copy(update={"domains": (cfg.domain,), "mix": None})
+        data = stage.data.model_copy(update={"domains": cfg.trained_domains(), "mix": None})
         fields = {
             **base,
             **stage.overrides,
