@@ -1,9 +1,11 @@
 """Shared fixtures: tiny seeded models (built once per machine), the real SmolLM2-135M, the
-benchmark data (LONGHORIZON_BENCHMARKS) and a wide terminal for the CLI's boxed errors."""
+benchmark data (LONGHORIZON_BENCHMARKS), a PostgreSQL server and a wide terminal for the CLI's
+boxed errors."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # rich wraps its boxed errors at the terminal width (80 columns when it cannot tell), so a
@@ -16,6 +18,7 @@ import pytest
 
 from longhorizon.core.benchmarks import BenchmarkDataMissing, benchmark_dir
 from longhorizon.models.registry import resolve_model
+from tests.postgres import PostgresServer, PostgresUnavailable
 
 
 def in_ci() -> bool:
@@ -32,6 +35,20 @@ def benchmarks() -> Path:
     if in_ci():
         pytest.fail(f"CI=true and the benchmark data is missing: {problem}", pytrace=False)
     pytest.skip(f"no benchmark data: {problem}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """ONE PostgreSQL server per session (tests/postgres.py); `.database()` gives each test its
+    own. Skipped without Debian's binaries, an error under CI=true (install.sh installs them)."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"CI=true and PostgreSQL is missing: {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {exc}")
+    with server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,12 @@
 
 Every solver and verifier step is written back (failed trajectories included: negative
 evidence). SQLite in WAL mode serves several worker processes on one machine; a PostgreSQL
-DSN serves synthesis across machines with the same schema.
+DSN serves synthesis across machines with the same schema. Each write method is one
+transaction; `transaction()` groups several.
+
+Results come back in the same order from both: rows are sorted here, in Python (code point
+order, which is SQLite's BINARY collation), never by the server, whose text collation
+depends on the locale a PostgreSQL cluster was created with.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -41,24 +47,31 @@ class KnowledgeActionGraph:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside the block commit together, or none do (an exception, a killed process)."""
+        with self.db.transaction():
+            yield
+
     # ---- corpus and structure -----------------------------------------------------------
     def add_nodes(self, nodes: Iterable[Node]) -> None:
-        rows = [(n.id, n.domain, n.type.value, n.label, _dumps(n.payload)) for n in nodes]
-        self.db.executemany(
-            "INSERT INTO nodes (id, domain, type, label, payload) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET label = excluded.label, payload = excluded.payload",
-            rows,
-        )
-        self.db.commit()
+        # sorted by key: concurrent writers lock rows in one order, so none deadlock
+        rows = sorted((n.id, n.domain, n.type.value, n.label, _dumps(n.payload)) for n in nodes)
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO nodes (id, domain, type, label, payload) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET label = excluded.label, payload = excluded.payload",
+                rows,
+            )
 
     def add_edges(self, edges: Iterable[Edge]) -> None:
-        rows = [(e.src, e.dst, e.type.value, e.domain, _dumps(e.payload)) for e in edges]
-        self.db.executemany(
-            "INSERT INTO edges (src, dst, type, domain, payload) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (src, dst, type) DO UPDATE SET payload = excluded.payload",
-            rows,
-        )
-        self.db.commit()
+        rows = sorted((e.src, e.dst, e.type.value, e.domain, _dumps(e.payload)) for e in edges)
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO edges (src, dst, type, domain, payload) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (src, dst, type) DO UPDATE SET payload = excluded.payload",
+                rows,
+            )
 
     def node(self, node_id: str) -> Node | None:
         rows = self.db.execute(
@@ -69,22 +82,20 @@ class KnowledgeActionGraph:
     def nodes(self, domain: str, type_: NodeType | None = None) -> list[Node]:
         if type_ is None:
             rows = self.db.execute(
-                "SELECT id, domain, type, label, payload FROM nodes WHERE domain = ? ORDER BY id",
-                (domain,),
+                "SELECT id, domain, type, label, payload FROM nodes WHERE domain = ?", (domain,)
             )
         else:
             rows = self.db.execute(
-                "SELECT id, domain, type, label, payload FROM nodes "
-                "WHERE domain = ? AND type = ? ORDER BY id",
+                "SELECT id, domain, type, label, payload FROM nodes WHERE domain = ? AND type = ?",
                 (domain, type_.value),
             )
-        return [_node(r) for r in rows]
+        return [_node(r) for r in sorted(rows)]
 
     def neighbours(self, node_id: str, type_: EdgeType = EdgeType.LINK) -> list[str]:
         rows = self.db.execute(
-            "SELECT dst FROM edges WHERE src = ? AND type = ? ORDER BY dst", (node_id, type_.value)
+            "SELECT dst FROM edges WHERE src = ? AND type = ?", (node_id, type_.value)
         )
-        return [r[0] for r in rows]
+        return sorted(r[0] for r in rows)
 
     def random_walk(
         self,
@@ -114,6 +125,10 @@ class KnowledgeActionGraph:
 
     # ---- self-play write-back ------------------------------------------------------------
     def record_task(self, task: Task, status: TaskStatus, reason: str | None = None) -> None:
+        with self.db.transaction():
+            self._record_task(task, status, reason)
+
+    def _record_task(self, task: Task, status: TaskStatus, reason: str | None) -> None:
         self.db.execute(
             "INSERT INTO tasks (id, domain, status, reason, attempts, payload) "
             "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
@@ -129,6 +144,10 @@ class KnowledgeActionGraph:
 
     def record_trajectory(self, traj: Trajectory, role: str) -> None:
         """Write the trajectory's action records, their transitions, support and verdicts."""
+        with self.db.transaction():
+            self._record_trajectory(traj, role)
+
+    def _record_trajectory(self, traj: Trajectory, role: str) -> None:
         self.db.execute(
             "INSERT INTO trajectories (id, task_id, domain, role, status, passed, payload) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -192,7 +211,7 @@ class KnowledgeActionGraph:
         self, domain: str, status: TaskStatus | None = None, reason: str | None = None
     ) -> list[tuple[Task, str, str | None]]:
         """Tasks of a domain (optionally by status and rejection reason prefix)."""
-        sql = "SELECT payload, status, reason FROM tasks WHERE domain = ?"
+        sql = "SELECT id, payload, status, reason FROM tasks WHERE domain = ?"
         params: list[Any] = [domain]
         if status is not None:
             sql += " AND status = ?"
@@ -200,8 +219,8 @@ class KnowledgeActionGraph:
         if reason is not None:
             sql += " AND reason LIKE ?"
             params.append(f"{reason}%")
-        rows = self.db.execute(sql + " ORDER BY id", tuple(params))
-        return [(Task.model_validate_json(p), s, r) for p, s, r in rows]
+        rows = sorted(self.db.execute(sql, tuple(params)))
+        return [(Task.model_validate_json(p), s, r) for _, p, s, r in rows]
 
     def stats(self) -> dict[str, Counter[tuple[str, ...]]]:
         """Counts of nodes, edges, tasks (by status and reason), actions and trajectories."""
