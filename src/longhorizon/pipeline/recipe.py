@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhorizon.domains import registry
 from longhorizon.models.tiny import TinyModelConfig
+from longhorizon.pipeline.teachers import check_teachers, teacher_stages
 
 __all__ = [
     "EvalSpec",
@@ -108,7 +109,11 @@ class Recipe(BaseModel):
     student: StudentSpec
     synth: SynthSpec = Field(default_factory=SynthSpec)
     sft: dict[str, Any] = Field(default_factory=dict, description="SFTConfig overrides")
-    teachers: dict[str, Any] = Field(default_factory=dict, description="teacher SFT overrides")
+    teachers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="teacher SFT overrides, plus `stages` (domain -> [sft] or [sft, grpo]) and "
+        "`grpo` (RLConfig overrides of the GRPO teachers; see pipeline/teachers.py)",
+    )
     distill: dict[str, Any] = Field(default_factory=dict, description="DistillConfig overrides")
     eval: EvalSpec = Field(default_factory=EvalSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
@@ -119,6 +124,17 @@ class Recipe(BaseModel):
 
     def benches(self) -> list[str]:
         return [registry.get(d).bench for d in self.domains] + self.eval.extra_benches
+
+    @model_validator(mode="after")
+    def _teacher_stages(self) -> Recipe:
+        """`teachers.stages` and `teachers.grpo` are valid, and GRPO's turn budget fits."""
+        check_teachers(self.teachers, self.domains)
+        turns = ((self.teachers.get("grpo") or {}).get("rollout") or {}).get("max_turns")
+        for domain, stages in teacher_stages(self.teachers, self.domains).items():
+            if "grpo" in stages:
+                spec = registry.get(domain)
+                spec.check_turns(self.synth.level(domain), turns, "teachers.grpo.rollout.max_turns")
+        return self
 
     @model_validator(mode="after")
     def _budgets_fit_tasks(self) -> Recipe:
