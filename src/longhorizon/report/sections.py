@@ -257,7 +257,7 @@ def _teacher_blocks(teachers: dict[str, list[TeacherStage]] | None) -> list[Bloc
     if not teachers:
         return [*head, Para("No teacher curves: teachers/ is missing.")]
     recipes = [
-        f"teacher-{domain}: {' -> '.join(s.name for s in teachers[domain])}"
+        f"teacher-{domain}: {' → '.join(s.name for s in teachers[domain])}"
         for domain in sorted(teachers)
     ]
     rows = [
