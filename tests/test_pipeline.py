@@ -63,7 +63,7 @@ MICRO = {
 
 
 def test_builtin_recipes_validate_with_dry_run() -> None:
-    for name in ("tiny", "smollm2", "agents-a1"):
+    for name in ("tiny", "tiny-grpo", "smollm2", "agents-a1"):
         result = CliRunner().invoke(app, ["run", name, "--dry-run"])
         assert result.exit_code == 0, result.output
         assert "recipe valid" in result.output
@@ -76,7 +76,12 @@ def test_the_checkout_recipes_are_the_builtin_ones_and_all_validate() -> None:
     that validate too."""
     root = Path(__file__).resolve().parents[1]
     packaged = sorted((root / "src/longhorizon/recipes").glob("*.yaml"))
-    assert [p.name for p in packaged] == ["agents-a1.yaml", "smollm2.yaml", "tiny.yaml"]
+    assert [p.name for p in packaged] == [
+        "agents-a1.yaml",
+        "smollm2.yaml",
+        "tiny-grpo.yaml",
+        "tiny.yaml",
+    ]
     for path in packaged:
         assert (root / "recipes" / path.name).read_text() == path.read_text(), path.name
     for path in sorted((root / "recipes").glob("tiny*.yaml")):

@@ -311,3 +311,26 @@ def test_average_interval_formula() -> None:
     assert got.low == pytest.approx(0.6 - np.sqrt(0.25**2 + 0.1**2) / 2)
     assert got.high == pytest.approx(0.6 + np.sqrt(0.25**2 + 0.2**2) / 2)
     assert got.n == 7
+
+
+def grpo_record(step: int, reward: float) -> dict[str, object]:
+    """A GRPO step record as `rl/grpo.py` logs it (the fields the report reads)."""
+    domain = {"clip_low": 0.01 * step, "clip_high": 0.02, "kl": 0.001 * step, "entropy": 2.0}
+    return {"step": step, "loss": 0.1, "reward_mean": reward, "domains": {"instruction": domain},
+            "seconds": 60.0}  # fmt: skip
+
+
+def test_grpo_teacher_stage_shows_its_label_curve_and_plot(run_dir: Path) -> None:
+    grpo = run_dir / "teachers" / "instruction" / "stage-2-grpo" / "metrics.jsonl"
+    write_jsonl(grpo, [grpo_record(1, 0.25), grpo_record(2, 0.5)])
+    md_path, _ = write_report(run_dir)
+    md = md_path.read_text()
+    assert "teacher-instruction: stage-1-sft → stage-2-grpo" in md
+    assert "teacher-search: stage-1-sft" in md
+    # steps, first and last reward, last KL, mean clip fraction (low + high), seconds
+    assert table_row(md, "instruction", "stage-2-grpo")[2:] == [
+        "2", "0.250", "0.500", "0.00200", "0.035", "120.0"
+    ]  # fmt: skip
+    assert table_row(md, "instruction", "stage-1-sft")[2] == "2"  # the SFT curve, as before
+    assert (run_dir / "report" / "plots" / "teacher_rl.png").exists()
+    assert "(plots/teacher_rl.png)" in md

@@ -47,10 +47,10 @@ def write_tasks(root: Path, tasks: list[Task]) -> Path:
     return root
 
 
-def run_in_process(fields: dict[str, object], verify=verify_answer) -> Path:  # type: ignore[no-untyped-def]
+def run_in_process(fields: dict[str, object], verify=verify_answer, kinds=None) -> Path:  # type: ignore[no-untyped-def]
     threads = torch.get_num_threads()
     try:
-        return run_rl(RLConfig.model_validate(fields), verify)
+        return run_rl(RLConfig.model_validate(fields), verify, None, kinds)
     finally:
         torch.set_num_threads(threads)
 

@@ -73,9 +73,17 @@ def stage_payloads(p: Plan) -> dict[str, Any]:
             "tokenizer": _STUDENT,
         },
         "sft": _dump(p.sft),
-        "teachers": {d: _dump(c) for d, c in p.teachers.items()},
+        "teachers": {d: _teacher_payload(p, d) for d in p.teachers},
         "distill": _dump(p.distill),
     }
+
+
+def _teacher_payload(p: Plan, domain: str) -> Any:
+    """An [sft] teacher's payload is its TeachConfig alone, as before GRPO teachers existed
+    (so their keys, and the caches under them, stay valid); [sft, grpo] adds the GRPO stage."""
+    teach = _dump(p.teachers[domain])
+    grpo = p.teacher_grpo.get(domain)
+    return teach if grpo is None else {"sft": teach, "grpo": _dump(grpo)}
 
 
 def eval_payload(p: Plan, label: str) -> dict[str, Any]:

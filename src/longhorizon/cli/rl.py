@@ -12,6 +12,7 @@ from rich.console import Console
 
 from longhorizon.cli.config_options import CONFIG, DRY_RUN, SET, config_yaml, resolve_config
 from longhorizon.domains import verify
+from longhorizon.pipeline.teachers import verdict_kinds
 from longhorizon.rl import RLConfig, run_rl
 
 console = Console()
@@ -24,7 +25,7 @@ def rl(config: Path = CONFIG, overrides: list[str] = SET, dry_run: bool = DRY_RU
         console.print(config_yaml(cfg), markup=False, highlight=False)
         return
     try:
-        final = run_rl(cfg, verify, console)
+        final = run_rl(cfg, verify, console, verdict_kinds())
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     console.print(f"trained policy: {final}")

@@ -105,6 +105,11 @@ class DomainSpec(Generic[LevelT]):
     verifiers: frozenset[str]  # the verifier names `verdicts` understands
     open_world: Callable[[LevelT, int, Path], World]
     process_verifiers: frozenset[str] = frozenset()  # about the path, not the answer
+    # Verdict names by role in RL rewards: summaries restate other verdicts (left out of the
+    # `fraction` reward); rubric checks judge the trajectory's steps (PAPO's process reward,
+    # never part of the outcome). A domain without rubric checks cannot train with PAPO.
+    summary_verifiers: frozenset[str] = frozenset()
+    rubric_verifiers: frozenset[str] = frozenset()
     min_tool_steps: int = 0
     heldout_size: int = 100
     corpus: Callable[[Path], list[Path]] = _no_corpus

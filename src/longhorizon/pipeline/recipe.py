@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhorizon.domains import registry
 from longhorizon.models.tiny import TinyModelConfig
+from longhorizon.pipeline.teachers import check_teachers, teacher_stages
 
 __all__ = [
     "EvalSpec",
@@ -110,8 +111,10 @@ class Recipe(BaseModel):
     sft: dict[str, Any] = Field(default_factory=dict, description="SFTConfig overrides")
     teachers: dict[str, Any] = Field(
         default_factory=dict,
-        description="teacher SFT overrides; `generalist: true` trains one teacher on every "
-        "domain (label teacher-generalist) and routes every domain to it in OPD",
+        description="teacher SFT overrides, plus `stages` (domain -> [sft] or [sft, grpo]), "
+        "`grpo` (RLConfig overrides of the GRPO teachers; see pipeline/teachers.py) and "
+        "`generalist: true` (one teacher on every domain, label teacher-generalist, routed to "
+        "by every domain in OPD)",
     )
     distill: dict[str, Any] = Field(default_factory=dict, description="DistillConfig overrides")
     eval: EvalSpec = Field(default_factory=EvalSpec)
@@ -138,6 +141,17 @@ class Recipe(BaseModel):
                 "teachers.generalist routes every domain to one teacher: distill.routing "
                 "soft would mix that teacher with itself; leave routing hard"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _teacher_stages(self) -> Recipe:
+        """`teachers.stages` and `teachers.grpo` are valid, and GRPO's turn budget fits."""
+        check_teachers(self.teachers, self.domains)
+        turns = ((self.teachers.get("grpo") or {}).get("rollout") or {}).get("max_turns")
+        for domain, stages in teacher_stages(self.teachers, self.domains).items():
+            if "grpo" in stages:
+                spec = registry.get(domain)
+                spec.check_turns(self.synth.level(domain), turns, "teachers.grpo.rollout.max_turns")
         return self
 
     @model_validator(mode="after")

@@ -115,10 +115,10 @@ def run_sft_stage(p: Plan) -> None:
 
 
 def run_teachers(p: Plan) -> None:
-    from longhorizon.training.teach import run_teach
+    from longhorizon.pipeline.teachers import train_teacher
 
-    for cfg in p.teachers.values():
-        run_teach(cfg, console)
+    for domain, cfg in p.teachers.items():
+        train_teacher(cfg, p.teacher_grpo.get(domain), console)
 
 
 def run_distill_stage(p: Plan) -> None:

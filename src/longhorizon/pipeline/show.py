@@ -32,9 +32,18 @@ def print_plan(recipe: Recipe) -> None:
         f"batch {sft.batch_size}, max_len {sft.max_len}, {sft.parallel} -> {sft.final_path}",
     )
     for domain, teach in p.teachers.items():
-        table.add_row(
-            f"teacher/{domain}", f"from {teach.init}: lr {teach.sft.lr:g} -> {teach.teacher_dir()}"
-        )
+        grpo = p.teacher_grpo.get(domain)
+        if grpo is None:
+            what = f"sft from {teach.init}: lr {teach.sft.lr:g} -> {teach.teacher_dir()}"
+        else:
+            r, o = grpo.rollout, grpo.objective
+            what = (
+                f"sft from {teach.init}: lr {teach.sft.lr:g} -> {grpo.model}; then grpo "
+                f"{grpo.steps} steps x {r.prompts_per_step} prompts x {r.group_size} rollouts, "
+                f"lr {grpo.lr:g}, reward {o.reward}, advantage {o.advantage}, "
+                f"kl {o.kl_coef:g} -> {grpo.final_path}"
+            )
+        table.add_row(f"teacher/{domain}", what)
     d = p.distill
     teachers = ", ".join(f"{t.domain}: {t.backend} {t.base_url or t.model}" for t in d.teachers)
     weights = "".join(f", {dom} x{w:g}" for dom, w in sorted(d.domain_loss_weights.items()))

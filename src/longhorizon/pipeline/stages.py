@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from longhorizon.distill.config import DistillConfig, TeacherSpec
 from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe
+from longhorizon.pipeline.teachers import grpo_config, teacher_stages
+from longhorizon.rl import RLConfig
 from longhorizon.synthesis.selfplay import SynthConfig
 from longhorizon.training.config import SFTConfig
 from longhorizon.training.data import DataConfig
@@ -51,6 +53,7 @@ class Plan:
     teachers: dict[str, TeachConfig]
     distill: DistillConfig
     layout: Layout
+    teacher_grpo: dict[str, RLConfig] = field(default_factory=dict)  # domain -> its GRPO stage
 
     @property
     def out(self) -> Path:
@@ -86,6 +89,7 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
     sft_fields["data"] = DataConfig(paths=trajectories, **recipe.sft.get("data", {}))
     sft = SFTConfig.model_validate(sft_fields)
     teacher_sft = sft.model_copy(update=_teacher_fields(recipe))
+    stages = teacher_stages(recipe.teachers, recipe.domains)
     teachers = {
         name: TeachConfig(
             domain=name,
@@ -95,7 +99,8 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
             sft=teacher_sft,
             stages=[
                 TeachStage(
-                    name=name,
+                    # [sft] teachers keep their folder (and content key): stage-1-<name>
+                    name="sft" if "grpo" in stages.get(name, ()) else name,
                     data=DataConfig(
                         paths=tuple(lay.synth / d / "trajectories" for d in domains),
                         domains=domains,
@@ -106,18 +111,31 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
         for name, domains in _teacher_domains(recipe).items()
     }
     routed = {d: teachers[GENERALIST if recipe.generalist_teacher else d] for d in recipe.domains}
+    files = _corpus(recipe, lay.synth)
+    teacher_grpo = {
+        d: grpo_config(
+            recipe.teachers,
+            d,
+            lay.teachers / d,
+            lay.synth / d / "tasks",
+            files.get(d, []),
+            recipe.seed,
+        )
+        for d in recipe.domains
+        if "grpo" in stages[d]
+    }
     distill = DistillConfig.model_validate(
         {
             "model": str(sft.final_path),
             "teachers": [_teacher_spec(recipe, d, routed[d]) for d in recipe.domains],
             "tasks": [lay.synth / d / "tasks" for d in recipe.domains],
-            "corpus": _corpus(recipe, lay.synth),
+            "corpus": files,
             "output_dir": lay.distill,
             "seed": recipe.seed,
             **recipe.distill,
         }
     )
-    return Plan(recipe, student, synth, levels, sft, teachers, distill, lay)
+    return Plan(recipe, student, synth, levels, sft, teachers, distill, lay, teacher_grpo)
 
 
 def _teacher_domains(recipe: Recipe) -> dict[str, tuple[str, ...]]:
@@ -129,8 +147,9 @@ def _teacher_domains(recipe: Recipe) -> dict[str, tuple[str, ...]]:
 
 def _teacher_fields(recipe: Recipe) -> dict[str, object]:
     fields = dict(recipe.teachers)
-    fields.pop("data", None)
-    fields.pop("generalist", None)
+    # the stages' data, the stage lists, GRPO's config, the generalist switch
+    for key in ("data", "stages", "grpo", "generalist"):
+        fields.pop(key, None)
     return SFTConfig.model_validate({**SFTConfig().model_dump(), **fields}).model_dump(
         include=set(fields)
     )

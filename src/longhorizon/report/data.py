@@ -66,6 +66,26 @@ class TeacherStage:
     name: str
     records: list[Record]  # metrics.jsonl records, as read_metrics returns them
 
+    @property
+    def is_rl(self) -> bool:
+        """A GRPO stage (its records carry rewards), not an SFT one."""
+        return any("reward_mean" in r for r in self.records)
+
+    def rl_series(self, metric: str) -> list[tuple[int, float]]:
+        """(step, value) of a GRPO stage: `reward`, or `kl` / `clip` (low + high clip
+        fraction), averaged over the step's domains (a teacher trains on its own one)."""
+        points = []
+        for r in self.records:
+            if metric == "reward":
+                value = r.get("reward_mean")
+            else:
+                keys = ("clip_low", "clip_high") if metric == "clip" else (metric,)
+                per = [sum(m[k] for k in keys) for m in (r.get("domains") or {}).values()]
+                value = sum(per) / len(per) if per else None
+            if value is not None:
+                points.append((int(r["step"]), float(value)))
+        return points
+
 
 @dataclass(frozen=True)
 class DomainMetrics:

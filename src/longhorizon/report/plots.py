@@ -34,6 +34,7 @@ PLOTS = {
     "tool_usage": "Synthesis trajectories: tool calls per tool, per domain",
     "sft_loss": "SFT loss per step",
     "teacher_loss": "Teacher losses per step (stages in sequence)",
+    "teacher_rl": "GRPO teachers per step: mean reward, KL to the reference, clip fraction",
     "opd_loss_kl": "OPD loss and KL per domain per step",
     "opd_coverage": "OPD student coverage of the teacher's top-k per domain per step",
     "opd_rollouts": "OPD rollout success and truncation per domain per step",
@@ -52,6 +53,7 @@ def make_plots(run: RunData, table: ResultsTable, out_dir: Path) -> dict[str, Pa
         "tool_usage": lambda: tool_usage_figure(_trajectories(run)),
         "sft_loss": lambda: sft_loss_figure(run.sft or []),
         "teacher_loss": lambda: teacher_loss_figure(run),
+        "teacher_rl": lambda: teacher_rl_figure(run),
         "opd_loss_kl": lambda: opd_loss_kl_figure(run.distill or []),
         "opd_coverage": lambda: opd_coverage_figure(run.distill or []),
         "opd_rollouts": lambda: opd_rollouts_figure(run.distill or []),
@@ -210,12 +212,28 @@ def teacher_loss_figure(run: RunData) -> Figure | None:
     figure, (ax,) = _figure()
     for domain in sorted(teachers):
         offset = 0
-        for stage in teachers[domain]:
+        for stage in (s for s in teachers[domain] if not s.is_rl):  # GRPO: `teacher_rl`
             points = [(offset + r["step"], r["loss"]) for r in stage.records if "loss" in r]
             if points:
                 ax.plot(*zip(*points, strict=True), label=f"{domain} {stage.name}")
                 offset = max(p[0] for p in points)  # the next stage continues the x axis
     _curve_axes(ax, "loss")
+    return figure
+
+
+def teacher_rl_figure(run: RunData) -> Figure | None:
+    """One line per GRPO teacher in each panel: reward, KL (k3) and clip fraction per step."""
+    stages = [(d, s) for d, ss in sorted((run.teachers or {}).items()) for s in ss if s.is_rl]
+    if not any(s.rl_series("reward") for _, s in stages):
+        return None
+    panels = [("mean reward", "reward"), ("KL to reference", "kl"), ("clip fraction", "clip")]
+    figure, axes = _figure(len(panels))
+    for ax, (ylabel, metric) in zip(axes, panels, strict=True):
+        for domain, stage in stages:
+            points = stage.rl_series(metric)
+            if points:
+                ax.plot(*zip(*points, strict=True), marker=".", label=f"{domain} {stage.name}")
+        _curve_axes(ax, ylabel)
     return figure
 
 

@@ -44,7 +44,7 @@ def build_blocks(
         *figure("tool_usage"),
         *contamination_section(run),
         *training_section(run),
-        *(b for name in ("sft_loss", "teacher_loss") for b in figure(name)),
+        *(b for name in ("sft_loss", "teacher_loss", "teacher_rl") for b in figure(name)),
         *(b for name in ("opd_loss_kl", "opd_coverage", "opd_rollouts") for b in figure(name)),
         *recipe_section(run),
     ]
@@ -257,12 +257,39 @@ def _teacher_blocks(teachers: dict[str, list[TeacherStage]] | None) -> list[Bloc
     head: list[Block] = [Heading("Teachers", 3)]
     if not teachers:
         return [*head, Para("No teacher curves: teachers/ is missing.")]
+    recipes = [
+        f"teacher-{domain}: {' → '.join(s.name for s in teachers[domain])}"
+        for domain in sorted(teachers)
+    ]
     rows = [
         [domain, stage.name, *curve_summary(stage.records)]
         for domain in sorted(teachers)
         for stage in teachers[domain]
+        if not stage.is_rl
     ]
-    return [*head, Table(["domain", "stage", *CURVE_HEADER], rows)]
+    rl = [(d, s) for d in sorted(teachers) for s in teachers[d] if s.is_rl]
+    blocks: list[Block] = [*head, Bullets(recipes), Table(["domain", "stage", *CURVE_HEADER], rows)]
+    if rl:
+        rl_rows = [[d, s.name, *rl_summary(s)] for d, s in rl]
+        blocks.append(Table(["domain", "stage", *RL_HEADER], rl_rows, "GRPO stages"))
+    return blocks
+
+
+RL_HEADER = ["steps", "first reward", "last reward", "last KL", "mean clip fraction", "seconds"]
+
+
+def rl_summary(stage: TeacherStage) -> list[str]:
+    """A GRPO stage's curve in one row: reward first and last, KL last, clip fraction mean."""
+    reward, kl, clip = (stage.rl_series(m) for m in ("reward", "kl", "clip"))
+    seconds = [float(r["seconds"]) for r in stage.records if r.get("seconds") is not None]
+    return [
+        str(max((int(r["step"]) for r in stage.records), default=0)),
+        _num(reward[0][1] if reward else None, 3),
+        _num(reward[-1][1] if reward else None, 3),
+        _num(kl[-1][1] if kl else None, 5),
+        _num(statistics.mean(v for _, v in clip) if clip else None, 3),
+        _num(sum(seconds) if seconds else None, 1),
+    ]
 
 
 def _distill_blocks(steps: list[DistillStep] | None) -> list[Block]:

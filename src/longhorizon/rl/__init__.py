@@ -12,7 +12,13 @@
 from longhorizon.rl.config import GRPOObjective, RLConfig, RLRolloutConfig
 from longhorizon.rl.groups import GroupStats, keep_mixed_outcome, sample_groups
 from longhorizon.rl.grpo import GRPOTrainer, run_rl
-from longhorizon.rl.samples import RLSample, group_samples, rollout_reward
+from longhorizon.rl.samples import (
+    RLSample,
+    VerdictKinds,
+    group_samples,
+    process_reward,
+    rollout_reward,
+)
 
 __all__ = [
     "GRPOObjective",
@@ -21,8 +27,10 @@ __all__ = [
     "RLConfig",
     "RLRolloutConfig",
     "RLSample",
+    "VerdictKinds",
     "group_samples",
     "keep_mixed_outcome",
+    "process_reward",
     "rollout_reward",
     "run_rl",
     "sample_groups",

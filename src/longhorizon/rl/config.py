@@ -20,6 +20,8 @@ __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
 Aggregation = Literal["token", "sequence"]
 Overlong = Literal["mask", "penalise", "keep"]
+Reward = Literal["all", "fraction"]
+Advantage = Literal["grpo", "papo"]
 
 
 class GRPOObjective(BaseModel):
@@ -33,6 +35,15 @@ class GRPOObjective(BaseModel):
         penalise  its reward is `overlong_penalty` (instead of the verifier's).
         keep      scored by the verifier like any other rollout.
     Truncated rollouts are counted in the step's metrics whatever the choice.
+    reward (from the domain's one verifier; rubric checks never count here):
+        all       1 when every verdict passed, else 0 (default).
+        fraction  the share of the verifier's constraint verdicts that passed (a domain's
+                  summary verdicts, e.g. instruction's "ifeval_all", left out).
+    advantage:
+        grpo      group-normalised reward (default).
+        papo      A_out + process_weight * 1[failed] * A_proc (`objective.papo_advantages`), the
+                  process reward being the share of the domain's rubric checks that passed;
+                  refused for a domain without rubric checks, and needs `reward: all`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,6 +63,18 @@ class GRPOObjective(BaseModel):
     )
     overlong: Overlong = "mask"
     overlong_penalty: float = 0.0
+    reward: Reward = "all"
+    advantage: Advantage = "grpo"
+    process_weight: float = Field(default=0.5, ge=0, description="PAPO's weight of A_proc")
+
+    @model_validator(mode="after")
+    def _papo_on_outcomes(self) -> GRPOObjective:
+        if self.advantage == "papo" and self.reward != "all":
+            raise ValueError(
+                "objective.advantage = papo normalises a 0/1 outcome: it needs "
+                f"objective.reward = all, not {self.reward!r}"
+            )
+        return self
 
 
 class RLRolloutConfig(BaseModel):

@@ -14,7 +14,12 @@ from typing import Any
 from longhorizon.core import Status, Task, Trajectory
 from longhorizon.distill.rollouts import step_rng
 from longhorizon.rl.config import GRPOObjective, RLRolloutConfig
-from longhorizon.rl.samples import informative, mixed_outcome, rollout_reward
+from longhorizon.rl.samples import (
+    KindsByDomain,
+    informative,
+    mixed_outcome,
+    rollout_advantages,
+)
 
 __all__ = ["GroupStats", "keep_mixed_outcome", "prefilter_prompts", "sample_groups"]
 
@@ -64,6 +69,7 @@ async def sample_groups(
     objective: GRPOObjective,
     step: int,
     seed: int = 0,
+    kinds: KindsByDomain | None = None,
 ) -> tuple[list[list[Trajectory]], GroupStats]:
     """Up to `prompts_per_step` groups; with dynamic sampling only informative ones, after at
     most `max_tries` rounds (fewer groups when the rounds run out)."""
@@ -77,8 +83,9 @@ async def sample_groups(
         stats.seen.extend(trajs)
         stats.truncated += sum(t.status is Status.TRUNCATED for t in trajs)
         for group in _by_task(trajs, tasks):
-            rewards = [rollout_reward(t, objective) for t in group]
-            if not cfg.dynamic_sampling or informative(rewards):
+            if not cfg.dynamic_sampling or informative(
+                rollout_advantages(group, objective, kinds)[0]
+            ):
                 kept.append(group)
         if len(kept) >= cfg.prompts_per_step or not cfg.dynamic_sampling:
             break

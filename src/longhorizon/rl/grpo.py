@@ -50,7 +50,13 @@ from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 from longhorizon.rl.config import RLConfig
 from longhorizon.rl.groups import GroupStats, prefilter_prompts, sample_groups
-from longhorizon.rl.samples import group_samples, rollout_reward
+from longhorizon.rl.samples import (
+    NO_KINDS,
+    KindsByDomain,
+    group_samples,
+    process_reward,
+    rollout_reward,
+)
 from longhorizon.rl.step import optimizer_update
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
@@ -77,13 +83,24 @@ PREFILTER_FILE = "prefilter.json"
 class GRPOTrainer:
     """setup() -> train() -> cleanup(); `run_rl` calls the three in order.
 
-    `verify` gives the rewards (the CLI passes `longhorizon.domains.verify`); it is injected so
-    that training does not depend on the domains.
+    `verify` gives the rewards (the CLI passes `longhorizon.domains.verify`) and `kinds` the
+    roles of each domain's verdicts (`longhorizon.domains.verdict_kinds()`); both are injected
+    so that training does not depend on the domains. `final_metadata` adds files to final/
+    (the pipeline's teacher record).
     """
 
-    def __init__(self, config: RLConfig, verify: Verify, console: Console | None = None):
+    def __init__(
+        self,
+        config: RLConfig,
+        verify: Verify,
+        console: Console | None = None,
+        kinds: KindsByDomain | None = None,
+        final_metadata: dict[str, dict[str, Any]] | None = None,
+    ):
         self.config = config
         self.verify = verify
+        self.kinds = dict(kinds or {})
+        self.final_metadata = final_metadata or {}
         self.console = console or Console()
         self.env: DistEnv = init_distributed("none")
         self.state = TrainerState()
@@ -104,6 +121,7 @@ class GRPOTrainer:
         tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
         if not tasks:
             raise ValueError(f"no tasks in {[str(p) for p in cfg.tasks]}")
+        self._check_rubrics(tasks)
         self.prompts = balanced_prompts(tasks)
         paths = [p for files in cfg.corpus.values() for p in files]
         self.resources: dict[str, Any] = {"corpus_index": CorpusIndex.open(paths)} if paths else {}
@@ -123,6 +141,17 @@ class GRPOTrainer:
             console=self.console,
             name="grpo",
         )
+
+    def _check_rubrics(self, tasks: list[Task]) -> None:
+        """PAPO needs a process reward: refuse domains whose verifier has no rubric checks."""
+        if self.config.objective.advantage != "papo":
+            return
+        bare = sorted({t.domain for t in tasks if not self.kinds.get(t.domain, NO_KINDS).rubric})
+        if bare:
+            raise ValueError(
+                f"objective.advantage = papo needs rubric checks (the process reward); the "
+                f"verifier of domain(s) {bare} has none: use objective.advantage = grpo"
+            )
 
     def _setup_models(self) -> None:
         cfg = self.config
@@ -182,9 +211,9 @@ class GRPOTrainer:
         clock = [time.perf_counter()]
         self.snapshot.model.load_state_dict(self.policy.state_dict())
         groups, stats = await sample_groups(
-            self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed
+            self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed, self.kinds
         )
-        samples = [s for g in groups for s in group_samples(g, cfg.objective)]
+        samples = [s for g in groups for s in group_samples(g, cfg.objective, self.kinds)]
         clock.append(time.perf_counter())
         record: dict[str, Any] = {"step": step + 1}
         if samples:
@@ -204,7 +233,7 @@ class GRPOTrainer:
         else:  # every group was dropped: no update (the lr schedule counts updates)
             record.update({"loss": None, "domains": {}})
         clock.append(time.perf_counter())
-        record |= step_metrics(stats, [t for g in groups for t in g], cfg)
+        record |= step_metrics(stats, [t for g in groups for t in g], cfg, self.kinds)
         record["seconds"] = clock[-1] - clock[0]
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
         return record
@@ -276,7 +305,8 @@ class GRPOTrainer:
                 "steps": self.state.step,
                 "algorithm": "grpo",
                 "config": cfg.model_dump(mode="json"),
-            }
+            },
+            **self.final_metadata,
         }
         out = save_final_model(self.policy, self.tokenizer, cfg.final_path, self.env, metadata)
         self.console.print(f"final model: {out}")
@@ -297,19 +327,27 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
 
 
-def step_metrics(stats: GroupStats, kept: list[Trajectory], cfg: RLConfig) -> dict[str, Any]:
+def step_metrics(
+    stats: GroupStats, kept: list[Trajectory], cfg: RLConfig, kinds: KindsByDomain | None = None
+) -> dict[str, Any]:
     """Rewards of every rollout of the step (the policy's score) and of the kept groups (what
-    was trained on), rollout shape, and what dynamic sampling did."""
-    scored = [rollout_reward(t, cfg.objective) for t in stats.seen]
-    mean, std = _mean_std([r for r in scored if r is not None])
-    kept_mean, _ = _mean_std(
-        [r for t in kept if (r := rollout_reward(t, cfg.objective)) is not None]
-    )
+    was trained on), the process reward (rubric share) where the domains have rubrics,
+    rollout shape, and what dynamic sampling did."""
+    kinds = kinds or {}
+
+    def reward(t: Trajectory) -> float | None:
+        return rollout_reward(t, cfg.objective, kinds.get(t.domain, NO_KINDS))
+
+    mean, std = _mean_std([r for t in stats.seen if (r := reward(t)) is not None])
+    kept_mean, _ = _mean_std([r for t in kept if (r := reward(t)) is not None])
+    rubric = [process_reward(t, kinds.get(t.domain, NO_KINDS)) for t in stats.seen]
+    process, _ = _mean_std([p for p in rubric if p is not None])
     lengths = [t.usage.completion_tokens for t in stats.seen]
     return {
         "reward_mean": mean,
         "reward_std": std,
         "kept_reward_mean": kept_mean,
+        "process_mean": process,
         "pass_rate": sum(t.passed for t in stats.seen) / len(stats.seen) if stats.seen else None,
         "groups": stats.record(),
         "response_tokens": sum(lengths) / len(lengths) if lengths else None,
@@ -331,9 +369,19 @@ def progress_line(record: dict[str, Any]) -> str:
     return " | ".join([*parts, *rollout_rates(record["rollouts"])])
 
 
-def run_rl(config: RLConfig, verify: Verify, console: Console | None = None) -> Any:
-    """Train (or resume) one GRPO run; returns the final model's directory."""
-    trainer = GRPOTrainer(config, verify, console)
+def run_rl(
+    config: RLConfig,
+    verify: Verify,
+    console: Console | None = None,
+    kinds: KindsByDomain | None = None,
+    final_metadata: dict[str, dict[str, Any]] | None = None,
+) -> Any:
+    """Train (or resume) one GRPO run; returns the final model's directory. A run whose final
+    model exists is not trained again (as `run_sft`)."""
+    if config.resume and (config.final_path / RL_METADATA).exists():
+        (console or Console()).print(f"{config.final_path} exists: nothing to train")
+        return config.final_path
+    trainer = GRPOTrainer(config, verify, console, kinds, final_metadata)
     try:
         trainer.setup()
         trainer.train()

@@ -10,7 +10,8 @@ traces, then tool-augmented traces. Layout under `output_dir/DOMAIN/`:
     teacher/               save_pretrained model + tokenizer + longhorizon_teacher.json
 
 Rerunning resumes: finished stages are skipped, an interrupted one continues from its latest
-checkpoint. GRPO stages (search, instruction following, tool calling) build on these teachers.
+checkpoint. GRPO stages build on these teachers: the pipeline (`pipeline/teachers.py`) writes
+the last SFT stage to its own `final/` (`final_dir`) and trains GRPO from it into `teacher/`.
 
 A generalist teacher (`domain: generalist`, `domains`: every domain) learns from all domains'
 trajectories at once; the distillation stage can then route every domain to it.
@@ -84,8 +85,9 @@ class TeacherInfo(BaseModel):
     created_at: datetime
 
 
-def stage_configs(cfg: TeachConfig) -> list[SFTConfig]:
-    """The SFT config of each stage, chained: stage i starts from stage i-1's final model."""
+def stage_configs(cfg: TeachConfig, final_dir: Path | None = None) -> list[SFTConfig]:
+    """The SFT config of each stage, chained: stage i starts from stage i-1's final model; the
+    last writes `final_dir` (default: the teacher directory)."""
     root, configs = cfg.root(), []
     model = cfg.init
     base = cfg.sft.model_dump(exclude={"model", "data", "output_dir", "final_dir"})
@@ -98,7 +100,7 @@ def stage_configs(cfg: TeachConfig) -> list[SFTConfig]:
             "model": model,
             "data": data,
             "output_dir": root / f"stage-{i}-{stage.name}",
-            "final_dir": cfg.teacher_dir() if last else None,
+            "final_dir": (final_dir or cfg.teacher_dir()) if last else None,
         }
         stage_cfg = SFTConfig.model_validate(fields)
         configs.append(stage_cfg)
@@ -120,17 +122,21 @@ def teacher_info(cfg: TeachConfig, configs: list[SFTConfig]) -> TeacherInfo:
     return TeacherInfo(domain=domain, init=cfg.init, stages=stages, created_at=datetime.now(UTC))
 
 
-def run_teach(cfg: TeachConfig, console: Console | None = None) -> Path:
-    """Train every stage in order; returns the teacher checkpoint directory."""
+def run_teach(
+    cfg: TeachConfig, console: Console | None = None, final_dir: Path | None = None
+) -> Path:
+    """Train every stage in order; returns the last stage's final model: the teacher
+    checkpoint directory (with its metadata), or `final_dir` when given (a later stage, GRPO,
+    makes the teacher from it)."""
     console = console or Console()
-    configs = stage_configs(cfg)
+    configs = stage_configs(cfg, final_dir)
     info = teacher_info(cfg, configs)
     for i, stage_cfg in enumerate(configs):
         console.rule(f"teacher {cfg.domain}: stage {i + 1}/{len(configs)} {cfg.stages[i].name}")
-        last = i == len(configs) - 1
+        last = i == len(configs) - 1 and final_dir is None
         meta = {TEACHER_METADATA: info.model_dump(mode="json")} if last else None
         run_sft(stage_cfg, console, final_metadata=meta)
-    return cfg.teacher_dir()
+    return configs[-1].final_path
 
 
 def read_teacher(path: Path) -> TeacherInfo:

@@ -10,7 +10,7 @@ from longhorizon.domains.instruction.expert import expert_script
 from longhorizon.domains.instruction.level import InstructionLevel
 from longhorizon.domains.instruction.propose import InstructionProposer, propose_tasks
 from longhorizon.domains.instruction.tasks import DOMAIN, instruction_protocol
-from longhorizon.domains.instruction.verify import VERIFIERS, verify
+from longhorizon.domains.instruction.verify import AGGREGATE, VERIFIERS, verify
 from longhorizon.domains.spec import DomainSpec, World
 
 __all__ = ["SPEC", "open_world"]
@@ -33,6 +33,7 @@ SPEC: DomainSpec[InstructionLevel] = DomainSpec(
     protocol=instruction_protocol(),
     verdicts=verify,
     verifiers=VERIFIERS,
+    summary_verifiers=frozenset({AGGREGATE}),  # "ifeval_all" restates the per-instruction ones
     open_world=open_world,
     heldout_size=200,
     extra_benches=("ifeval",),

@@ -1,0 +1,155 @@
+"""Stage 2 in the pipeline: each domain's teacher is a list of stages, `[sft]` or `[sft, grpo]`.
+
+Recipe fields (inside `teachers:`, beside the teacher-SFT overrides):
+
+    stages: {instruction: [sft, grpo]}   # default: every domain [sft]
+    grpo: {steps: 8, lr: 1e-4, ...}      # RLConfig overrides for every GRPO teacher
+
+A `[sft]` teacher is today's: `teachers/<domain>/stage-1-<domain>/` writes `teacher/` (its
+folder name and its content key are unchanged, so existing caches stay valid). A
+`[sft, grpo]` teacher trains its SFT stage into `stage-1-sft/final/`, then GRPO from that model
+on the domain's training tasks with the domain's verifier reward into `stage-2-grpo/`, whose
+final model is `teacher/` (what OPD and evaluation use). Both steps resume: a finished stage
+is skipped (its final model exists), an interrupted one continues from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from longhorizon.domains import registry, verify
+from longhorizon.rl import RLConfig, VerdictKinds, run_rl
+from longhorizon.training.teach import (
+    TEACHER_METADATA,
+    TeachConfig,
+    run_teach,
+    stage_configs,
+    teacher_info,
+)
+
+__all__ = [
+    "GRPO_DIR",
+    "PIPELINE_FIELDS",
+    "SFT_DIR",
+    "STAGE_NAMES",
+    "check_teachers",
+    "grpo_config",
+    "teacher_stages",
+    "train_teacher",
+    "verdict_kinds",
+]
+
+STAGE_NAMES = ("sft", "grpo")
+SFT_DIR, GRPO_DIR = "stage-1-sft", "stage-2-grpo"
+# RLConfig fields the pipeline sets for a GRPO teacher (a recipe may not override them).
+PIPELINE_FIELDS = frozenset({"model", "tasks", "corpus", "output_dir", "final_dir"})
+
+
+def teacher_stages(teachers: Mapping[str, Any], domains: list[str]) -> dict[str, list[str]]:
+    """domain -> its stages (`teachers.stages`, default `[sft]`); ValueError naming the problem."""
+    given = teachers.get("stages") or {}
+    if not isinstance(given, Mapping):
+        raise ValueError(f"teachers.stages must map a domain to its stages, got {given!r}")
+    stray = sorted(set(given) - set(domains))
+    if stray:
+        raise ValueError(f"teachers.stages names domain(s) {stray} not in synth.domains {domains}")
+    out = {}
+    for domain in domains:
+        stages = given.get(domain, ["sft"])
+        where = f"teachers.stages.{domain}"
+        if not isinstance(stages, list) or not stages:
+            raise ValueError(f"{where} must be a list of stages, e.g. [sft, grpo]; got {stages!r}")
+        unknown = [s for s in stages if s not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(f"{where}: unknown stage(s) {unknown}; stages are sft, grpo")
+        if stages not in (["sft"], ["sft", "grpo"]):
+            raise ValueError(
+                f"{where} = {stages}: a teacher is [sft] or [sft, grpo] (grpo trains from the "
+                "SFT teacher, so it comes after sft, once)"
+            )
+        out[domain] = list(stages)
+    return out
+
+
+def check_teachers(teachers: Mapping[str, Any], domains: list[str]) -> None:
+    """Validate `teachers.stages` and `teachers.grpo` (the overrides, and PAPO's rubrics)."""
+    stages = teacher_stages(teachers, domains)
+    overrides = teachers.get("grpo") or {}
+    if not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"teachers.grpo must be a mapping of RLConfig overrides, got {overrides!r}"
+        )
+    fixed = sorted(PIPELINE_FIELDS & set(overrides))
+    if fixed:
+        raise ValueError(
+            f"teachers.grpo sets {fixed}: the pipeline sets these (the SFT teacher, the "
+            "domain's training tasks and corpus, the teacher's folders)"
+        )
+    try:
+        cfg = RLConfig.model_validate({"model": "@sft-teacher", "tasks": [], **overrides})
+    except ValidationError as exc:
+        raise ValueError(f"teachers.grpo: {exc}") from None
+    grpo = [d for d, s in stages.items() if "grpo" in s]
+    if grpo and teachers.get("generalist"):
+        raise ValueError(
+            f"teachers.stages gives {grpo} a grpo stage, but teachers.generalist trains one "
+            "SFT teacher for every domain: GRPO teachers are per domain, so use one or the other"
+        )
+    if cfg.objective.advantage == "papo":
+        bare = [d for d in grpo if not registry.get(d).rubric_verifiers]
+        if bare:
+            raise ValueError(
+                f"teachers.grpo.objective.advantage = papo needs rubric checks (the process "
+                f"reward); the verifier of {bare} has none: use advantage grpo"
+            )
+
+
+def grpo_config(
+    recipe_teachers: Mapping[str, Any],
+    domain: str,
+    root: Path,
+    tasks: Path,
+    corpus: list[Path],
+    seed: int,
+) -> RLConfig:
+    """The GRPO stage of `domain`'s teacher under `root` (= teachers/<domain>)."""
+    return RLConfig.model_validate(
+        {
+            "seed": seed,
+            **(recipe_teachers.get("grpo") or {}),
+            "model": str(root / SFT_DIR / "final"),
+            "tasks": [tasks],
+            "corpus": {domain: corpus} if corpus else {},
+            "output_dir": root / GRPO_DIR,
+            "final_dir": root / "teacher",
+        }
+    )
+
+
+def verdict_kinds() -> dict[str, VerdictKinds]:
+    """Each registered domain's summary and rubric verdict names (the RL trainer's `kinds`)."""
+    return {s.name: VerdictKinds(s.summary_verifiers, s.rubric_verifiers) for s in registry.specs()}
+
+
+def train_teacher(teach: TeachConfig, grpo: RLConfig | None, console: Console) -> Path:
+    """Train (or resume) one domain's teacher; returns its checkpoint directory."""
+    if grpo is None:
+        return run_teach(teach, console)
+    sft_final = Path(grpo.model)
+    run_teach(teach, console, final_dir=sft_final)
+    info = teacher_info(teach, stage_configs(teach, sft_final))
+    stage = {
+        "name": "grpo",
+        "run_dir": str(grpo.output_dir),
+        "tasks": [str(p) for p in grpo.tasks],
+        "config_fingerprint": grpo.fingerprint(),
+    }
+    info = info.model_copy(update={"stages": [*info.stages, stage]})
+    console.rule(f"teacher {teach.domain}: stage 2/2 grpo")
+    meta = {TEACHER_METADATA: info.model_dump(mode="json")}
+    return Path(run_rl(grpo, verify, console, verdict_kinds(), meta))
