@@ -11,7 +11,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from longhorizon.core import RunProvenance, Status, Trajectory, Verdict
+from longhorizon.core.messages import FunctionCall, ToolCall
 from longhorizon.core.tokens import ModelCall, call_sequence
+from longhorizon.core.trajectory import Step
 from longhorizon.rl.config import GRPOObjective, RLConfig
 from longhorizon.rl.objective import (
     clip_fractions,
@@ -23,7 +25,8 @@ from longhorizon.rl.objective import (
     token_scales,
     truncated_is_weights,
 )
-from longhorizon.rl.samples import RLSample, group_samples, sequence_logprobs
+from longhorizon.rl.samples import RLSample, group_samples, rollout_reward, sequence_logprobs
+from longhorizon.rl.shaping import Shaping, shaping_terms
 from longhorizon.rl.step import accumulate_gradients
 
 LOG = math.log
@@ -251,3 +254,45 @@ def test_gradient_is_the_batch_objectives_for_any_micro_batch_size(
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
         assert set(record["domains"]) == {"a", "b"}
         assert sum(m["samples"] for m in record["domains"].values()) == len(samples)
+
+
+def _search_rollout(calls: list[tuple[int, str, str]], passed: bool) -> Trajectory:
+    """A search rollout whose steps are (model turn, tool name, arguments)."""
+    steps = [
+        Step(
+            index=i,
+            call_index=turn,
+            action=ToolCall(id=f"c{i}", function=FunctionCall(name=name, arguments=args)),
+            observation="",
+        )
+        for i, (turn, name, args) in enumerate(calls)
+    ]
+    traj = _traj(0, passed)
+    return traj.model_copy(update={"domain": "search", "steps": steps})
+
+
+def test_search_shaping_adds_format_and_subtracts_rounds_and_repeats() -> None:
+    shaping = Shaping(rounds_free=2, round_penalty=0.1, repeat_window=2, repeat_penalty=0.05)
+    q = '{"query": "The  Airfaes", "k": 5}'
+    calls = [
+        (0, "search", q),
+        (1, "search", '{"k": 5, "query": "the airfaes"}'),  # the same call: a repeat
+        (2, "visit", '{"id": "The_Airfaes"}'),
+        (3, "invalid", "{}"),  # a call the harness could not parse
+        (3, "search", q),  # 2 calls back (the invalid one is skipped): a repeat
+    ]
+    terms = shaping_terms(_search_rollout(calls, True), shaping)
+    assert (terms.rounds, terms.repeats, terms.parsed) == (4, 2, 0.8)
+    assert terms.bonus == pytest.approx(0.1 * 0.8 - 0.1 * 2 - 0.1)
+    objective = GRPOObjective(shaping=shaping)
+    assert rollout_reward(_search_rollout(calls, True), objective) == pytest.approx(1 + terms.bonus)
+    assert rollout_reward(_search_rollout(calls, False), objective) == pytest.approx(terms.bonus)
+    capped = Shaping(repeat_window=4, repeat_penalty=0.5, repeat_cap=0.2, format_weight=0)
+    assert shaping_terms(_search_rollout(calls, True), capped).bonus == pytest.approx(-0.2)
+    no_calls = shaping_terms(_search_rollout([], True), shaping)
+    assert (no_calls.rounds, no_calls.parsed, no_calls.bonus) == (0, 0.0, 0.0)
+    assert rollout_reward(_traj(0, True), objective) == 1.0  # other domains: unshaped
+    truncated = _search_rollout(calls, True).model_copy(update={"status": Status.TRUNCATED})
+    assert rollout_reward(truncated, objective) is None  # masked stays masked
+    with pytest.raises(ValueError, match="shaping makes the outcome non-binary"):
+        GRPOObjective(advantage="papo", shaping=shaping)

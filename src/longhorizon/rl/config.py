@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from longhorizon.rl.shaping import Shaping
 from longhorizon.training.config import config_fingerprint
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
@@ -44,6 +45,9 @@ class GRPOObjective(BaseModel):
         papo      A_out + process_weight * 1[failed] * A_proc (`objective.papo_advantages`), the
                   process reward being the share of the domain's rubric checks that passed;
                   refused for a domain without rubric checks, and needs `reward: all`.
+    shaping (None: off): the report's search shaping added to the reward of the domains it
+        names: a format reward, a linear penalty beyond K tool rounds and a capped repetition
+        penalty (`rl/shaping.py`; constants ours). Not with PAPO (its outcome is 0/1).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -66,6 +70,7 @@ class GRPOObjective(BaseModel):
     reward: Reward = "all"
     advantage: Advantage = "grpo"
     process_weight: float = Field(default=0.5, ge=0, description="PAPO's weight of A_proc")
+    shaping: Shaping | None = None
 
     @model_validator(mode="after")
     def _papo_on_outcomes(self) -> GRPOObjective:
@@ -73,6 +78,11 @@ class GRPOObjective(BaseModel):
             raise ValueError(
                 "objective.advantage = papo normalises a 0/1 outcome: it needs "
                 f"objective.reward = all, not {self.reward!r}"
+            )
+        if self.advantage == "papo" and self.shaping is not None:
+            raise ValueError(
+                "objective.shaping makes the outcome non-binary; objective.advantage = papo "
+                "needs a 0/1 outcome: use one or the other"
             )
         return self
 

@@ -21,6 +21,7 @@ from longhorizon.core import Status, Trajectory
 from longhorizon.core.tokens import ModelCall, leaf_calls
 from longhorizon.rl.config import GRPOObjective
 from longhorizon.rl.objective import group_advantages, papo_advantages
+from longhorizon.rl.shaping import shaping_terms
 
 __all__ = [
     "NO_KINDS",
@@ -80,7 +81,16 @@ def rollout_reward(
     """`objective.reward` of the verdicts (rubric checks left out): `all` 1 when every one
     passed, else 0; `fraction` the share of constraint verdicts passed (summaries left out).
     A TRUNCATED rollout follows `objective.overlong` (None: masked, it carries no loss and
-    leaves the group's statistics)."""
+    leaves the group's statistics). `objective.shaping` adds its terms to the rollouts of the
+    domains it names (`rl/shaping.py`)."""
+    reward = _correctness(traj, objective, kinds)
+    shaping = objective.shaping
+    if reward is None or shaping is None or traj.domain not in shaping.domains:
+        return reward
+    return reward + shaping_terms(traj, shaping).bonus
+
+
+def _correctness(traj: Trajectory, objective: GRPOObjective, kinds: VerdictKinds) -> float | None:
     if traj.status is Status.TRUNCATED:
         if objective.overlong == "mask":
             return None
