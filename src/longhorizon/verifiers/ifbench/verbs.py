@@ -4,8 +4,8 @@ The reference tags the response's first NLTK token with NLTK's averaged-perceptr
 tagger and passes when the tag contains "VB". That tagger's weights are model data that
 cannot be installed here, so this module asks a lexicon instead: the first token (NLTK's
 ``word_tokenize``, as the reference) must have a verb reading in LemmInflect's English
-lexicon and no noun reading. Sentence-initial words that can be either ("Build", "Love",
-"Title") are usually tagged as nouns by a tagger, so they fail; modals are MD, not VB.
+lexicon and no noun reading. Words that can be either ("Build", "Love", "Title") are
+taken as nouns here; modals are excluded because Penn's tag for them is MD, not VB.
 This is an approximation: the README and the reference test report how often it agrees.
 """
 
