@@ -3,6 +3,7 @@ compare two evaluation directories.
 
     longhorizon eval --model M --bench ifeval,molbench --seeds 3 --out DIR
     longhorizon eval --bench ifeval --responses responses.jsonl --out DIR
+    longhorizon eval --bench ifbench --responses responses.jsonl [--inputs TEST.jsonl] --out DIR
     longhorizon eval compare DIR_A DIR_B [--out FILE.json]   (or --compare DIR_A DIR_B)
     longhorizon eval --config eval.yaml [--set seeds=3 ...] [--dry-run]
 """
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 
 console = Console()
 
+# Benches that score a responses file, and their default inputs file in the benchmark folder.
+RESPONSE_FILE_INPUTS = {"ifeval": "input_data.jsonl", "ifbench": "IFBench_test.jsonl"}
+
 
 def evaluate(
     command: list[str] | None = typer.Argument(
@@ -46,7 +50,7 @@ def evaluate(
     dry_run: bool = DRY_RUN,
     bench: str | None = typer.Option(
         None,
-        help="benchmark(s), comma-separated: ifeval, molbench, <domain>-heldout",
+        help="benchmark(s), comma-separated: ifeval, ifbench, molbench, <domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(
@@ -118,12 +122,14 @@ def run_config(cfg: EvalConfig) -> None:
     """Score a responses file, or run the model on every bench."""
     benches = list(cfg.bench)
     if cfg.responses is not None:
-        if benches != ["ifeval"]:
+        if len(benches) != 1 or benches[0] not in RESPONSE_FILE_INPUTS:
             raise typer.BadParameter(
-                f"unsupported --bench {','.join(benches)!r} for a responses file: ifeval"
+                f"unsupported --bench {','.join(benches)!r} for a responses file: "
+                + " or ".join(RESPONSE_FILE_INPUTS)
             )
-        inputs = cfg.inputs or benchmark_file("ifeval", "input_data.jsonl")
-        score_ifeval_file(inputs, cfg.responses, cfg.out)
+        name = benches[0]
+        inputs = cfg.inputs or benchmark_file(name, RESPONSE_FILE_INPUTS[name])
+        score_responses_file(name, inputs, cfg.responses, cfg.out)
         return
     if cfg.model is None:
         raise typer.BadParameter("pass --model M to run a model, or --responses FILE")
@@ -219,20 +225,24 @@ def print_comparison(dir_a: Path, dir_b: Path, save: Path | None = None) -> None
         console.print(f"comparison: {save}")
 
 
-def score_ifeval_file(inputs: Path, responses: Path, out: Path) -> None:
-    import json
+def score_responses_file(bench: str, inputs: Path, responses: Path, out: Path) -> None:
+    """Score an IFEval or IFBench responses file: items.jsonl, summary.json and a table."""
+    from longhorizon.verifiers.ifbench import scorer as ifbench_scorer
+    from longhorizon.verifiers.ifeval import scorer as ifeval_scorer
 
-    from longhorizon.verifiers.ifeval.scorer import score_responses, write_items_jsonl
-
-    report = score_responses(inputs, responses)
+    if bench == "ifbench":
+        report = ifbench_scorer.score_responses(inputs, responses)
+    else:
+        report = ifeval_scorer.score_responses(inputs, responses)
     out.mkdir(parents=True, exist_ok=True)
-    write_items_jsonl(report, out / "items.jsonl")
+    ifeval_scorer.write_items_jsonl(report, out / "items.jsonl")
     summary = {
         name: {"correct": a.correct, "total": a.total, "accuracy": a.value}
         for name, a in report.summary().items()
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = Table(title=f"IFEval: {responses.name}")
+    title = "IFBench (headline: prompt_level_loose)" if bench == "ifbench" else "IFEval"
+    table = Table(title=f"{title}: {responses.name}")
     for column in ("metric", "accuracy", "correct / total"):
         table.add_column(column)
     for name, acc in report.summary().items():

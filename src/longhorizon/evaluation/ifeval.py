@@ -35,11 +35,13 @@ from longhorizon.verifiers.ifeval.scorer import (
 NAME = "ifeval"
 
 
-def _all(key: str) -> Ratio:
+def metric_all(key: str) -> Ratio:
+    """Per prompt: 1 when every instruction's verdict under `key` is True."""
     return Ratio(numerator=lambda r: float(all(r.details[key])))
 
 
-def _each(key: str) -> Ratio:
+def metric_each(key: str) -> Ratio:
+    """Per instruction: verdicts under `key` followed, over the prompt's instructions."""
     return Ratio(
         numerator=lambda r: float(sum(r.details[key])),
         denominator=lambda r: float(len(r.details[key])),
@@ -49,16 +51,18 @@ def _each(key: str) -> Ratio:
 METRICS = (
     Metric(
         "average_strict",
-        ((0.5, _all("strict")), (0.5, _each("strict"))),
+        ((0.5, metric_all("strict")), (0.5, metric_each("strict"))),
         "(prompt-level strict + instruction-level strict) / 2",
     ),
-    Metric("prompt_level_strict", ((1.0, _all("strict")),), "prompts with every instruction"),
-    Metric("instruction_level_strict", ((1.0, _each("strict")),), "instructions followed"),
-    Metric("prompt_level_loose", ((1.0, _all("loose")),), "as strict, on loose variants"),
-    Metric("instruction_level_loose", ((1.0, _each("loose")),), "as strict, on loose variants"),
+    Metric("prompt_level_strict", ((1.0, metric_all("strict")),), "prompts with every instruction"),
+    Metric("instruction_level_strict", ((1.0, metric_each("strict")),), "instructions followed"),
+    Metric("prompt_level_loose", ((1.0, metric_all("loose")),), "as strict, on loose variants"),
+    Metric(
+        "instruction_level_loose", ((1.0, metric_each("loose")),), "as strict, on loose variants"
+    ),
     Metric(
         "average_loose",
-        ((0.5, _all("loose")), (0.5, _each("loose"))),
+        ((0.5, metric_all("loose")), (0.5, metric_each("loose"))),
         "(prompt-level loose + instruction-level loose) / 2",
     ),
 )
