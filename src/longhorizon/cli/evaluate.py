@@ -46,7 +46,7 @@ def evaluate(
     dry_run: bool = DRY_RUN,
     bench: str | None = typer.Option(
         None,
-        help="benchmark(s), comma-separated: ifeval, molbench, <domain>-heldout",
+        help="benchmark(s), comma-separated: ifeval, molbench, molbench-ms-1, <domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(
