@@ -50,7 +50,8 @@ def evaluate(
     dry_run: bool = DRY_RUN,
     bench: str | None = typer.Option(
         None,
-        help="benchmark(s), comma-separated: ifeval, ifbench, molbench, <domain>-heldout",
+        help="benchmark(s), comma-separated: ifeval, ifbench, molbench, molbench-ms-1, "
+        "<domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(

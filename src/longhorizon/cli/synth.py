@@ -19,7 +19,9 @@ console = Console()
 
 def synth(
     domain: str = typer.Option(
-        ..., help="a registered domain: search, instruction, or a plug-in (LONGHORIZON_DOMAINS)"
+        ...,
+        help="a registered domain: search, instruction, molecules, or a plug-in "
+        "(LONGHORIZON_DOMAINS)",
     ),
     n: int = typer.Option(200, min=1, help="accepted tasks wanted"),
     out: Path = typer.Option(..., help="output dir: tasks/, trajectories/, kag.db, report"),

@@ -23,7 +23,7 @@ class EvalConfig(BaseModel):
 
     bench: tuple[str, ...] = Field(
         min_length=1,
-        description="benchmarks: ifeval, ifbench, molbench, <domain>-heldout "
+        description="benchmarks: ifeval, ifbench, molbench, molbench-ms-1, <domain>-heldout "
         "(a list, or one comma-separated string)",
     )
     out: Path = Field(description="output directory")

@@ -20,6 +20,17 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "write_notes": ("longhorizon.tools.knowledge", "write_notes"),
     "read_notes": ("longhorizon.tools.knowledge", "read_notes"),
     "web_search": ("longhorizon.tools.knowledge", "web_search"),
+    **{
+        name: ("longhorizon.tools.chem", name)
+        for name in (
+            "canonicalize",
+            "descriptors",
+            "substructure",
+            "similarity",
+            "rule_filter",
+            "affinity_proxy",
+        )
+    },
 }
 
 
