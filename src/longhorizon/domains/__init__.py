@@ -1,7 +1,7 @@
 """Task domains, one folder each: `domains/<name>/` exports one `DomainSpec` (its level,
 protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
 
-Importing this package registers the built-in domains (search, instruction) in `registry`;
+Importing this package registers the built-in domains (search, instruction, science) in `registry`;
 the first lookup loads the plug-in domains: the modules named in `LONGHORIZON_DOMAINS`
 (comma-separated, `module` or `module:ATTR`) and the entry points of `longhorizon.domains`.
 `verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
@@ -11,6 +11,7 @@ from longhorizon.core.task import Task
 from longhorizon.core.trajectory import Trajectory, Verdict
 from longhorizon.domains import registry
 from longhorizon.domains.instruction.spec import SPEC as INSTRUCTION
+from longhorizon.domains.science.spec import SPEC as SCIENCE
 from longhorizon.domains.search.spec import SPEC as SEARCH
 from longhorizon.domains.spec import (
     HELDOUT_SEED,
@@ -24,6 +25,7 @@ from longhorizon.domains.synth import synthesize
 __all__ = [
     "HELDOUT_SEED",
     "INSTRUCTION",
+    "SCIENCE",
     "SEARCH",
     "DomainSpec",
     "LevelError",
@@ -36,6 +38,7 @@ __all__ = [
 
 registry.register(SEARCH)
 registry.register(INSTRUCTION)
+registry.register(SCIENCE)
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:
