@@ -1,9 +1,10 @@
 """Task domains, one folder each: `domains/<name>/` exports one `DomainSpec` (its level,
 protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
 
-Importing this package registers the built-in domains (search, instruction, molecules) in
-`registry`; the first lookup loads the plug-in domains: the modules named in `LONGHORIZON_DOMAINS`
-(comma-separated, `module` or `module:ATTR`) and the entry points of `longhorizon.domains`.
+Importing this package registers the built-in domains (search, instruction, molecules,
+science) in `registry`; the first lookup loads the plug-in domains: the modules named in
+`LONGHORIZON_DOMAINS` (comma-separated, `module` or `module:ATTR`) and the entry points of
+`longhorizon.domains`.
 `verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
 """
 
@@ -12,6 +13,7 @@ from longhorizon.core.trajectory import Trajectory, Verdict
 from longhorizon.domains import registry
 from longhorizon.domains.instruction.spec import SPEC as INSTRUCTION
 from longhorizon.domains.molecules.spec import SPEC as MOLECULES
+from longhorizon.domains.science.spec import SPEC as SCIENCE
 from longhorizon.domains.search.spec import SPEC as SEARCH
 from longhorizon.domains.spec import (
     HELDOUT_SEED,
@@ -26,6 +28,7 @@ __all__ = [
     "HELDOUT_SEED",
     "INSTRUCTION",
     "MOLECULES",
+    "SCIENCE",
     "SEARCH",
     "DomainSpec",
     "LevelError",
@@ -39,6 +42,7 @@ __all__ = [
 registry.register(SEARCH)
 registry.register(INSTRUCTION)
 registry.register(MOLECULES)
+registry.register(SCIENCE)
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:

@@ -139,7 +139,9 @@ class SelfPlay:
             return task, None, [unknown]
         traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
         guess = None
-        if traj.passed and self.domain.guesser is not None:
+        # A task without tools (a reasoning task) has nothing to shortcut: the solver itself
+        # answers without tools, so a right no-tool guess says nothing about the task.
+        if traj.passed and self.domain.guesser is not None and task.protocol.tools:
             guess = await self._solve(task, self.domain.guesser, lambda t: ToolSet([]), "guess")
         reasons = rejection_reasons(
             task, traj, guess, self.domain.min_tool_steps, self.domain.process_verifiers
