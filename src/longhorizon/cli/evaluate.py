@@ -50,7 +50,7 @@ def evaluate(
     dry_run: bool = DRY_RUN,
     bench: str | None = typer.Option(
         None,
-        help="benchmark(s), comma-separated: ifeval, ifbench, molbench, molbench-ms-1, "
+        help="benchmark(s), comma-separated: ifeval, ifbench, molbench, molbench-ms-1, hipho, "
         "<domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
@@ -198,6 +198,13 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
                 f"{name} seed {seed}: ran {run['ran']}, reused {run['reused']}, "
                 f"{run['completion_tokens']} tokens in {run['wall_s']:.1f} s"
                 + (f" ({rate:.1f} tokens/s)" if rate else "")
+            )
+        excluded = result.info.get("excluded")
+        if excluded:
+            left_out = ", ".join(f"{n} {reason}" for reason, n in excluded.items())
+            console.print(
+                f"{name}: {result.info['scorable']} of {result.info['questions']} questions "
+                f"scored; left out: {left_out}"
             )
         dropped = result.info.get("audit", {}).get("dropped_count")
         if dropped is not None:
