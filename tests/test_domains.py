@@ -73,7 +73,8 @@ def test_specs_name_their_bench_tools_and_resources() -> None:
     assert INSTRUCTION.corpus(Path("out")) == []
     assert registry.by_bench("search-heldout") is SEARCH
     assert registry.by_bench("ifeval") is INSTRUCTION  # an extra bench of the domain
-    assert registry.by_bench("molbench") is None
+    assert registry.by_bench("molbench") is registry.get("molecules")  # molecules extras
+    assert registry.by_bench("hipho") is registry.get("science")
 
 
 def test_levels_are_validated_by_their_domain() -> None:

@@ -178,5 +178,6 @@ SPEC: DomainSpec[MoleculesLevel] = DomainSpec(
     process_verifiers=frozenset({EXAMINED}),
     min_tool_steps=MIN_TOOL_STEPS,
     heldout_size=100,
+    extra_benches=("molbench", "molbench-ms-1"),
     tool_steps=MoleculesLevel.tool_steps,
 )

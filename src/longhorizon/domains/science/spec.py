@@ -297,5 +297,6 @@ SPEC: DomainSpec[ScienceLevel] = DomainSpec(
     min_tool_steps=0,
     heldout_size=100,
     corpus=corpus_files,
+    extra_benches=("hipho",),  # physics olympiad questions, text-only subset
     tool_steps=tool_steps,
 )
