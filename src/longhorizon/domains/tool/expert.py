@@ -40,6 +40,14 @@ VERBS = {
     "book_flight": "book flight {flight_id} for you",
     "cancel_booking": "cancel booking {booking_id}",
 }
+DONE = {
+    "cancel_order": "Your order is cancelled.",
+    "update_address": "The shipping address of your order is updated.",
+    "get_order": "I looked up your order.",
+    "book_flight": "Your flight is booked.",
+    "cancel_booking": "Your booking is cancelled.",
+    "get_booking": "I looked up your booking.",
+}
 Turns = Generator[str, str, None]
 
 
@@ -140,8 +148,7 @@ class ToolExpert:
     def _summary(self, outputs: list[Any]) -> str:
         target, field = self.meta["target"], self.meta.get("answer_field")
         fact = f" The {field.replace('_', ' ')} is {outputs[-1][field]}." if field else ""
-        done = "Done" if target in DESTRUCTIVE else "Here is what I found"
-        return f"{done}: {target.replace('_', ' ')} for your request.{fact}"
+        return DONE[target] + fact
 
 
 def _ask(question: str) -> str:
