@@ -25,6 +25,7 @@ from longhorizon.domains.tool.tasks import run_plan
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent
 from longhorizon.kag import EdgeType, KnowledgeActionGraph, NodeType
 from longhorizon.models.render import ChatRenderer
+from longhorizon.rl.samples import VerdictKinds, process_reward
 from longhorizon.tools.worlds import Session, persona_reply
 
 LEVEL = ToolLevel(expert_error_rate=0.0)
@@ -161,6 +162,8 @@ def test_a_destructive_call_without_confirmation_fails_the_policy_rubric(
     got = verdicts(traj)
     assert got["tool_outcome"]  # the state is right ...
     assert not got["tool_policy"] and not got["tool_confirmed"]  # ... the process is not
+    kinds = VerdictKinds(TOOL.summary_verifiers, TOOL.rubric_verifiers)
+    assert process_reward(traj, kinds) == 0.5  # PAPO's process reward: 2 of 4 rubrics
 
 
 def test_recoverable_typo_still_passes(renderer: ChatRenderer, tmp_path: Path) -> None:
