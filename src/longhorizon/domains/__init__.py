@@ -2,7 +2,7 @@
 protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
 
 Importing this package registers the built-in domains (search, instruction, molecules,
-science) in `registry`; the first lookup loads the plug-in domains: the modules named in
+science, tool) in `registry`; the first lookup loads the plug-in domains: the modules named in
 `LONGHORIZON_DOMAINS` (comma-separated, `module` or `module:ATTR`) and the entry points of
 `longhorizon.domains`.
 `verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
@@ -23,6 +23,7 @@ from longhorizon.domains.spec import (
     World,
 )
 from longhorizon.domains.synth import synthesize
+from longhorizon.domains.tool.spec import SPEC as TOOL
 
 __all__ = [
     "HELDOUT_SEED",
@@ -30,6 +31,7 @@ __all__ = [
     "MOLECULES",
     "SCIENCE",
     "SEARCH",
+    "TOOL",
     "DomainSpec",
     "LevelError",
     "UnknownVerifierError",
@@ -43,6 +45,7 @@ registry.register(SEARCH)
 registry.register(INSTRUCTION)
 registry.register(MOLECULES)
 registry.register(SCIENCE)
+registry.register(TOOL)
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:

@@ -73,6 +73,7 @@ class World:
     resources: Mapping[str, Any] = field(default_factory=dict)  # what the tools read
     load_kag: Callable[[KnowledgeActionGraph], None] | None = None  # the world's evidence nodes
     info: Mapping[str, Any] = field(default_factory=dict)  # describes the world in bench results
+    screen: Callable[[Task], str | None] | None = None  # rejects a task before it is solved
 
 
 def _no_corpus(synth_out: Path) -> list[Path]:
@@ -188,6 +189,7 @@ class DomainSpec(Generic[LevelT]):
             resources=dict(world.resources),
             verifiers=self.verifiers,
             process_verifiers=self.process_verifiers,
+            screen=world.screen,
         )
 
 

@@ -104,7 +104,7 @@ class EpisodeRunner:
     async def run(self, task: Task, trajectory_id: str, seed: int | None = None) -> Trajectory:
         toolset = self.toolsets(task)
         workdir = self.config.workdir / trajectory_id
-        ctx = ToolContext(trajectory_id, workdir, resources=self.resources)
+        ctx = ToolContext(trajectory_id, workdir, resources=self.resources, task=task)
         messages = initial_messages(task)
         convo = TokenConversation(self.agent.renderer, messages, toolset.specs() or None)
         notes = ctx.state.setdefault("notes", [])

@@ -137,6 +137,9 @@ class SelfPlay:
         unknown = unverifiable(task, self.domain.verifiers)
         if unknown is not None:
             return task, None, [unknown]
+        screened = self.domain.screen(task) if self.domain.screen is not None else None
+        if screened is not None:
+            return task, None, [screened]
         traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
         guess = None
         # A task without tools (a reasoning task) has nothing to shortcut: the solver itself

@@ -32,6 +32,8 @@ class Domain:
     shortcut (None: the domain has no tools, so there is nothing to shortcut). `verifiers` are
     the verifier names `verify` understands (a task naming another is unverifiable);
     `process_verifiers` judge the path, not the answer, so a no-tool guess is not asked to pass.
+    `screen(task)` is the domain's check before solving: a rejection reason ("rule: detail",
+    counted by rule like the acceptance rules) or None when the task may be attempted.
     """
 
     name: str
@@ -44,3 +46,4 @@ class Domain:
     resources: dict[str, Any] = field(default_factory=dict)
     verifiers: frozenset[str] = frozenset()
     process_verifiers: frozenset[str] = frozenset()
+    screen: Callable[[Task], str | None] | None = None

@@ -31,6 +31,22 @@ _SOURCES: dict[str, tuple[str, str]] = {
             "affinity_proxy",
         )
     },
+    **{
+        name: ("longhorizon.tools.worlds", name)
+        for name in (
+            "ask_user",
+            "find_user",
+            "list_orders",
+            "get_order",
+            "cancel_order",
+            "update_address",
+            "find_flights",
+            "list_bookings",
+            "get_booking",
+            "book_flight",
+            "cancel_booking",
+        )
+    },
 }
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longhorizon.core.task import Task
+
 
 @dataclass
 class ToolContext:
@@ -15,13 +17,15 @@ class ToolContext:
     backend); `state` holds what a tool keeps between calls of one episode (the python
     sandbox process, notes). `close()` releases it when the episode ends. `workdir` is the
     episode's own directory; it is not created up front (most episodes never touch disk), so a
-    tool that writes there creates it.
+    tool that writes there creates it. `task` is the episode's task (a stateful world's tools
+    build their state from it; most tools ignore it).
     """
 
     episode_id: str
     workdir: Path
     resources: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    task: Task | None = None
 
     async def aclose(self) -> None:
         for value in self.state.values():
