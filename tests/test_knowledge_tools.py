@@ -286,16 +286,32 @@ def test_catalog_names_and_unknown_tool() -> None:
         "write_notes",
         "read_notes",
         "web_search",
+        # molecules (tools/chem.py)
+        "canonicalize",
+        "descriptors",
+        "substructure",
+        "similarity",
+        "rule_filter",
+        "affinity_proxy",
+        # tool calling: the simulated user and the two worlds (tools/worlds.py)
+        "ask_user",
+        "find_user",
+        "list_orders",
+        "get_order",
+        "cancel_order",
+        "update_address",
+        "find_flights",
+        "list_bookings",
+        "get_booking",
+        "book_flight",
+        "cancel_booking",
     ]
     assert TOOLS["search"] is search and TOOLS["visit"] is visit
     toolset = build_toolset(["search", "visit", "search", "read_notes"])
     assert [s.name for s in toolset.specs()] == ["search", "visit", "read_notes"]
     with pytest.raises(UnknownToolError) as exc:
         build_toolset(["search", "browse"])
-    assert str(exc.value) == (
-        "unknown tool(s) 'browse'; known tools: "
-        "calculator, search, visit, python, write_notes, read_notes, web_search"
-    )
+    assert str(exc.value) == "unknown tool(s) 'browse'; known tools: " + ", ".join(TOOLS)
 
 
 def test_cli_run_search_and_bad_json(corpus_file: Path) -> None:
