@@ -49,6 +49,17 @@ class Message(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+def last_observations(messages: list[Message]) -> str:
+    """The tool observations after the last assistant message, joined by blank lines (what a
+    scripted expert reads before its next move)."""
+    trailing: list[str] = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        trailing.append(message.content or "")
+    return "\n\n".join(trailing[::-1])
+
+
 class ToolSpec(BaseModel):
     """An OpenAI function-tool schema: {"type": "function", "function": {...}}."""
 

@@ -18,7 +18,7 @@ import random
 from collections.abc import Generator
 from typing import Any
 
-from longhorizon.core.messages import Message
+from longhorizon.core.messages import Message, last_observations
 from longhorizon.core.task import Task
 from longhorizon.domains.molecules.constraints import PATTERNS, Constraint
 from longhorizon.domains.molecules.level import RANK_TOP
@@ -71,7 +71,7 @@ class MoleculesExpert:
             if self._turns is None or messages[-1].role == "user":  # a fresh or restarted run
                 self._turns = self._solve()
                 return next(self._turns)
-            observation = "\n\n".join(m.content or "" for m in _trailing_tools(messages))
+            observation = last_observations(messages)
             return self._turns.send(observation)
         except StopIteration:
             return self._answer([], "I have no further steps.")
@@ -179,16 +179,6 @@ class MoleculesExpert:
     def _digest(self) -> str:
         found = "\n".join(f"- {n}" for n in self.notes) or "- nothing yet"
         return f"Task: {self.task.instruction}\nFound so far:\n{found}"
-
-
-def _trailing_tools(messages: list[Message]) -> list[Message]:
-    """The tool observations after the last assistant message."""
-    out: list[Message] = []
-    for message in reversed(messages):
-        if message.role != "tool":
-            break
-        out.append(message)
-    return out[::-1]
 
 
 def expert_script(task: Task, *, error_rate: float = 0.0, seed: int = 0) -> MoleculesExpert:

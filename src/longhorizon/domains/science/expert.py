@@ -24,7 +24,7 @@ from typing import Any
 
 import sympy
 
-from longhorizon.core.messages import Message
+from longhorizon.core.messages import Message, last_observations
 from longhorizon.core.task import Task
 from longhorizon.domains.science.handbook import PROPERTIES, read_property
 from longhorizon.domains.science.problems import sympy_expr
@@ -110,7 +110,7 @@ class ScienceExpert:
         if self._turns is None or last.role == "user":
             self._turns = self._solve()
             return next(self._turns)
-        observation = "\n\n".join(m.content or "" for m in _trailing_tools(messages))
+        observation = last_observations(messages)
         try:
             return self._turns.send(observation)
         except StopIteration:
@@ -204,15 +204,6 @@ def _find_hit(observation: str, title: str) -> str | None:
         if match.group("title").strip() == title:
             return match.group("id")
     return None
-
-
-def _trailing_tools(messages: list[Message]) -> list[Message]:
-    out: list[Message] = []
-    for message in reversed(messages):
-        if message.role != "tool":
-            break
-        out.append(message)
-    return out[::-1]
 
 
 def expert_script(task: Task, *, error_rate: float = 0.0, seed: int = 0) -> ScienceExpert:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Generator
 from typing import Any
 
-from longhorizon.core.messages import Message
+from longhorizon.core.messages import Message, last_observations
 from longhorizon.core.task import Task
 from longhorizon.domains.search.encyclopedia import Encyclopedia
 from longhorizon.domains.search.schema import format_value, hop_kind, hop_phrase
@@ -101,7 +101,7 @@ class SearchExpert:
         if self._turns is None or messages[-1].role == "user":  # a fresh or restarted episode
             self._turns = self._solve()
             return next(self._turns)
-        observation = "\n\n".join(m.content or "" for m in _trailing_tools(messages))
+        observation = last_observations(messages)
         try:
             return self._turns.send(observation)
         except StopIteration:
@@ -223,16 +223,6 @@ class SearchExpert:
     def _digest(self) -> str:
         found = "\n".join(f"- {f}" for f in self.facts) or "- nothing yet"
         return f"Task: {self.task.instruction}\nFound so far:\n{found}"
-
-
-def _trailing_tools(messages: list[Message]) -> list[Message]:
-    """The tool observations after the last assistant message."""
-    out: list[Message] = []
-    for message in reversed(messages):
-        if message.role != "tool":
-            break
-        out.append(message)
-    return out[::-1]
 
 
 def expert_script(
