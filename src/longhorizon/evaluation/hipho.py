@@ -28,6 +28,7 @@ from typing import Any
 
 from longhorizon.core.benchmarks import BenchmarkDataMissing, benchmark_dir
 from longhorizon.domains.science.answers import (
+    GREEK,
     latex_to_text,
     parse_formula,
     parse_quantity,
@@ -38,7 +39,7 @@ from longhorizon.domains.science.verify import check_numeric, check_symbolic
 from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import ACCURACY, Metric, Ratio
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import Score, single_turn
+from longhorizon.evaluation.single_turn import per_item, single_turn
 from longhorizon.evaluation.types import ItemResult
 
 NAME = "hipho"
@@ -81,39 +82,7 @@ _FUNCTIONS = frozenset(
     ]
 )
 # multi-letter names that stay whole (greek letters as latex_to_text writes them, and hbar)
-_KEPT = frozenset(
-    [
-        "hbar",
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "iota",
-        "kappa",
-        "lamda",
-        "mu",
-        "nu",
-        "xi",
-        "rho",
-        "sigma",
-        "tau",
-        "phi",
-        "chi",
-        "psi",
-        "omega",
-        "Gamma",
-        "Delta",
-        "Theta",
-        "Lambda",
-        "Phi",
-        "Psi",
-        "Omega",
-    ]
-)
+_KEPT = frozenset(("hbar", *GREEK))
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _NAME = re.compile(r"\s*[A-Za-z][A-Za-z0-9_]*\s*(\([^()]*\))?\s*")  # "x", "x_0", "p(R)"
 # vectors, derivatives and absolute values: the science reader has no form for them
@@ -329,16 +298,7 @@ def score_item(item: PhysicsItem, response: str, seed: int, meta: dict[str, Any]
     )
 
 
-def scorer(seed: int, bench_dir: Path) -> Score:
-    def score(
-        batch: list[PhysicsItem], texts: list[str], meta: list[dict[str, Any]]
-    ) -> list[ItemResult]:
-        return [score_item(i, t, seed, m) for i, t, m in zip(batch, texts, meta, strict=True)]
-
-    return score
-
-
-run = single_turn(NAME, scorer)
+run = single_turn(NAME, per_item(score_item))
 
 BENCH = Bench(
     name=NAME,

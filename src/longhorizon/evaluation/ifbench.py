@@ -16,15 +16,14 @@ from typing import Any
 from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.ifeval import (
-    append_responses,
     item_id,
     metric_all,
     metric_each,
-    responses_path,
+    response_file_scorer,
 )
 from longhorizon.evaluation.metrics import Metric
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import Score, single_turn
+from longhorizon.evaluation.single_turn import single_turn
 from longhorizon.evaluation.types import ItemResult
 from longhorizon.verifiers.ifbench.scorer import (
     IFEvalInput,
@@ -80,18 +79,7 @@ def score_batch(
     ]
 
 
-def scorer(seed: int, bench_dir: Path) -> Score:
-    responses_file = responses_path(bench_dir, seed)
-
-    def score(
-        batch: list[IFEvalInput], texts: list[str], meta: list[dict[str, Any]]
-    ) -> list[ItemResult]:
-        append_responses(responses_file, [(i.prompt, t) for i, t in zip(batch, texts, strict=True)])
-        return score_batch(batch, responses_file, seed, meta)
-
-    return score
-
-
+scorer = response_file_scorer(score_batch)
 run = single_turn(NAME, scorer)
 
 BENCH = Bench(

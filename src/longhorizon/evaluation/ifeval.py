@@ -16,6 +16,7 @@ accuracies), and `average_loose` is reported beside it for the other reading.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,20 +121,30 @@ def score_batch(
     ]
 
 
-def scorer(seed: int, bench_dir: Path) -> Score:
-    """Each batch appended to the seed's response file, then scored from that file (the
-    official scorer reads responses from it)."""
-    responses_file = responses_path(bench_dir, seed)
-
-    def score(
-        batch: list[IFEvalInput], texts: list[str], meta: list[dict[str, Any]]
-    ) -> list[ItemResult]:
-        append_responses(responses_file, [(i.prompt, t) for i, t in zip(batch, texts, strict=True)])
-        return score_batch(batch, responses_file, seed, meta)
-
-    return score
+BatchScorer = Callable[[list[Any], Path, int, list[dict[str, Any]]], list[ItemResult]]
 
 
+def response_file_scorer(score_file: BatchScorer) -> Callable[[int, Path], Score]:
+    """A single-turn scorer that appends each batch to the seed's response file, then scores
+    the batch from that file with `score_file` (the official scorers read responses from it;
+    IFBench shares the file format)."""
+
+    def scorer(seed: int, bench_dir: Path) -> Score:
+        responses_file = responses_path(bench_dir, seed)
+
+        def score(
+            batch: list[Any], texts: list[str], meta: list[dict[str, Any]]
+        ) -> list[ItemResult]:
+            rows = [(i.prompt, t) for i, t in zip(batch, texts, strict=True)]
+            append_responses(responses_file, rows)
+            return score_file(batch, responses_file, seed, meta)
+
+        return score
+
+    return scorer
+
+
+scorer = response_file_scorer(score_batch)
 run = single_turn(NAME, scorer)
 
 

@@ -28,7 +28,7 @@ from longhorizon.core.task import Finalisation
 from longhorizon.evaluation.bench import Bench, Loaded, limited
 from longhorizon.evaluation.metrics import ACCURACY, Metric, Ratio
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import Score, single_turn
+from longhorizon.evaluation.single_turn import per_item, single_turn
 from longhorizon.evaluation.smiles import canonical_smiles
 from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.finalise import extract_answer
@@ -135,16 +135,7 @@ def score_item(item: FilterItem, response: str, seed: int, meta: dict[str, Any])
     )
 
 
-def scorer(seed: int, bench_dir: Path) -> Score:
-    def score(
-        batch: list[FilterItem], texts: list[str], meta: list[dict[str, Any]]
-    ) -> list[ItemResult]:
-        return [score_item(i, t, seed, m) for i, t, m in zip(batch, texts, meta, strict=True)]
-
-    return score
-
-
-run = single_turn(NAME, scorer)
+run = single_turn(NAME, per_item(score_item))
 
 
 BENCH = Bench(

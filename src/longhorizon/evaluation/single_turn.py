@@ -24,7 +24,7 @@ from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.agent import Agent
 from longhorizon.models.types import Completion
 
-__all__ = ["Prompted", "Score", "Scorer", "run_single_turn", "single_turn"]
+__all__ = ["Prompted", "Score", "Scorer", "per_item", "run_single_turn", "single_turn"]
 
 
 class Prompted(Protocol):
@@ -38,6 +38,22 @@ class Prompted(Protocol):
 Score = Callable[[list[Any], list[str], list[dict[str, Any]]], list[ItemResult]]
 # (seed, bench directory) -> the Score of that seed's batches
 Scorer = Callable[[int, Path], Score]
+# (item, response text, seed, generation metadata) -> its result
+ItemScore = Callable[[Any, str, int, dict[str, Any]], ItemResult]
+
+
+def per_item(score_item: ItemScore) -> Scorer:
+    """The Scorer of an adapter that scores each response on its own (no file, no state)."""
+
+    def scorer(seed: int, bench_dir: Path) -> Score:
+        def score(
+            batch: list[Any], texts: list[str], meta: list[dict[str, Any]]
+        ) -> list[ItemResult]:
+            return [score_item(i, t, seed, m) for i, t, m in zip(batch, texts, meta, strict=True)]
+
+        return score
+
+    return scorer
 
 
 async def run_single_turn(

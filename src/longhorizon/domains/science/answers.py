@@ -21,10 +21,17 @@ from sympy.parsing.sympy_parser import (
 
 from longhorizon.domains.science.units import UREG, Quantity
 
-__all__ = ["latex_to_text", "parse_formula", "parse_quantity", "strip_boxed", "to_quantity"]
+__all__ = [
+    "GREEK",
+    "latex_to_text",
+    "parse_formula",
+    "parse_quantity",
+    "strip_boxed",
+    "to_quantity",
+]
 
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*)$", re.DOTALL)
-_GREEK = (
+GREEK = (
     "alpha",
     "beta",
     "gamma",
@@ -133,7 +140,7 @@ def latex_to_text(text: str) -> str:
     # "\sin 2\theta" is sin(2 theta): a bare argument is one (numbered) symbol
     text = re.sub(functions + _BARE_ARG, r" \1(\2)", text)
     text = re.sub(functions + r"(?![A-Za-z])", r" \1 ", text)
-    greek = r"\\(" + "|".join(_GREEK) + r")(?![A-Za-z])"
+    greek = r"\\(" + "|".join(GREEK) + r")(?![A-Za-z])"
     text = re.sub(greek, lambda m: " " + m.group(1).replace("var", ""), text)
     text = re.sub(r"_\{([^{}]*)\}", r"_\1", text)
     text = text.replace("^", "**").replace("{", "(").replace("}", ")")
