@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,12 @@ def rollout(
     temperature: float = typer.Option(0.0, min=0.0),
     seed: int | None = typer.Option(None),
     tool_concurrency: int = typer.Option(8, min=1, help="tool executions in flight"),
+    user_model: str | None = typer.Option(
+        None, help="model that plays the user of tool-calling tasks (default: scripted persona)"
+    ),
+    user_base_url: str | None = typer.Option(
+        None, help="OpenAI-compatible server of --user-model (default: load it in process)"
+    ),
 ) -> None:
     """Run every task not yet in OUT, streaming trajectories into OUT/trajectories."""
     if backend not in ("hf", "openai", "vllm"):
@@ -72,7 +79,18 @@ def rollout(
     )
     task_list = load_tasks(tasks)
     report = asyncio.run(
-        _run(task_list, model, backend, base_url, tokenizer, corpus, config, out, samples)  # type: ignore[arg-type]
+        _run(
+            task_list,
+            model,
+            backend,  # type: ignore[arg-type]
+            base_url,
+            tokenizer,
+            corpus,
+            config,
+            out,
+            samples,
+            (user_model, user_base_url),
+        )
     )
     _print(report, out)
 
@@ -87,21 +105,30 @@ async def _run(
     config: HarnessConfig,
     out: Path,
     samples: int,
+    user: tuple[str | None, str | None] = (None, None),
 ) -> RolloutReport:
     store = TrajectoryStore(out / "trajectories")
-    async with open_backend(
-        model,
-        kind,
-        base_url=base_url,
-        tokenizer=tokenizer,
-        max_concurrency=config.model_concurrency,
-    ) as backend:
+    async with contextlib.AsyncExitStack() as stack:
+        backend = await stack.enter_async_context(
+            open_backend(
+                model,
+                kind,
+                base_url=base_url,
+                tokenizer=tokenizer,
+                max_concurrency=config.model_concurrency,
+            )
+        )
+        resources = _resources(corpus)
+        if user[0] is not None:  # the LLM persona behind ask_user
+            user_kind: BackendKind = "openai" if user[1] else "hf"
+            user_backend = open_backend(user[0], user_kind, base_url=user[1], tokenizer=tokenizer)
+            resources["user_model"] = await stack.enter_async_context(user_backend)
         runner = EpisodeRunner(
             BackendAgent(backend),
             lambda task: build_toolset(task.protocol.tools),
             config,
             verify=verify_answer,
-            resources=_resources(corpus),
+            resources=resources,
         )
         report = await run_rollouts(
             runner, tasks, store, concurrency=config.model_concurrency, samples_per_task=samples
