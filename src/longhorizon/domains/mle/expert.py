@@ -193,25 +193,19 @@ class MLEExpert:
             fixed, _ = yield from self._patch(
                 linear, old, new, f"drop the leaking column(s) {', '.join(drop)}"
             )
-            self.scores.pop(linear, None)
-            yield self._call(
-                "invalidate_node",
-                node_id=linear,
-                reason=f"leakage: uses {', '.join(drop)}, known only after the outcome",
+            yield from self._invalidate(
+                linear, f"leakage: uses {', '.join(drop)}, known only after the outcome"
             )
             linear = fixed
         tree, seen = yield from self._root(
             "unpruned decision tree", TREE[kind], drop, train_score=True
         )
         if self._overfit(tree, seen):
-            self.scores.pop(tree, None)
-            yield self._call(
-                "invalidate_node",
-                node_id=tree,
-                reason="overfitting: the training score is far above the validation score",
+            yield from self._invalidate(
+                tree, "overfitting: the training score is far above the validation score"
             )
         forest, _ = yield from self._root("random forest", FOREST[kind], drop)
-        yield from self._improve(linear, forest, drop)
+        yield from self._improve(linear, forest)
         if not self.scores:
             yield _answer("No node produced a valid submission.")
             return
@@ -222,9 +216,8 @@ class MLEExpert:
             summary + (f" Dropped the leaking column(s) {', '.join(drop)}." if drop else "")
         )
 
-    def _improve(self, linear: int | None, forest: int | None, drop: list[str]) -> Turns:
+    def _improve(self, linear: int | None, forest: int | None) -> Turns:
         """Patch the better of the linear model and the forest with stronger settings."""
-        kind = self.meta["competition"]["kind"]
         candidates = [n for n in (linear, forest) if n is not None and n in self.scores]
         if not candidates:
             return
@@ -251,9 +244,13 @@ class MLEExpert:
             )
             yield from self._patch(best, old, typo, plan)
         yield from self._patch(best, old, new, plan)
-        del kind
 
     # ---- tool steps -------------------------------------------------------------------------
+    def _invalidate(self, node: int | None, reason: str) -> Turns:
+        if node is not None:
+            self.scores.pop(node, None)
+            yield self._call("invalidate_node", node_id=node, reason=reason)
+
     def _root(
         self, plan: str, model: str, drop: list[str], **flags: bool
     ) -> Generator[str, str, tuple[int | None, str]]:
