@@ -12,6 +12,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from longhorizon.core import Task, Trajectory
+from longhorizon.core.messages import Message
 from longhorizon.core.trajectory import Verdict
 from longhorizon.domains import MLE, registry, synthesize
 from longhorizon.domains.mle import (
@@ -174,3 +175,23 @@ def test_synthesis_end_to_end(tmp_path: Path) -> None:
     roots = [n for n in artifacts if n.payload["parent"] is None]
     assert len(roots) >= 2 * 3
     assert any(n.payload["status"] == "invalidated" for n in artifacts)
+
+
+def test_medal_bench_runs_episodes(renderer: ChatRenderer, tmp_path: Path) -> None:
+    from longhorizon.evaluation import mlebench
+    from longhorizon.evaluation.options import EvalOptions
+
+    items = heldout_tasks(LEVEL, 1, 10**6)
+    experts = {t.instruction: expert_script(t) for t in items}
+
+    def dispatch(messages: list[Message]) -> str:  # one agent for the bench: the task's expert
+        question = next(m.content for m in messages if m.role == "user")
+        return experts[question or ""](messages)
+
+    agent = ScriptedAgent(renderer, dispatch)
+    options = EvalOptions(show_progress=False, levels={"mle": LEVEL.model_dump()})
+    results = asyncio.run(mlebench.run(agent, items, 0, options, bench_dir=tmp_path))
+    assert [r.bench for r in results] == ["mle-medals"]
+    details = results[0].details
+    assert details["valid_submission"] is True and details["medal"] in ("bronze", "silver", "gold")
+    assert details["gain"] >= 0.75 and results[0].score == 1.0
