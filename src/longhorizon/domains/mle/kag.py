@@ -107,11 +107,7 @@ def load_tree(kag: KnowledgeActionGraph, trajectory_id: str) -> SolutionTree:
     found = [n for n in kag.nodes(DOMAIN, NodeType.ARTIFACT) if n.id.startswith(prefix)]
     for item in sorted(found, key=lambda n: int(n.id[len(prefix) :])):
         p = item.payload
-        node = (
-            tree.add_root(p["code"], p["plan"])
-            if p["parent"] is None
-            else tree._add(p["parent"], p["code"], p["plan"])
-        )
+        node = tree.add(p["parent"], p["code"], p["plan"])
         node.status, node.metric, node.error = p["status"], p["metric"], p["error"]
         node.invalid_reason = p["invalid_reason"]
         if p["committed"]:

@@ -13,6 +13,11 @@ same data (nothing is downloaded: `load_*` read the files scikit-learn ships). D
 
 The test labels (`y_test`) stay in the host process: `write_files` writes train.csv, test.csv
 (features only), sample_submission.csv and description.md.
+
+Not covered: scikit-learn's bundled files are readable inside the sandbox (the installation
+is), so code that loads the original dataset and matches test rows to it recovers the labels
+of a scikit-learn-sourced competition; generated competitions are safe from that (their seed
+is never shown). Neither the verifier nor the reliability check detects such a lookup.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ class SolutionTree:
             raise TreeError(f"no node {node_id}; nodes: {known}")
         return self.nodes[node_id]
 
-    def _add(self, parent: int | None, code: str, plan: str) -> SolutionNode:
+    def add(self, parent: int | None, code: str, plan: str = "") -> SolutionNode:
+        """A node under `parent` (None: a root) with the next id; it becomes selected."""
         if not code.strip():
             raise TreeError("the code is empty")
         node = SolutionNode(len(self.nodes) + 1, parent, code, plan.strip())
@@ -100,7 +101,7 @@ class SolutionTree:
         return node
 
     def add_root(self, code: str, plan: str = "") -> SolutionNode:
-        return self._add(None, code, plan)
+        return self.add(None, code, plan)
 
     def patch(self, node_id: int, old: str, new: str, plan: str = "") -> SolutionNode:
         """A child of `node_id` whose code has the one occurrence of `old` replaced by `new`."""
@@ -111,7 +112,7 @@ class SolutionTree:
         if count != 1:
             where = "does not occur" if count == 0 else f"occurs {count} times"
             raise TreeError(f"old {where} in node {node_id}'s code; it must occur exactly once")
-        return self._add(parent.id, parent.code.replace(old, new, 1), plan)
+        return self.add(parent.id, parent.code.replace(old, new, 1), plan)
 
     def record_run(self, node_id: int, run: RunRecord) -> SolutionNode:
         node = self.get(node_id)
