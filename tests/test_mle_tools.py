@@ -233,10 +233,15 @@ def test_tools_run_in_the_sandbox(tmp_path: Path) -> None:
                 out.append((await tools.execute(call, ctx)).content)
         finally:
             await ctx.aclose()
-        assert not (tmp_path / "ep" / "mle" / "test_labels.csv").exists()
         return out
 
     obs = asyncio.run(session())
+    workdir = tmp_path / "ep" / "mle"
+    public = {"train.csv", "test.csv", "sample_submission.csv", "description.md"}
+    assert {p.name for p in workdir.iterdir()} == public | {"submission.csv"}
+    assert (workdir / "test.csv").read_text().splitlines()[0] == "id," + ",".join(
+        build(IRIS).features
+    )  # no target column: the labels stay in this process
     assert obs[1].startswith("node 1: ok, validation_score=0.5, submission valid (50 rows);")
     assert obs[4].startswith("node 3: failed, submission invalid; ValueError: boom")
     assert 'File "solution.py"' in obs[4]
@@ -250,3 +255,28 @@ def test_tools_run_in_the_sandbox(tmp_path: Path) -> None:
     assert obs[7].endswith("It was the committed answer; there is none now.")
     assert obs[8] == "No answer is committed yet: use update_answer."
     assert "node 2 (child of 1): draft" in obs[9] and "node 1 (root): invalidated" in obs[9]
+
+
+def test_execute_code_enforces_the_time_limit(tmp_path: Path) -> None:
+    meta = {"recipe": IRIS.model_dump(), "time_limit_s": 2}
+    task = Task(id="t", domain="mle", instruction="", metadata=meta)
+    tools = build_toolset(["write_full_code", "execute_code", "list_nodes"])
+
+    async def session() -> list[str]:
+        ctx = ToolContext("ep", tmp_path / "ep", task=task)
+        try:
+            calls = [
+                _call("write_full_code", code="while True:\n    pass\n"),
+                _call("execute_code"),
+            ]
+            return [(await tools.execute(c, ctx)).content for c in calls]
+        finally:
+            await ctx.aclose()
+
+    obs = asyncio.run(session())
+    assert obs[1].splitlines()[0] == (
+        "node 1: failed, submission invalid; execution exceeded the time limit of 2 s and was "
+        "killed. The interpreter's state (variables, imports, functions) is lost and the output "
+        "of this call too; the next call starts a fresh interpreter. Files written to the "
+        "working directory remain."
+    )
