@@ -20,7 +20,7 @@ from longhorizon.core import TrajectoryStore
 from longhorizon.training import SFTConfig, load_config, read_metrics, run_sft
 from longhorizon.training.data import DataConfig, Sample, build_samples
 from longhorizon.training.loss import micro_batch_loss, step_denominator
-from longhorizon.training.packing import collate
+from longhorizon.training.packing import collate, padding_batch
 from longhorizon.training.teach import TEACHER_METADATA, find_teachers, read_teacher
 from tests.test_training_data import make_traj
 
@@ -87,13 +87,15 @@ def tiny_model(path: str, attn: str = "sdpa"):  # type: ignore[no-untyped-def]
     return model.train()
 
 
-def loss_and_grads(model, batches, normalisation: str) -> tuple[float, list[torch.Tensor]]:  # type: ignore[no-untyped-def]
+def loss_and_grads(  # type: ignore[no-untyped-def]
+    model, batches, normalisation: str, chunk: int | None = None
+) -> tuple[float, list[torch.Tensor]]:
     """Accumulate micro-batch losses normalised over all of them, as one optimizer step does."""
     model.zero_grad()
     denominator = step_denominator(batches, normalisation)
     total = 0.0
     for batch in batches:
-        loss = micro_batch_loss(model, batch, denominator, normalisation, CPU).loss
+        loss = micro_batch_loss(model, batch, denominator, normalisation, CPU, None, chunk).loss
         loss.backward()
         total += loss.item()
     return total, [p.grad.clone() for p in model.parameters()]
@@ -169,15 +171,48 @@ def test_packed_loss_on_qwen2(tiny_qwen2_path: str, samples: list[Sample]) -> No
 
 
 @pytest.mark.parametrize("normalisation", ["token", "sample"])
+@pytest.mark.parametrize("chunk", [None, 16])
 def test_gradient_accumulation_equals_the_full_batch(
-    models: dict, samples: list[Sample], normalisation: str
+    models: dict, samples: list[Sample], normalisation: str, chunk: int | None
 ) -> None:
     model = models["sdpa"]
-    full_loss, full_grads = loss_and_grads(model, [collate(samples)], normalisation)
+    full_loss, full_grads = loss_and_grads(model, [collate(samples)], normalisation, chunk)
     micro = [collate(samples[:2]), collate(samples[2:3]), collate(samples[3:])]
-    acc_loss, acc_grads = loss_and_grads(model, micro, normalisation)
+    acc_loss, acc_grads = loss_and_grads(model, micro, normalisation, chunk)
     assert acc_loss == pytest.approx(full_loss, abs=1e-10)
     assert_close(acc_grads, full_grads)
+
+
+@pytest.mark.parametrize(
+    ("normalisation", "isolation", "chunk"),
+    [
+        ("token", "mask", 1),
+        ("token", "position_ids", 7),
+        ("sample", "mask", 64),
+        ("token", "mask", 4096),
+    ],
+)
+def test_chunked_loss_equals_the_materialised_loss_end_to_end(
+    models: dict, samples: list[Sample], normalisation: str, isolation: str, chunk: int
+) -> None:
+    """The trainer's default path (`loss.chunk_size`): same loss, same gradient of every
+    parameter (the output layer's through the hook, the rest through the hidden states)."""
+    model = models["sdpa"]
+    packed = collate(samples, isolation, torch.float64)  # type: ignore[arg-type]
+    loss, grads = loss_and_grads(model, [packed], normalisation, chunk)
+    ref_loss, ref_grads = loss_and_grads(model, [packed], normalisation)
+    assert loss == pytest.approx(ref_loss, abs=1e-12)
+    assert_close(grads, ref_grads, tol=1e-12)
+    assert all(g.abs().sum() > 0 for g in grads[-2:])  # the last norm and the output layer
+
+
+def test_a_padding_micro_batch_gives_zero_loss_and_zero_gradients(
+    models: dict, samples: list[Sample]
+) -> None:
+    padding = padding_batch(0)  # what a rank with no rows left trains on
+    for chunk in (None, 8):
+        loss, grads = loss_and_grads(models["sdpa"], [padding], "token", chunk)
+        assert loss == 0.0 and all(g.abs().max() == 0 for g in grads)
 
 
 # ---- the trainer --------------------------------------------------------------------------
