@@ -5,7 +5,8 @@ layer w_VH. Only one chunk of logits (C x V) exists at a time, in the forward an
 backward: the forward keeps nothing but its inputs and the normaliser lse_P, and the backward
 recomputes each chunk's logits, turns them into softmax - onehot in place and multiplies into
 the two gradients. At T = 32K trained positions and V = 49,152 the materialised loss holds
-several T x V float32 tensors (6.4 GB each); this holds C x V (bench/sft_loss_memory.py).
+three T x V float32 tensors (6.4 GB each); this holds one C x V block at a time
+(bench/sft_loss_memory.py).
 
 Precision: the matmuls run in `matmul_dtype` (bf16 under autocast: the tensor cores), their
 results are upcast to float32 (float64 for float64 inputs) before any exp or log, and the
@@ -38,6 +39,27 @@ def _chunk_logits(h_CH: Tensor, w_VH: Tensor, cd: torch.dtype) -> Tensor:
     return (h_CH @ w_VH.T).to(cd)
 
 
+def _forward_chunk(
+    h_CH: Tensor, w_VH: Tensor, targets_C: Tensor, cd: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """(CE, logsumexp) of one chunk; its logits die on return, before the next chunk's exist."""
+    z_CV = _chunk_logits(h_CH, w_VH, cd)
+    picked_C = z_CV.gather(1, targets_C[:, None]).squeeze(1)
+    # logsumexp in place: torch.logsumexp would hold a second C x V block.
+    max_C = z_CV.amax(dim=-1)
+    lse_C = z_CV.sub_(max_C[:, None]).exp_().sum(dim=-1).log_() + max_C
+    return lse_C - picked_C, lse_C
+
+
+def _backward_chunk(
+    h_CH: Tensor, w_VH: Tensor, targets_C: Tensor, lse_C: Tensor, grad_C: Tensor
+) -> Tensor:
+    """d loss / d logits of one chunk, (softmax - onehot) * grad, in the matmul dtype."""
+    g_CV = _chunk_logits(h_CH, w_VH, lse_C.dtype).sub_(lse_C[:, None]).exp_()
+    g_CV[torch.arange(len(targets_C), device=g_CV.device), targets_C] -= 1
+    return g_CV.mul_(grad_C[:, None].to(g_CV.dtype)).to(w_VH.dtype)
+
+
 class _ChunkedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -53,10 +75,8 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         loss_P = torch.empty(h_PH.shape[0], dtype=cd, device=h_PH.device)
         lse_P = torch.empty_like(loss_P)
         for s, e in _spans(h_PH.shape[0], chunk):
-            z_CV = _chunk_logits(h_PH[s:e].to(matmul_dtype), w_md, cd)
-            lse_P[s:e] = torch.logsumexp(z_CV, dim=-1)
-            picked = z_CV.gather(1, targets_P[s:e, None]).squeeze(1)
-            loss_P[s:e] = lse_P[s:e] - picked
+            h_CH = h_PH[s:e].to(matmul_dtype)
+            loss_P[s:e], lse_P[s:e] = _forward_chunk(h_CH, w_md, targets_P[s:e], cd)
         ctx.save_for_backward(h_PH, w_VH, targets_P, lse_P)
         ctx.chunk, ctx.matmul_dtype = chunk, matmul_dtype
         return loss_P
@@ -71,14 +91,12 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros(w_VH.shape, dtype=cd, device=w_VH.device) if need_w else None
         for s, e in _spans(h_PH.shape[0], ctx.chunk):
             h_CH = h_PH[s:e].to(md)
-            # d CE / d z = softmax(z) - onehot(y), built in place in the chunk's logits.
-            g_CV = _chunk_logits(h_CH, w_md, cd).sub_(lse_P[s:e, None]).exp_()
-            g_CV[torch.arange(e - s, device=g_CV.device), targets_P[s:e]] -= 1
-            g_CV = g_CV.mul_(grad_P[s:e, None].to(cd)).to(md)
+            g_CV = _backward_chunk(h_CH, w_md, targets_P[s:e], lse_P[s:e], grad_P[s:e])
             if grad_h is not None:
                 grad_h[s:e] = (g_CV @ w_md).to(h_PH.dtype)
             if grad_w is not None:
                 _add_product(grad_w, g_CV.T, h_CH)
+            del g_CV  # before the next chunk's logits are built
         if grad_w is None:
             return grad_h, None, None, None, None
         return grad_h, grad_w.to(w_VH.dtype), None, None, None
