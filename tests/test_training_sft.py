@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -297,23 +298,69 @@ def test_resume_after_sigkill_reproduces_the_loss_curve_exactly(
     assert losses(tmp_path / "run") == losses(run)  # bit for bit
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
-def test_two_process_run_matches_single_process(
-    baseline: tuple[Path, Path], tmp_path: Path, parallel: str
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def test_two_process_ddp_run_matches_single_process(
+    baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """DDP: the whole curve (its last step of each epoch pads one rank); FSDP2: a 2-step smoke."""
+    """The whole curve (its last step of each epoch pads one rank)."""
     config, run = baseline
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    sets = [f"output_dir={tmp_path / 'run'}", f"parallel={parallel}"]
-    if parallel == "fsdp2":
-        sets.append("max_steps=2")  # changes the lr schedule: only step 1 stays comparable
-    done = launch([*args, *sft_module(config, *sets)])
+    sets = [f"output_dir={tmp_path / 'run'}", "parallel=ddp"]
+    done = launch([*TORCHRUN, *sft_module(config, *sets)])
     assert done.returncode == 0, done.stderr[-3000:]
-    got, expected = losses(tmp_path / "run"), losses(run)
-    assert got[0] == pytest.approx(expected[0], abs=1e-6)
-    if parallel == "ddp":
-        assert got == pytest.approx(expected, abs=1e-6)
+    assert losses(tmp_path / "run") == pytest.approx(losses(run), abs=1e-6)
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final") is not None
+
+
+@pytest.fixture(scope="module")
+def fsdp2_run(baseline: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted 2-process FSDP2 run: the reference curve of its resumed runs."""
+    config, _ = baseline
+    out = tmp_path_factory.mktemp("fsdp2") / "run"
+    done = launch([*TORCHRUN, *sft_module(config, f"output_dir={out}", "parallel=fsdp2")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_two_process_fsdp2_run_matches_single_process(
+    baseline: tuple[Path, Path], fsdp2_run: Path
+) -> None:
+    assert losses(fsdp2_run) == pytest.approx(losses(baseline[1]), abs=1e-6)
+    assert AutoModelForCausalLM.from_pretrained(fsdp2_run / "final") is not None
+
+
+def test_fsdp2_checkpoints_are_sharded_and_resume_exactly(
+    baseline: tuple[Path, Path], fsdp2_run: Path, tmp_path: Path
+) -> None:
+    """Each rank writes its own shards (torch.distributed.checkpoint), nothing gathered to rank
+    0; a run killed after step 5 resumes from step 4 and repeats the curve bit for bit."""
+    step4 = fsdp2_run / "checkpoints" / "step-00000004"
+    shards = sorted(p.name for p in (step4 / "sharded").iterdir())
+    assert shards == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    assert not (step4 / "model.pt").exists() and not (step4 / "optimizer.pt").exists()
+    config, out = baseline[0], tmp_path / "run"
+    args = [*TORCHRUN, *sft_module(config, f"output_dir={out}", "parallel=fsdp2")]
+    killed = launch(args, {"LONGHORIZON_SFT_KILL_AT_STEP": "5"})
+    assert killed.returncode != 0 and len(losses(out)) == 5
+    resumed = launch(args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "step-00000004" in resumed.stdout
+    assert losses(out) == losses(fsdp2_run)  # bit for bit
+
+
+def test_a_sharded_checkpoint_resumes_in_one_process(
+    baseline: tuple[Path, Path], fsdp2_run: Path, tmp_path: Path
+) -> None:
+    """DCP reshards on load: FSDP2's 2-rank shards fill a single process's full tensors."""
+    config, out = baseline[0], tmp_path / "run"
+    shutil.copytree(fsdp2_run / "checkpoints" / "step-00000004", out / "checkpoints" / "step-4")
+    threads = torch.get_num_threads()
+    try:
+        run_sft(load_config(SFTConfig, config, [f"output_dir={out}"]))
+    finally:
+        torch.set_num_threads(threads)
+    assert losses(out) == pytest.approx(losses(fsdp2_run)[4:], abs=1e-6)
 
 
 # ---- CLI ----------------------------------------------------------------------------------
