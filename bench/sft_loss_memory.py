@@ -21,6 +21,7 @@ whose estimated need exceeds the memory available is not run; its peak is then e
 the T x V multiplier measured at a smaller T (marked `estimated`).
 
     python bench/sft_loss_memory.py [--ts 2048,8192,32768] [--hidden 576 --vocab 49152]
+        [--methods "chunked 1024,materialised,liger fused"]
 Writes bench/results/sft_loss_memory.json (atomically) and prints a table.
 """
 
@@ -111,8 +112,12 @@ def materialised_fits(t: int, args: argparse.Namespace, factor: float) -> str | 
 def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     factor = DEFAULT_TV_FACTOR
+    methods = args.methods.split(",")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; known: {METHODS}")
     for t in [int(x) for x in args.ts.split(",")]:
-        for method in METHODS:
+        for method in methods:
             row: dict[str, Any] = {"t": t, "method": method}
             if method == "materialised" and (why := materialised_fits(t, args, factor)):
                 row.update(skipped=why, estimated_peak_extra_bytes=int(factor * t * args.vocab * 4))
@@ -194,6 +199,7 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ts", default="2048,8192,32768")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     parser.add_argument("--hidden", type=int, default=576)
     parser.add_argument("--vocab", type=int, default=49152)
     parser.add_argument("--repeats", type=int, default=2)

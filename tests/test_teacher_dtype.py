@@ -1,5 +1,5 @@
-"""Frozen in-process teachers load in their configured dtype (bf16 by default) with one copy of
-their weights and no gradient, and a bf16 teacher's top-k agrees with the float32 one's."""
+"""Frozen in-process teachers load in their configured dtype (bf16 on a GPU by default) with one
+copy of their weights and no gradient, and a bf16 teacher's top-k agrees with float32's."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ TEXT = "The agent reads pages, then searches for evidence and writes code to che
 K = 16
 
 
-def test_teachers_load_in_bf16_by_default_frozen_and_keyed_by_dtype(tiny_llama_path: str) -> None:
+def test_teachers_load_frozen_in_their_dtype_and_are_keyed_by_it(tiny_llama_path: str) -> None:
     specs = [
-        TeacherSpec(domain="a", model=tiny_llama_path),
-        TeacherSpec(domain="b", model=tiny_llama_path, dtype="float32"),
+        TeacherSpec(domain="a", model=tiny_llama_path, dtype="bfloat16"),
+        TeacherSpec(domain="b", model=tiny_llama_path),  # auto: float32 on a CPU
     ]
     registry = TeacherRegistry.open(specs)
     bf16, fp32 = registry.in_process("a"), registry.in_process("b")
@@ -61,6 +61,23 @@ def test_bf16_top_k_matches_float32(tiny_llama_path: str) -> None:
     np.testing.assert_allclose(full.target_logprobs, half.target_logprobs, atol=0.02)
 
 
-def test_a_bad_dtype_is_a_clear_error() -> None:
+def test_auto_is_bf16_on_a_gpu_and_stays_out_of_saved_configs() -> None:
+    spec = TeacherSpec(domain="a", model="x")
+    assert spec.model_dump() == {
+        "domain": "a",
+        "model": "x",
+        "backend": "hf",
+        "base_url": None,
+        "tokenizer": None,
+    }  # the content keys of earlier OPD stages do not change
+    assert TeacherSpec(domain="a", model="x", dtype="bfloat16").model_dump()["dtype"] == "bfloat16"
     with pytest.raises(ValueError, match="dtype"):
         TeacherSpec(domain="a", model="x", dtype="int8")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_auto_loads_a_teacher_on_the_gpu_in_bf16(tiny_llama_path: str) -> None:
+    backend = open_frozen(tiny_llama_path)
+    assert {(p.device.type, p.dtype) for p in backend.model.parameters()} == {
+        ("cuda", torch.bfloat16)
+    }

@@ -47,17 +47,20 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 def open_teacher(spec: TeacherSpec) -> Backend:
     if spec.backend == "hf":
-        return open_frozen(resolve_model(spec.model), spec.dtype)
+        return open_frozen(resolve_model(spec.model), spec.dtype, spec.device)
     if spec.base_url is None:
         raise TeacherError(f"teacher for {spec.domain!r}: an openai teacher needs base_url")
     tokenizer = spec.tokenizer or resolve_model(spec.model)
     return OpenAIBackend(spec.base_url, model=spec.model, tokenizer=tokenizer)
 
 
-def open_frozen(path: str, dtype: str) -> HFBackend:
-    """An in-process teacher loaded in `dtype`, with no gradient: a frozen teacher holds one
-    copy of its weights. Not in float32, its dtype joins its id (the score cache's key)."""
-    backend = HFBackend.from_pretrained(path, dtype=dtype)
+def open_frozen(path: str, dtype: str = "auto", device: str = "auto") -> HFBackend:
+    """An in-process teacher loaded in `dtype` on `device`, with no gradient: a frozen teacher
+    holds one copy of its weights. Not in float32, its dtype joins its id (the score cache's
+    key). auto: the GPU when there is one (bfloat16 there), else the CPU in float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    backend = HFBackend.from_pretrained(path, device=device, dtype=dtype)
     backend.model.requires_grad_(False)
     loaded = next(backend.model.parameters()).dtype
     if loaded != torch.float32:
@@ -87,7 +90,8 @@ class TeacherRegistry:
         opened: dict[tuple[str, ...], Backend] = {}
         teachers = {}
         for spec in specs:
-            same = (spec.model, spec.backend, str(spec.base_url), str(spec.tokenizer), spec.dtype)
+            same: tuple[str, ...] = (spec.model, spec.backend, str(spec.base_url))
+            same += (str(spec.tokenizer), spec.dtype, spec.device)
             if same not in opened:
                 opened[same] = open_teacher(spec)
             teachers[spec.domain] = opened[same]

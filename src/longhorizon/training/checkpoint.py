@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from pydantic import BaseModel
 from torch import nn
@@ -134,7 +135,7 @@ def sharded_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[st
 def load_sharded(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Read a `sharded/` checkpoint into this rank's model and optimizer (collective)."""
     state = sharded_state(model, optimizer)  # initialises AdamW's state to have slots to fill
-    dcp.load(state, checkpoint_id=path)
+    dcp.load(state, checkpoint_id=path, no_dist=not dist.is_initialized())
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optimizer"])
 
@@ -197,9 +198,7 @@ def load_checkpoint(
     return TrainerState.model_validate_json((path / STATE_FILE).read_text())
 
 
-def load_full(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, env: DistEnv
-) -> None:
+def load_full(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, env: DistEnv) -> None:
     """Read `model.pt` and `optimizer.pt` (written by a single process or DDP)."""
     # Under FSDP2 rank 0 reads the files and broadcasts shard by shard; DDP ranks read them all.
     broadcast = env.parallel == "fsdp2" and env.world_size > 1

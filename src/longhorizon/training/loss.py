@@ -66,12 +66,13 @@ def chunked_losses(
     backward. The output layer's input is taken by a pre-hook, which hands the layer zero
     positions; the loss is computed there, inside the model's forward, where FSDP2 holds the
     layer's unsharded weight. Ignored targets read row 0 (their scale is 0)."""
-    head = unwrap(model).get_output_embeddings()
+    head: nn.Module = unwrap(model).get_output_embeddings()  # type: ignore[operator]
     found: list[Tensor] = []
 
     def take_hidden(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor]:
-        h_PH, ids = args[0][0], targets.clamp(min=0)
-        found.append(chunked_cross_entropy(h_PH, module.weight, ids, chunk, matmul_dtype))
+        h_PH, ids, w_VH = args[0][0], targets.clamp(min=0), module.weight
+        assert isinstance(w_VH, Tensor)
+        found.append(chunked_cross_entropy(h_PH, w_VH, ids, chunk, matmul_dtype))
         return (args[0][:, :0],)
 
     handle = head.register_forward_pre_hook(take_hidden)
