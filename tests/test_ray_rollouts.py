@@ -91,4 +91,3 @@ def test_killed_worker_loses_nothing_and_its_episodes_rerun(
     store.close()
     assert (again.finished, again.duplicates) == (0, 1)
     assert sum(stored_ids(tmp_path / "trajectories").values()) == 64
-

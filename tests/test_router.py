@@ -101,7 +101,9 @@ def test_routed_episodes_keep_every_turn_on_one_backend(
     routed = RoutedBackend(servers)  # type: ignore[arg-type]
     protocol = Protocol(tools=("calculator",), budgets=Budgets(max_turns=4, max_response_tokens=48))
     tasks = [
-        Task(id=f"add-{i}", domain="arithmetic", instruction=QUESTION, answer="5", protocol=protocol)
+        Task(
+            id=f"add-{i}", domain="arithmetic", instruction=QUESTION, answer="5", protocol=protocol
+        )
         for i in range(6)
     ]
     runner = EpisodeRunner(

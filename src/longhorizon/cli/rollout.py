@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -61,7 +62,7 @@ def rollout(
         raise typer.BadParameter(f"--backend must be hf, openai or vllm, not {backend!r}")
     spec = RolloutSpec(
         model=model,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,
         base_urls=tuple(base_url),
         tokenizer=tokenizer,
         corpus=tuple(corpus),

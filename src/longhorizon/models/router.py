@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 
 from longhorizon.core.messages import Message, ToolSpec
 from longhorizon.core.sampling import SamplingParams
@@ -112,7 +113,7 @@ class RoutedBackend:
         pinned = key is not None and key in self.router.pins
         index = self.router.acquire(key)
         if scope is not None and not pinned:
-            scope.on_close.append(lambda episode=scope.key: self.router.release(episode))
+            scope.on_close.append(partial(self.router.release, scope.key))
         try:
             yield self.backends[index]
             self.served[index] += 1

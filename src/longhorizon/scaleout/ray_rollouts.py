@@ -156,7 +156,7 @@ def _submit(
             waiting.append(job)
             continue
         index = min(elsewhere, key=lambda i: (load[i], i))
-        ref = workers[index].run.remote(job.task.model_dump_json(), job.sample)
+        ref: ray.ObjectRef = workers[index].run.remote(job.task.model_dump_json(), job.sample)
         in_flight[ref] = (job, index)
         load[index] += 1
     todo.extendleft(reversed(waiting))
