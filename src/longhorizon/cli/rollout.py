@@ -101,8 +101,11 @@ def _run_ray(
     spec: RolloutSpec, tasks: list[Task], out: Path, samples: int, address: str, workers: int
 ) -> RolloutReport:
     """Episodes on `workers` Ray actors; this process (the driver) writes the store."""
-    from longhorizon.scaleout.ray_cluster import connect  # Ray is an optional extra
-    from longhorizon.scaleout.ray_rollouts import run_rollouts_ray, start_workers
+    try:  # Ray is an optional extra: without it, say how to install it
+        from longhorizon.scaleout.ray_cluster import connect
+        from longhorizon.scaleout.ray_rollouts import run_rollouts_ray, start_workers
+    except ImportError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     connect(None if address == "local" else address, num_cpus=workers)
     per_worker = spec.harness.model_concurrency
