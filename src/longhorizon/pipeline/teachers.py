@@ -98,7 +98,8 @@ def check_teachers(teachers: Mapping[str, Any], domains: list[str]) -> None:
             f"teachers.stages gives {grpo} a grpo stage, but teachers.generalist trains one "
             "SFT teacher for every domain: GRPO teachers are per domain, so use one or the other"
         )
-    for domain in grpo or [None]:
+    checked: list[str | None] = list(grpo) or [None]  # no grpo stage: check the overrides alone
+    for domain in checked:
         where = f"teachers.grpo_domains.{domain} over teachers.grpo"
         _check_grpo(domain_grpo(teachers, domain), domain, where if domain in per_domain else None)
 

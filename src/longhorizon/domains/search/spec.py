@@ -151,8 +151,8 @@ def guess_without_tools(messages: list[Message]) -> str:
 
 def load_into_kag(encyclopedia: Encyclopedia, kag: KnowledgeActionGraph) -> LinkGraph:
     """Pages become evidence nodes (with the entity's kind and the page's place in the corpus)
-    and hyperlinks LINK edges (with their order on the page and relation label); returns the link graph read back from the
-    store, which is what the proposer walks."""
+    and hyperlinks LINK edges (with their order on the page and relation label); returns the
+    link graph read back from the store, which is what the proposer walks."""
     kinds = {e.id: e.kind for e in encyclopedia.entities}
     labels = encyclopedia.edge_labels()
     kag.add_nodes(
