@@ -527,6 +527,17 @@ def settings(args: argparse.Namespace, order: list[str], trl_run: Any) -> dict[s
     }
 
 
+def pair_ratios(runs: list[dict[str, Any]]) -> list[float | None]:
+    """TRL/ours step time of each consecutive (ours, TRL) pair: the spread under shared load."""
+    pairs = zip(runs[::2], runs[1::2], strict=False)
+    return [
+        b["seconds"]["total"] / a["seconds"]["total"]
+        if (a["side"], b["side"]) == ("ours", "trl") and a["status"] == b["status"] == "ok"
+        else None
+        for a, b in pairs
+    ]
+
+
 def main() -> None:
     args = parse_args()
     if args.worker:
@@ -572,6 +583,7 @@ def main() -> None:
         "summary": summary,
         "ratios": ratios(summary["ours"], summary["trl"]),
     }
+    payload["ratios"]["time_trl_over_ours_per_pair"] = pair_ratios(runs)  # the cores are shared
     payload["goals"] = goals(payload["ratios"])
     console.print(table(payload))
     write_result("grpo_vs_trl", payload)
