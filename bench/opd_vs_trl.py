@@ -24,21 +24,29 @@ if it cannot be imported or run, its rows say so, with the exact error.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import json
 import os
 import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from _common import REQUIREMENTS, require_peer, write_result
+from _trl_step import (
+    PhaseClock,
+    chat_prompt_ids,
+    failure,
+    goals,
+    phases_record,
+    ratios,
+    rss_now_mib,
+    rss_peak_mib,
+    rss_record,
+    spawn,
+    summarise,
+    version,
+    write_worker_result,
+)
 
 STUDENT, TEACHER = "tiny-llama", "tiny-tool-caller"
 TOPICS = ["rivers", "the moon", "bread", "chess", "volcanoes", "music", "bees", "glass"]
@@ -52,21 +60,6 @@ PHASE_LABELS = {
 }
 SEED = 0
 INSTALL_PEER = "the peer is optional: pip install -r requirements-bench.txt (TRL 1.16)"
-
-
-# ---- measurements ----------------------------------------------------------------------------
-def rss_now_mib() -> float:
-    """Resident set size now (VmRSS), MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def rss_peak_mib() -> float:
-    """resource.getrusage(RUSAGE_SELF).ru_maxrss (KiB on Linux), MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prompt_texts(n: int) -> list[str]:
@@ -83,29 +76,6 @@ def load_models(torch: Any) -> tuple[Any, Any, Any]:
     student = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
     teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32)
     return student, teacher, tokenizer
-
-
-def chat_prompt_ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
-    """The prompts as TRL tokenizes conversational prompts: the tokenizer's chat template."""
-    return [
-        list(
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": t}],
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=True,
-            )["input_ids"]
-        )
-        for t in texts
-    ]
-
-
-def _phases_record(times: dict[str, float], total: float) -> dict[str, float]:
-    known = sum(times.get(p, 0.0) for p in PHASES if p != "other")
-    record = {p: times.get(p, 0.0) for p in PHASES if p != "other"}
-    record["other"] = max(total - known, 0.0)
-    record["total"] = total
-    return record
 
 
 # ---- our side --------------------------------------------------------------------------------
@@ -205,7 +175,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         times["loss_fwd_bwd"] = end - t_teacher - times["optimizer"]
         coverage = [m["coverage"] for m in record["domains"].values()]
         return {
-            "seconds": _phases_record(times, end - start),
+            "seconds": phases_record(times, end - start, PHASES),
             "loss": record["loss"],
             "coverage": coverage[0] if coverage else None,
             "trained_tokens": int(sum(m["tokens"] for m in record["domains"].values())),
@@ -221,16 +191,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         "prompts_identical_to_renderer": rendered == prompts,
         "prompt_tokens": sum(len(p) for p in prompts),
         **measured,
-        "rss": _rss_record(rss_models, peak_models, peak),
-    }
-
-
-def _rss_record(rss_models: float, peak_models: float, peak: float) -> dict[str, float]:
-    return {
-        "after_models_mib": rss_models,
-        "peak_after_models_mib": peak_models,
-        "peak_mib": peak,
-        "extra_mib": peak - rss_models,
+        "rss": rss_record(rss_models, peak_models, peak),
     }
 
 
@@ -272,42 +233,13 @@ def trl_settings(args: argparse.Namespace, output_dir: str) -> dict[str, Any]:
     }
 
 
-class _PhaseClock:
-    """Per-optimizer-step phase times of a TRL trainer, from wrappers and callbacks."""
-
-    def __init__(self) -> None:
-        self.steps: list[dict[str, float]] = []
-        self.marks: dict[str, float] = {}
-        self.peak_after_step: list[float] = []
-
-    @property
-    def current(self) -> dict[str, float]:
-        return self.steps[-1]
-
-    def add(self, phase: str, seconds: float) -> None:
-        if self.steps:
-            self.current[phase] = self.current.get(phase, 0.0) + seconds
-
-    def timed(self, phase: str, fn: Callable[..., Any], when: Callable[..., bool] | None = None):
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                if when is None or when(*a, **kw):
-                    self.add(phase, time.perf_counter() - start)
-
-        return wrapper
-
-
 def run_trl(args: argparse.Namespace) -> dict[str, Any]:
     try:
         import torch
         from datasets import Dataset
-        from transformers import TrainerCallback
         from trl import DistillationConfig, DistillationTrainer
     except Exception as exc:  # the package is optional: report, do not fake
-        return _failure("import", exc, INSTALL_PEER)
+        return failure("import", exc, INSTALL_PEER)
 
     torch.manual_seed(SEED)
     student, teacher, tokenizer = load_models(torch)
@@ -316,22 +248,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
     tokenizer.padding_side = "left"
     texts = prompt_texts(args.prompts)
     dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": t}] for t in texts]})
-    clock = _PhaseClock()
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
-            clock.steps.append({})
-            clock.marks["begin"] = time.perf_counter()
-
-        def on_pre_optimizer_step(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
-            clock.marks["pre_opt"] = time.perf_counter()
-
-        def on_optimizer_step(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
-            clock.add("optimizer_only", time.perf_counter() - clock.marks["pre_opt"])
-
-        def on_step_end(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
-            clock.current["total"] = time.perf_counter() - clock.marks["begin"]
-            clock.peak_after_step.append(rss_peak_mib())
+    clock = PhaseClock()
 
     with tempfile.TemporaryDirectory(prefix="opd_vs_trl_") as out_dir:
         settings = trl_settings(args, out_dir)
@@ -343,7 +260,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
                 args=config,
                 train_dataset=dataset,
                 processing_class=tokenizer,
-                callbacks=[Clock()],
+                callbacks=[clock.callback()],
             )
             teacher_module = trainer.accelerator.unwrap_model(trainer.teacher_model)
             # Instance-level timing wrappers around TRL's own methods (its code is unchanged).
@@ -364,7 +281,7 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
             trainer.training_step = clock.timed("training_step", trainer.training_step)
             trainer.train()
         except Exception as exc:
-            return _failure("run", exc)
+            return failure("run", exc)
 
     step = clock.steps[args.warmup_steps]
     # The teacher backbone runs inside compute_loss; the teacher's output layer runs inside
@@ -380,20 +297,11 @@ def run_trl(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         "status": "ok",
-        "seconds": _phases_record(times, step["total"]),
+        "seconds": phases_record(times, step["total"], PHASES),
         "generate_only_s": step["generate"],
         "completion_tokens": int(step.get("completion_tokens", 0)),
-        "rss": _rss_record(rss_models, peak_models, clock.peak_after_step[args.warmup_steps]),
+        "rss": rss_record(rss_models, peak_models, clock.peak_after_step[args.warmup_steps]),
         "settings": {k: v for k, v in settings.items() if k != "output_dir"},
-    }
-
-
-def _failure(stage: str, exc: BaseException, hint: str = "") -> dict[str, Any]:
-    return {
-        "status": "error",
-        "stage": stage,
-        "error": f"{type(exc).__name__}: {exc}" + (f" ({hint})" if hint else ""),
-        "traceback": traceback.format_exc(limit=8)[-4000:],
     }
 
 
@@ -406,30 +314,8 @@ def worker(args: argparse.Namespace) -> None:
     try:
         result = run(args)
     except Exception as exc:
-        result = _failure("run", exc)
-    result["loadavg_1m"] = os.getloadavg()[0]  # the cores are shared: context for the numbers
-    Path(args.result_file).write_text(json.dumps(result))
-
-
-def spawn(side: str, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="opd_vs_trl_") as tmp:
-        result_file = Path(tmp) / "result.json"
-        cmd = [
-            sys.executable,
-            __file__,
-            "--worker",
-            side,
-            "--result-file",
-            str(result_file),
-            *forwarded(args),
-        ]
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if result_file.exists():
-            return json.loads(result_file.read_text())
-        tail = (proc.stderr or proc.stdout)[-4000:]
-        error = f"exit {proc.returncode}: {tail}"
-        return {"status": "error", "stage": "subprocess", "error": error}
+        result = failure("run", exc)
+    write_worker_result(args, result)
 
 
 def forwarded(args: argparse.Namespace) -> list[str]:
@@ -445,59 +331,6 @@ def forwarded(args: argparse.Namespace) -> list[str]:
         f"--aggregation={args.aggregation}",
     ]
     return [*out, "--no-coverage"] if args.no_coverage else out
-
-
-def version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def summarise(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
-    ok = [r for r in runs if r["side"] == side and r["status"] == "ok"]
-    failed = [r for r in runs if r["side"] == side and r["status"] != "ok"]
-    if not ok:
-        error = failed[0]["error"] if failed else "not run"
-        return {"status": "error", "error": error, "runs": 0}
-    seconds = {k: mean([r["seconds"][k] for r in ok]) for k in (*PHASES, "total")}
-    rss = {k: mean([r["rss"][k] for r in ok]) for k in ok[0]["rss"]}
-    return {
-        "status": "ok" if not failed else "partial",
-        "runs": len(ok),
-        "seconds": seconds,
-        "rss": rss,
-        "completion_tokens": mean([r["completion_tokens"] or 0 for r in ok]),
-    }
-
-
-def ratios(ours: dict[str, Any], trl: dict[str, Any]) -> dict[str, float | None]:
-    if ours["status"] == "error" or trl["status"] == "error":
-        return {"time_trl_over_ours": None, "peak_rss_ours_over_trl": None}
-    return {
-        "time_trl_over_ours": trl["seconds"]["total"] / ours["seconds"]["total"],
-        "peak_rss_ours_over_trl": ours["rss"]["peak_mib"] / trl["rss"]["peak_mib"],
-        "extra_rss_ours_over_trl": ours["rss"]["extra_mib"] / trl["rss"]["extra_mib"],
-    }
-
-
-def goals(r: dict[str, float | None]) -> dict[str, Any]:
-    """Ours at least 1.5x faster per step, and no more memory (peak and extra RSS)."""
-    time_ratio, peak, extra = (
-        r.get("time_trl_over_ours"),
-        r.get("peak_rss_ours_over_trl"),
-        r.get("extra_rss_ours_over_trl"),
-    )
-    return {
-        "time": "TRL/ours >= 1.5",
-        "time_met": None if time_ratio is None else time_ratio >= 1.5,
-        "memory": "ours/TRL <= 1 for peak and extra RSS",
-        "memory_met": None if peak is None or extra is None else peak <= 1.0 and extra <= 1.0,
-    }
 
 
 def table(payload: dict[str, Any]) -> Any:
@@ -603,7 +436,7 @@ def main() -> None:
     runs = []
     for i, side in enumerate(order):
         console.print(f"[{i + 1}/{len(order)}] {side} ...")
-        result = spawn(side, args)
+        result = spawn(__file__, side, forwarded(args))
         if result["status"] != "ok":
             console.print(f"  {side} failed: {result['error'][:500]}")
         else:
@@ -611,7 +444,7 @@ def main() -> None:
             console.print(f"  step {step:.3f}s, peak RSS {peak:.0f} MiB")
         runs.append({"side": side, "index": i, **result})
 
-    summary = {"ours": summarise(runs, "ours"), "trl": summarise(runs, "trl")}
+    summary = {side: summarise(runs, side, PHASES) for side in ("ours", "trl")}
     trl_run = next((r for r in runs if r["side"] == "trl" and r["status"] == "ok"), None)
     payload = {
         "benchmark": "one on-policy distillation step, ours (SVA) vs TRL DistillationTrainer",

@@ -60,12 +60,13 @@ def test_require_peer_exits_with_the_install_command() -> None:
     assert message.endswith("Install it with: pip install no-such-peer")
 
 
-def test_opd_vs_trl_without_trl_says_how_to_install_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", ["opd_vs_trl.py", "grpo_vs_trl.py"])
+def test_trl_benches_without_trl_say_how_to_install_it(tmp_path: Path, script: str) -> None:
     # A `trl` that fails to import stands for a machine without TRL, installed or not.
     (tmp_path / "trl.py").write_text("raise ImportError('TRL is not installed')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "opd_vs_trl.py"), "--order", "ours,trl"],
+        [sys.executable, str(BENCH / script), "--order", "ours,trl"],
         capture_output=True,
         text=True,
         env=env,
@@ -114,3 +115,29 @@ def test_bench_tables_read_whole_at_80_columns() -> None:
     sva = _load_bench("sva_loss")
     text = _render_80(sva.table(_stored("sva_loss")["rows"]))
     assert "sva k=64 + coverage" in text and "T=8,192 V=151,936" in text
+
+
+def test_grpo_bench_reward_is_the_same_on_both_sides() -> None:
+    from longhorizon.core import RunProvenance, Status, Task, Trajectory
+    from longhorizon.core.tokens import ModelCall
+    from longhorizon.rl.config import GRPOObjective
+    from longhorizon.rl.samples import rollout_reward
+
+    bench = _load_bench("grpo_vs_trl")
+    verify = bench.parity_verify(4)
+    task = Task(id="p0", domain="p0", instruction="x", answer="")
+    objective = GRPOObjective(reward="fraction", overlong="keep")
+    cases = {(2, 4, 6, 8, 1): 1.0, (1, 2, 3, 5, 6): 0.25, (7, 10): 0.25, (): 0.0}
+    for ids, expected in cases.items():
+        call = ModelCall(new_prompt_ids=[1], completion_ids=list(ids))
+        traj = Trajectory(
+            id="t",
+            task_id="p0",
+            domain="p0",
+            calls=[call],
+            status=Status.TRUNCATED,
+            provenance=RunProvenance(model="m", backend="hf"),
+        )
+        traj = traj.model_copy(update={"verdicts": verify(task, traj)})
+        assert bench.even_share(list(ids), 4) == expected  # TRL's reward function
+        assert rollout_reward(traj, objective) == expected  # ours, from the verdicts
