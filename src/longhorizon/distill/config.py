@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from longhorizon.serving.options import PLACE_FIELDS, EngineKind, VLLMEngineConfig
 from longhorizon.training.config import config_fingerprint, omit_at_default
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
@@ -36,6 +37,8 @@ Routing = Literal["hard", "soft"]
 # Fields added after stage keys were cached: left at their default they stay out of the dump
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
+ENGINE_FIELDS = ("backend", "vllm")  # the rollout engine's, added later likewise
+ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in PLACE_FIELDS)
 # Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
 # share the rest equally (a single teacher gets 1).
 OWN_TEACHER_WEIGHT = 0.5
@@ -111,6 +114,16 @@ class RolloutConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1)
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+    backend: EngineKind = Field(
+        default="hf",
+        description="the student's rollout engine: hf (an in-process snapshot) or vllm (a "
+        "server whose weights are synced at every refresh; `serving/engine.py`)",
+    )
+    vllm: VLLMEngineConfig = VLLMEngineConfig()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ENGINE_FIELDS)
 
 
 def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:
@@ -217,6 +230,16 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
+        if (
+            self.rollout.backend != "hf"
+            and self.loss.kind in STUDENT_TOPK_KINDS
+            and self.rollout.refresh_every > 1
+        ):
+            raise ValueError(
+                f"loss.kind {self.loss.kind} takes the rollout policy's top-k from the student "
+                "in this process, which matches a vllm engine's weights only when it is synced "
+                "every step: set rollout.refresh_every: 1, or rollout.backend: hf"
+            )
         return self
 
     def _check_routing(self) -> None:
@@ -272,4 +295,4 @@ class DistillConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
-        return config_fingerprint(self, {"token_monitors"})
+        return config_fingerprint(self, {"token_monitors", *ENGINE_PLACE})

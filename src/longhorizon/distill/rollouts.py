@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
+from longhorizon.core.tokens import leaf_calls, sequence_logprobs
 from longhorizon.distill.batch import RolloutSample
 from longhorizon.harness import EpisodeRunner, trajectory_id
 
@@ -99,11 +100,18 @@ def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random)
 
 def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
     return [
-        RolloutSample(t.domain, seq.input_ids, seq.loss_mask, t.id, j)
+        RolloutSample(t.domain, seq.input_ids, seq.loss_mask, t.id, j, _engine_logprobs(t, leaf))
         for t in trajs
-        for j, seq in enumerate(t.token_sequences())
+        for j, (seq, leaf) in enumerate(zip(t.token_sequences(), leaf_calls(t.calls), strict=True))
         if any(seq.loss_mask[1:])
     ]
+
+
+def _engine_logprobs(traj: Trajectory, leaf: int) -> list[float] | None:
+    try:
+        return sequence_logprobs(traj.calls, leaf)
+    except ValueError:  # a backend that returns no logprobs: no engine-vs-trainer KL
+        return None
 
 
 def rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:

@@ -9,13 +9,21 @@ are the spec's search-teacher values: lr 1e-6 constant, 32 prompts x 8 rollouts,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from longhorizon.rl.shaping import Shaping
-from longhorizon.training.config import config_fingerprint
+from longhorizon.serving.options import PLACE_FIELDS, EngineKind, VLLMEngineConfig
+from longhorizon.training.config import config_fingerprint, omit_at_default
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
@@ -23,6 +31,9 @@ Aggregation = Literal["token", "sequence"]
 Overlong = Literal["mask", "penalise", "keep"]
 Reward = Literal["all", "fraction"]
 Advantage = Literal["grpo", "papo"]
+# Added after runs were cached: left at their default they stay out of the dump (content keys).
+ENGINE_FIELDS = ("backend", "vllm")
+ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in PLACE_FIELDS)
 
 
 class GRPOObjective(BaseModel):
@@ -104,6 +115,16 @@ class RLRolloutConfig(BaseModel):
     )
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+    backend: EngineKind = Field(
+        default="hf",
+        description="the rollout engine: hf (an in-process snapshot) or vllm (a server whose "
+        "weights are synced after every update; needs objective.tis_cap)",
+    )
+    vllm: VLLMEngineConfig = VLLMEngineConfig()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ENGINE_FIELDS)
 
     @model_validator(mode="after")
     def _check(self) -> RLRolloutConfig:
@@ -152,6 +173,17 @@ class RLConfig(BaseModel):
     tensorboard: bool = True
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
 
+    @model_validator(mode="after")
+    def _engine_correction(self) -> RLConfig:
+        if self.rollout.backend != "hf" and self.objective.tis_cap is None:
+            raise ValueError(
+                f"rollout.backend = {self.rollout.backend} samples with the server's kernels, "
+                "not the trainer's: set objective.tis_cap (e.g. 2.0) so that the ratios are "
+                "taken against the trainer's logprobs and the engine mismatch is corrected by "
+                "truncated importance sampling"
+            )
+        return self
+
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
@@ -161,4 +193,4 @@ class RLConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the training curve (not logging nor bookkeeping)."""
-        return config_fingerprint(self)
+        return config_fingerprint(self, set(ENGINE_PLACE))
