@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from longhorizon.serving.options import PLACE_FIELDS, EngineKind, VLLMEngineConfig
+from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
 from longhorizon.training.config import config_fingerprint, omit_at_default
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
@@ -38,7 +38,7 @@ Routing = Literal["hard", "soft"]
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
 ENGINE_FIELDS = ("backend", "vllm")  # the rollout engine's, added later likewise
-ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in PLACE_FIELDS)
+ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 # Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
 # share the rest equally (a single teacher gets 1).
 OWN_TEACHER_WEIGHT = 0.5

@@ -228,7 +228,7 @@ class Distiller:
         """Roll out, score, update; returns the step's log record."""
         clock = [time.perf_counter()]
         assert self.engine is not None
-        synced: dict[str, float] = {}
+        synced: dict[str, Any] = {}
         if step % self.config.rollout.refresh_every == 0:
             synced = await self.engine.sync(self.student, step)
         trajs = await self.rollout(step)

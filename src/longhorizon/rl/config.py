@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from longhorizon.rl.shaping import Shaping
-from longhorizon.serving.options import PLACE_FIELDS, EngineKind, VLLMEngineConfig
+from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
 from longhorizon.training.config import config_fingerprint, omit_at_default
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
@@ -33,7 +33,7 @@ Reward = Literal["all", "fraction"]
 Advantage = Literal["grpo", "papo"]
 # Added after runs were cached: left at their default they stay out of the dump (content keys).
 ENGINE_FIELDS = ("backend", "vllm")
-ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in PLACE_FIELDS)
+ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 
 
 class GRPOObjective(BaseModel):

@@ -337,7 +337,7 @@ class GRPOTrainer:
 
 
 def engine_record(
-    kind: str, synced: dict[str, float], domains: dict[str, dict[str, float]]
+    kind: str, synced: dict[str, Any], domains: dict[str, dict[str, float]]
 ) -> dict[str, Any]:
     """The rollout engine's part of a step record: its kind, the weight sync's timings (when
     one happened) and the engine-vs-trainer KL over every trained token of the step."""

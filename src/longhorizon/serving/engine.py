@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import torch
 
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.openai_backend import OpenAIBackend
@@ -55,6 +56,7 @@ __all__ = [
 
 SERVED_NAME = "policy"
 SYNC_METHOD = "longhorizon_sync_weights"  # the worker extension's method
+PROBE = "The three primary colours are"  # `check_tokens`' fixed prompt
 PARTIAL_PREFIX = ".partial-"
 RPC_TIMEOUT_S = 600.0
 
@@ -77,7 +79,7 @@ class RolloutEngine(Protocol):
     def model(self) -> Any | None:
         """An in-process model holding the rollout weights, or None (a server)."""
 
-    async def sync(self, model: Any, version: int) -> dict[str, float]:
+    async def sync(self, model: Any, version: int) -> dict[str, Any]:
         """Give the engine `model`'s weights; returns timings (empty when already in step)."""
 
     async def aclose(self) -> None:
@@ -102,7 +104,7 @@ class HFEngine:
     def model(self) -> Any:
         return self.backend.model
 
-    async def sync(self, model: Any, version: int) -> dict[str, float]:
+    async def sync(self, model: Any, version: int) -> dict[str, Any]:
         if version == self.version:
             return {}
         start = time.perf_counter()
@@ -145,8 +147,11 @@ class VLLMEngine:
         *,
         server: VLLMServer | None = None,
         version: int | None = None,
+        check_tokens: int = 0,
     ) -> None:
         self.url = url.rstrip("/").removesuffix("/v1")
+        self.served_name = served_name
+        self.check_tokens = check_tokens
         self.sync_dir = sync_dir
         self.server = server
         self.version = version
@@ -166,19 +171,30 @@ class VLLMEngine:
         """Attach to `config.base_url` (weights unknown until the first sync), or start a
         server on `model_path` (it then holds version 0, the starting weights)."""
         sync_dir = config.sync_dir or workdir / "engine"
+        check = config.check_tokens
         if config.base_url is not None:
             url = config.base_url.rstrip("/").removesuffix("/v1")
-            return cls(url, served_model(url), model_path, sync_dir, concurrency)
+            name = served_model(url)
+            return cls(url, name, model_path, sync_dir, concurrency, check_tokens=check)
         server = policy_server(model_path, config, workdir / "engine" / "vllm.log").start()
         name = server.served_model_name
-        return cls(server.url, name, model_path, sync_dir, concurrency, server=server, version=0)
+        return cls(
+            server.url,
+            name,
+            model_path,
+            sync_dir,
+            concurrency,
+            server=server,
+            version=0,
+            check_tokens=check,
+        )
 
-    async def sync(self, model: Any, version: int) -> dict[str, float]:
+    async def sync(self, model: Any, version: int) -> dict[str, Any]:
         if version == self.version:
             return {}
         return await asyncio.to_thread(self._sync, model, version)
 
-    def _sync(self, model: Any, version: int) -> dict[str, float]:
+    def _sync(self, model: Any, version: int) -> dict[str, Any]:
         clock = [time.perf_counter()]
         folder = write_checkpoint(model, self.sync_dir, version)
         clock.append(time.perf_counter())
@@ -189,7 +205,8 @@ class VLLMEngine:
             if reset.get("success") is not True:
                 raise WeightSyncError(f"{self.url} could not reset its prefix cache: {reset}")
             self._post(client, "/update_weight_version", {"new_version": str(version)})
-        clock.append(time.perf_counter())
+            clock.append(time.perf_counter())
+            checked = self._check(client, model) if self.check_tokens else {}
         prune_checkpoints(self.sync_dir, keep=folder)
         self.version = version
         return {
@@ -197,7 +214,25 @@ class VLLMEngine:
             "write_seconds": clock[1] - clock[0],
             "load_seconds": clock[2] - clock[1],
             "sync_seconds": clock[2] - clock[0],
+            **checked,
         }
+
+    def _check(self, client: httpx.Client, model: Any) -> dict[str, Any]:
+        """The server's and the trainer's greedy tokens after `PROBE`, compared."""
+        tokenizer = self.backend.tokenizer
+        assert tokenizer is not None  # OpenAIBackend loaded it from the model's folder
+        prompt = list(tokenizer.encode(PROBE))
+        payload = {
+            "model": self.served_name,
+            "prompt": prompt,
+            "max_tokens": self.check_tokens,
+            "temperature": 0.0,
+            "ignore_eos": True,  # exactly check_tokens tokens, as the trainer's loop
+            "return_token_ids": True,
+        }
+        served = self._post(client, "/v1/completions", payload)["choices"][0]["token_ids"]
+        trained = greedy_tokens(model, prompt, self.check_tokens)
+        return {"greedy_match": served == trained, "greedy_tokens": len(trained)}
 
     def _post(self, client: httpx.Client, path: str, payload: Any) -> dict[str, Any]:
         response = client.post(f"{self.url}{path}", json=payload)
@@ -218,6 +253,20 @@ class VLLMEngine:
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+
+@torch.no_grad()
+def greedy_tokens(model: Any, prompt: list[int], count: int) -> list[int]:
+    """`count` argmax tokens of the transformers model after `prompt` (EOS not special)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = list(prompt)
+    for _ in range(count):
+        logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
+        ids.append(int(logits.argmax()))
+    model.train(was_training)
+    return ids[len(prompt) :]
 
 
 def served_model(url: str) -> str:

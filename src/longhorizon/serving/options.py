@@ -8,12 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PLACE_FIELDS", "EngineKind", "VLLMEngineConfig"]
+__all__ = ["BOOKKEEPING_FIELDS", "EngineKind", "VLLMEngineConfig"]
 
 # hf: an in-process copy of the policy; vllm: a vLLM server whose weights are synced in place
 EngineKind = Literal["hf", "vllm"]
-# Where a run's vLLM engine is, not what it computes: left out of checkpoint fingerprints.
-PLACE_FIELDS = ("base_url", "sync_dir", "startup_timeout_s")
+# Where a run's vLLM engine is and what it checks, not what it computes: left out of
+# checkpoint fingerprints (a resumed run may attach to another port).
+BOOKKEEPING_FIELDS = ("base_url", "sync_dir", "startup_timeout_s", "check_tokens")
 
 
 class VLLMEngineConfig(BaseModel):
@@ -33,4 +34,10 @@ class VLLMEngineConfig(BaseModel):
         default=None,
         description="folder the weight checkpoints are written to for the server to read "
         "(default OUTPUT_DIR/engine); the server must see it",
+    )
+    check_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="after each sync, this many greedy tokens of the server on a fixed prompt "
+        "are compared with the trainer's (logged as engine.greedy_match; 0: off)",
     )
