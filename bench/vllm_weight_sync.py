@@ -29,9 +29,9 @@ from transformers import AutoModelForCausalLM
 
 from _common import write_result
 from longhorizon.models.registry import resolve_model
-from longhorizon.serving.engine import VLLMEngine, policy_server
+from longhorizon.serving.engine import VLLMEngine
 from longhorizon.serving.options import VLLMEngineConfig
-from longhorizon.serving.vllm import vllm_available
+from longhorizon.serving.vllm import VLLMServer, vllm_available
 
 MODEL = "smollm2-135m"
 
@@ -55,16 +55,22 @@ async def sync_rounds(engine: VLLMEngine, model: Any, syncs: int) -> list[dict[s
     return rounds
 
 
-def restart_rounds(checkpoint: Path, config: VLLMEngineConfig, log: Path, n: int) -> list[float]:
-    """Seconds from stopping a server to a fresh one on `checkpoint` answering, n times."""
+def restart_rounds(checkpoint: Path, tokenizer: str, log: Path, n: int) -> list[float]:
+    """Seconds from stopping a server to a fresh one on `checkpoint` answering, n times (the
+    checkpoint holds the weights only: the tokenizer comes from the starting model)."""
+
+    def server() -> VLLMServer:
+        extra = ["--tokenizer", tokenizer]
+        return VLLMServer(str(checkpoint), max_model_len=2048, extra_args=extra, log_path=log)
+
     seconds = []
-    server = policy_server(str(checkpoint), config, log).start()
+    running = server().start()
     for _ in range(n):
         start = time.perf_counter()
-        server.stop()
-        server = policy_server(str(checkpoint), config, log).start()
+        running.stop()
+        running = server().start()
         seconds.append(time.perf_counter() - start)
-    server.stop()
+    running.stop()
     return seconds
 
 
@@ -89,7 +95,7 @@ def main() -> None:
         finally:
             engine.close()
         checkpoint = workdir / "engine" / f"step-{args.syncs:06d}"
-        restarts = restart_rounds(checkpoint, config, workdir / "restart.log", args.restarts)
+        restarts = restart_rounds(checkpoint, path, workdir / "restart.log", args.restarts)
     report(first_start, rounds, restarts)
 
 

@@ -99,9 +99,26 @@ class DistillLossConfig(BaseModel):
     monitor_coverage: bool = True
 
 
-class RolloutConfig(BaseModel):
+class EngineRollout(BaseModel):
+    """The rollout engine's part of a rollout config, shared by OPD's and GRPO's
+    (`serving/engine.py`); `distill/rollouts.open_rollout_engine` opens it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    concurrency: int = Field(default=8, ge=1)
+    backend: EngineKind = Field(
+        default="hf",
+        description="the rollout engine: hf (an in-process snapshot of the policy) or vllm (a "
+        "server whose weights are synced in place whenever the policy changed)",
+    )
+    vllm: VLLMEngineConfig = VLLMEngineConfig()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ENGINE_FIELDS)
+
+
+class RolloutConfig(EngineRollout):
     prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
     domain_weights: dict[str, float] = Field(
         default_factory=dict,
@@ -110,20 +127,9 @@ class RolloutConfig(BaseModel):
     )
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
-    refresh_every: int = Field(default=1, ge=1, description="optimizer steps per snapshot")
-    concurrency: int = Field(default=8, ge=1)
+    refresh_every: int = Field(default=1, ge=1, description="rollout batches per engine sync")
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
-    backend: EngineKind = Field(
-        default="hf",
-        description="the student's rollout engine: hf (an in-process snapshot) or vllm (a "
-        "server whose weights are synced at every refresh; `serving/engine.py`)",
-    )
-    vllm: VLLMEngineConfig = VLLMEngineConfig()
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), ENGINE_FIELDS)
 
 
 def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:

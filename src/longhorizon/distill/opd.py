@@ -46,6 +46,7 @@ from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
     minibatch_indices,
+    open_rollout_engine,
     pick_prompts,
     rollout_metrics,
     rollout_rates,
@@ -65,7 +66,7 @@ from longhorizon.distill.teachers import TeacherRegistry
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
 from longhorizon.models.registry import resolve_model
-from longhorizon.serving.engine import RolloutEngine, open_engine
+from longhorizon.serving.engine import RolloutEngine
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -128,15 +129,8 @@ class Distiller:
         self.optimizer = build_optimizer(self.student, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_updates)
         self._resume()
-        self.engine = open_engine(
-            cfg.rollout.backend,
-            self.student,
-            self.tokenizer,
-            model_path=resolve_model(cfg.model),
-            vllm=cfg.rollout.vllm,
-            workdir=cfg.output_dir,
-            concurrency=cfg.rollout.concurrency,  # one batch per turn wave
-            version=self.state.step,
+        self.engine = open_rollout_engine(
+            cfg.model, cfg.rollout, cfg.output_dir, self.student, self.tokenizer, self.state.step
         )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)

@@ -9,21 +9,19 @@ are the spec's search-teacher values: lr 1e-6 constant, 32 prompts x 8 rollouts,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
     model_validator,
 )
 
+from longhorizon.distill.config import ENGINE_PLACE, EngineRollout
 from longhorizon.rl.shaping import Shaping
-from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
-from longhorizon.training.config import config_fingerprint, omit_at_default
+from longhorizon.training.config import config_fingerprint
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
@@ -31,9 +29,6 @@ Aggregation = Literal["token", "sequence"]
 Overlong = Literal["mask", "penalise", "keep"]
 Reward = Literal["all", "fraction"]
 Advantage = Literal["grpo", "papo"]
-# Added after runs were cached: left at their default they stay out of the dump (content keys).
-ENGINE_FIELDS = ("backend", "vllm")
-ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 
 
 class GRPOObjective(BaseModel):
@@ -98,13 +93,13 @@ class GRPOObjective(BaseModel):
         return self
 
 
-class RLRolloutConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RLRolloutConfig(EngineRollout):
+    """GRPO's rollouts; with `backend: vllm` the engine is synced after every update and
+    `objective.tis_cap` is required."""
 
     prompts_per_step: int = Field(default=32, ge=1, description="groups kept per step")
     group_size: int = Field(default=8, ge=2, description="rollouts per prompt (G)")
     temperature: float = Field(default=1.0, gt=0.0)
-    concurrency: int = Field(default=8, ge=1)
     dynamic_sampling: bool = True  # drop groups whose rewards are all equal, then refill
     max_tries: int = Field(default=3, ge=1, description="rollout rounds per step (refills + 1)")
     prefilter_attempts: int = Field(
@@ -115,16 +110,6 @@ class RLRolloutConfig(BaseModel):
     )
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
-    backend: EngineKind = Field(
-        default="hf",
-        description="the rollout engine: hf (an in-process snapshot) or vllm (a server whose "
-        "weights are synced after every update; needs objective.tis_cap)",
-    )
-    vllm: VLLMEngineConfig = VLLMEngineConfig()
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), ENGINE_FIELDS)
 
     @model_validator(mode="after")
     def _check(self) -> RLRolloutConfig:

@@ -43,6 +43,7 @@ from longhorizon.core.files import write_text_atomic
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
+    open_rollout_engine,
     pick_prompts,
     rollout_metrics,
     rollout_rates,
@@ -61,7 +62,7 @@ from longhorizon.rl.samples import (
     rollout_reward,
 )
 from longhorizon.rl.step import optimizer_update
-from longhorizon.serving.engine import RolloutEngine, open_engine
+from longhorizon.serving.engine import RolloutEngine
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -133,15 +134,8 @@ class GRPOTrainer:
         self.optimizer = build_optimizer(self.policy, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps)
         self._resume()
-        self.engine = open_engine(
-            cfg.rollout.backend,
-            self.policy,
-            self.tokenizer,
-            model_path=resolve_model(cfg.model),
-            vllm=cfg.rollout.vllm,
-            workdir=cfg.output_dir,
-            concurrency=cfg.rollout.concurrency,
-            version=self.state.step,
+        self.engine = open_rollout_engine(
+            cfg.model, cfg.rollout, cfg.output_dir, self.policy, self.tokenizer, self.state.step
         )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         group = cfg.rollout.group_size
