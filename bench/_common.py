@@ -13,6 +13,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +25,15 @@ import torch
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.provenance import code_version
 
-__all__ = ["RESULTS_DIR", "provenance", "require_peer", "write_result"]
+__all__ = [
+    "RESULTS_DIR",
+    "peak_rss_bytes",
+    "provenance",
+    "require_peer",
+    "reset_peak_rss",
+    "run_child",
+    "write_result",
+]
 
 RESULTS_DIR = Path(__file__).parent / "results"
 REQUIREMENTS = "pip install -r requirements-bench.txt"
@@ -74,3 +84,43 @@ def require_peer(module: str, install_hint: str = REQUIREMENTS) -> ModuleType:
             f"this benchmark compares against {module!r}, which cannot be imported here "
             f"({type(exc).__name__}: {exc}).\nInstall it with: {install_hint}"
         ) from None
+
+
+# ---- peak memory of one measured run, in a fresh child process (Linux) ---------------------
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def reset_peak_rss() -> int:
+    """Reset this process's peak-RSS mark (VmHWM) to its current RSS, which it returns.
+
+    `clear_refs` 5 needs Linux >= 4.0. torch's CPU allocator returns big blocks to the OS, so
+    the peak RSS over this baseline is the run's peak extra memory (tracemalloc sees none of it).
+    """
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS")
+
+
+def peak_rss_bytes() -> int:
+    return _status_bytes("VmHWM")
+
+
+def run_child(script: str, spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """`python SCRIPT --child SPEC_JSON` in a fresh process: its last stdout line as JSON, or
+    {"error": why} when it failed, was killed or timed out."""
+    cmd = [sys.executable, script, "--child", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        reason = "killed (out of memory?)" if proc.returncode < 0 else tail[0]
+        return {"error": reason}
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result

@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
-from _common import write_result
+from _common import peak_rss_bytes, reset_peak_rss, run_child, write_result
 from longhorizon.distill import (
     DistillLossConfig,
     StudentHead,
@@ -66,14 +64,6 @@ DEFAULT_TV_FACTOR = 5.0  # extra memory of the materialised loss in units of T*V
 
 
 # --------------------------------------------------------------------------- child
-
-
-def _status_bytes(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def _teacher_full(t: int, v: int, device: str, gen: torch.Generator) -> Tensor:
@@ -160,15 +150,13 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        before = _status_bytes("VmRSS")
+        before = reset_peak_rss()
     times = []
     start = time.perf_counter()
     run()
     _sync(device)
     times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() if device == "cuda" else _status_bytes("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else peak_rss_bytes()
     for _ in range(spec["repeats"] - 1):
         start = time.perf_counter()
         run()
@@ -190,19 +178,6 @@ def available_bytes(device: str) -> int:
 def estimated_need(t: int, v: int, h: int, factor: float, elem: int) -> int:
     """Materialised loss: factor * T*V*4 extra, plus the T*V teacher input and the model."""
     return int(factor * t * v * 4 + t * v * 4 + 2 * v * h * elem)
-
-
-def run_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout_s:.0f} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        reason = "killed (out of memory?)" if proc.returncode < 0 else tail[0]
-        return {"error": reason}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def repeats_for(t: int, v: int, method: str, base: int) -> int:
@@ -246,7 +221,7 @@ def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "threads": args.threads,
                 }
                 row["load_average_before"] = os.getloadavg()[0]  # the CPU may be shared
-                row.update(run_child(spec, args.child_timeout_s))
+                row.update(run_child(__file__, spec, args.child_timeout_s))
                 if method == "full materialised" and "peak_extra_bytes" in row:
                     factor_by_v[v] = row["peak_extra_bytes"] / (t * v * 4)
                 rows.append(row)

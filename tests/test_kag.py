@@ -53,6 +53,15 @@ def test_nodes_edges_and_constrained_walks(dsn: str) -> None:
         stop_at_4 = kag.random_walk("p0", random.Random(0), 10, allow=lambda n, path: n != "p4")
         assert stop_at_4 == ["p0", "p1", "p2", "p3"]
         assert [n.id for n in kag.nodes("search", NodeType.EVIDENCE)][:2] == ["p0", "p1"]
+        links = kag.edges("search", EdgeType.LINK)
+        assert [(e.src, e.dst) for e in links][:4] == [
+            ("p0", "p1"),
+            ("p1", "p2"),
+            ("p2", "p3"),
+            ("p3", "p0"),
+        ]
+        assert len(links) == 6 and kag.edges("search", EdgeType.SUPPORT) == []
+        assert kag.edges("other") == []
         text = "Zürich — 東京 ✓"
         kag.add_nodes([Node(id="u", domain="x", type=NodeType.FACT, label=text, payload={text: 1})])
         assert kag.node("u") == Node(

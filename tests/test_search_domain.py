@@ -10,6 +10,7 @@ import re
 import time
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,9 +36,11 @@ from longhorizon.domains.search import (
     visited_pages,
 )
 from longhorizon.domains.search.schema import split_label
+from longhorizon.domains.search.spec import SearchLevel, SearchProposer, encyclopedia, open_world
 from longhorizon.domains.search.tasks import question_hop_weight
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent
 from longhorizon.harness.context import DIGEST_HEADER
+from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import Corpus, CorpusIndex, Document
@@ -325,3 +328,44 @@ def test_corpus_is_the_corpus_format(small: Encyclopedia, tmp_path: Path) -> Non
     corpus = Corpus.load(small.write(tmp_path))
     assert corpus.documents == small.documents
     assert all(isinstance(d, Document) and d.links for d in corpus)
+
+
+# ---- the proposer walks the KAG ----------------------------------------------------------------
+def _world_in_kag(tmp_path: Path) -> tuple[Any, KnowledgeActionGraph]:
+    world = open_world(SearchLevel(entities=120, hops=(2, 3)), 0, tmp_path / "res")
+    return world, KnowledgeActionGraph(tmp_path / "kag.db")
+
+
+def test_the_link_graph_read_back_from_the_kag_is_the_encyclopedias(tmp_path: Path) -> None:
+    world, kag = _world_in_kag(tmp_path)
+    source = encyclopedia(120, 0).graph()
+    with kag:
+        world.load_kag(kag)
+        stored = LinkGraph.from_kag(kag, "search")
+    assert list(stored.titles.items()) == list(source.titles.items())  # in page order
+    assert stored.links == source.links  # each page's links in the page's order
+    assert stored.relations == source.relations
+
+
+def test_the_proposer_walks_what_the_store_holds(tmp_path: Path) -> None:
+    import sqlite3
+
+    world, kag = _world_in_kag(tmp_path)
+    with kag:
+        world.load_kag(kag)
+    unchanged = [world.proposer.propose(random.Random(i)) for i in range(30)]
+    # The same walks as on the in-memory graph: reading the KAG changed no task.
+    memory = SearchProposer(encyclopedia(120, 0), (2, 3), 0)
+    assert [t.id if t else None for t in unchanged] == [
+        t.id if t else None for t in (memory.propose(random.Random(i)) for i in range(30))
+    ]
+    # Cut every link out of the pages the first walks used: no later walk can take them.
+    used = {page for t in unchanged if t for page in t.provenance.extra["walk"][:-1]}
+    with sqlite3.connect(tmp_path / "kag.db") as db:
+        db.executemany("DELETE FROM edges WHERE src = ? AND type = 'link'", [(p,) for p in used])
+    with KnowledgeActionGraph(tmp_path / "kag.db") as store:
+        world.proposer.walk_on(LinkGraph.from_kag(store, "search"))
+    changed = [world.proposer.propose(random.Random(i)) for i in range(30)]
+    walks = [t.provenance.extra["walk"] for t in changed if t]
+    assert walks and all(page not in used for walk in walks for page in walk[:-1])
+    assert {t.id for t in changed if t}.isdisjoint(t.id for t in unchanged if t)

@@ -91,6 +91,18 @@ def test_sft_only_teachers_keep_their_keys() -> None:
             "it needs objective.reward = all",
         ),
         (
+            {"stages": {"instruction": ["sft", "grpo"]}, "grpo_domains": {"search": {}}},
+            "teachers.grpo_domains names ['search'], which have no grpo stage",
+        ),
+        (
+            {
+                "stages": {"instruction": ["sft", "grpo"]},
+                "grpo_domains": {"instruction": {"objective": {"advantage": "papo"}}},
+            },
+            "teachers.grpo_domains.instruction over teachers.grpo: objective.advantage = papo "
+            "needs rubric checks",
+        ),
+        (
             {"stages": {"instruction": ["sft", "grpo"]}, "generalist": True},
             "teachers.stages gives ['instruction'] a grpo stage, but teachers.generalist",
         ),
@@ -100,6 +112,22 @@ def test_bad_teacher_stages_name_the_problem(teachers: dict[str, Any], message: 
     with pytest.raises(ValueError) as info:
         Recipe.model_validate(_recipe(**teachers))
     assert message in str(info.value)
+
+
+def test_grpo_domains_merge_over_the_shared_grpo_overrides() -> None:
+    from longhorizon.pipeline.stages import plan
+
+    teachers = {
+        "stages": {"instruction": ["sft", "grpo"], "search": ["sft", "grpo"]},
+        "grpo": {"steps": 3, "lr": 1e-4, "objective": {"reward": "all", "kl_coef": 0.0}},
+        "grpo_domains": {"search": {"steps": 5, "objective": {"kl_coef": 0.01}}},
+    }
+    configs = plan(Recipe.model_validate(_recipe(**teachers)), "student").teacher_grpo
+    assert (configs["instruction"].steps, configs["search"].steps) == (3, 5)
+    assert configs["search"].lr == configs["instruction"].lr == 1e-4  # shared, not overridden
+    assert configs["instruction"].objective.kl_coef == 0.0
+    assert configs["search"].objective.kl_coef == 0.01  # merged key by key
+    assert configs["search"].objective.reward == "all"
 
 
 def test_dry_run_shows_the_validation_error_and_the_grpo_plan(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from longhorizon.core import TrajectoryStore
 from longhorizon.training import SFTConfig, load_config, read_metrics, run_sft
 from longhorizon.training.data import DataConfig, Sample, build_samples
 from longhorizon.training.loss import micro_batch_loss, step_denominator
-from longhorizon.training.packing import collate
+from longhorizon.training.packing import collate, padding_batch
 from longhorizon.training.teach import TEACHER_METADATA, find_teachers, read_teacher
 from tests.test_training_data import make_traj
 
@@ -87,13 +88,15 @@ def tiny_model(path: str, attn: str = "sdpa"):  # type: ignore[no-untyped-def]
     return model.train()
 
 
-def loss_and_grads(model, batches, normalisation: str) -> tuple[float, list[torch.Tensor]]:  # type: ignore[no-untyped-def]
+def loss_and_grads(  # type: ignore[no-untyped-def]
+    model, batches, normalisation: str, chunk: int | None = None
+) -> tuple[float, list[torch.Tensor]]:
     """Accumulate micro-batch losses normalised over all of them, as one optimizer step does."""
     model.zero_grad()
     denominator = step_denominator(batches, normalisation)
     total = 0.0
     for batch in batches:
-        loss = micro_batch_loss(model, batch, denominator, normalisation, CPU).loss
+        loss = micro_batch_loss(model, batch, denominator, normalisation, CPU, None, chunk).loss
         loss.backward()
         total += loss.item()
     return total, [p.grad.clone() for p in model.parameters()]
@@ -169,15 +172,48 @@ def test_packed_loss_on_qwen2(tiny_qwen2_path: str, samples: list[Sample]) -> No
 
 
 @pytest.mark.parametrize("normalisation", ["token", "sample"])
+@pytest.mark.parametrize("chunk", [None, 16])
 def test_gradient_accumulation_equals_the_full_batch(
-    models: dict, samples: list[Sample], normalisation: str
+    models: dict, samples: list[Sample], normalisation: str, chunk: int | None
 ) -> None:
     model = models["sdpa"]
-    full_loss, full_grads = loss_and_grads(model, [collate(samples)], normalisation)
+    full_loss, full_grads = loss_and_grads(model, [collate(samples)], normalisation, chunk)
     micro = [collate(samples[:2]), collate(samples[2:3]), collate(samples[3:])]
-    acc_loss, acc_grads = loss_and_grads(model, micro, normalisation)
+    acc_loss, acc_grads = loss_and_grads(model, micro, normalisation, chunk)
     assert acc_loss == pytest.approx(full_loss, abs=1e-10)
     assert_close(acc_grads, full_grads)
+
+
+@pytest.mark.parametrize(
+    ("normalisation", "isolation", "chunk"),
+    [
+        ("token", "mask", 1),
+        ("token", "position_ids", 7),
+        ("sample", "mask", 64),
+        ("token", "mask", 4096),
+    ],
+)
+def test_chunked_loss_equals_the_materialised_loss_end_to_end(
+    models: dict, samples: list[Sample], normalisation: str, isolation: str, chunk: int
+) -> None:
+    """The trainer's default path (`loss.chunk_size`): same loss, same gradient of every
+    parameter (the output layer's through the hook, the rest through the hidden states)."""
+    model = models["sdpa"]
+    packed = collate(samples, isolation, torch.float64)  # type: ignore[arg-type]
+    loss, grads = loss_and_grads(model, [packed], normalisation, chunk)
+    ref_loss, ref_grads = loss_and_grads(model, [packed], normalisation)
+    assert loss == pytest.approx(ref_loss, abs=1e-12)
+    assert_close(grads, ref_grads, tol=1e-12)
+    assert all(g.abs().sum() > 0 for g in grads[-2:])  # the last norm and the output layer
+
+
+def test_a_padding_micro_batch_gives_zero_loss_and_zero_gradients(
+    models: dict, samples: list[Sample]
+) -> None:
+    padding = padding_batch(0)  # what a rank with no rows left trains on
+    for chunk in (None, 8):
+        loss, grads = loss_and_grads(models["sdpa"], [padding], "token", chunk)
+        assert loss == 0.0 and all(g.abs().max() == 0 for g in grads)
 
 
 # ---- the trainer --------------------------------------------------------------------------
@@ -262,23 +298,69 @@ def test_resume_after_sigkill_reproduces_the_loss_curve_exactly(
     assert losses(tmp_path / "run") == losses(run)  # bit for bit
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
-def test_two_process_run_matches_single_process(
-    baseline: tuple[Path, Path], tmp_path: Path, parallel: str
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def test_two_process_ddp_run_matches_single_process(
+    baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """DDP: the whole curve (its last step of each epoch pads one rank); FSDP2: a 2-step smoke."""
+    """The whole curve (its last step of each epoch pads one rank)."""
     config, run = baseline
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    sets = [f"output_dir={tmp_path / 'run'}", f"parallel={parallel}"]
-    if parallel == "fsdp2":
-        sets.append("max_steps=2")  # changes the lr schedule: only step 1 stays comparable
-    done = launch([*args, *sft_module(config, *sets)])
+    sets = [f"output_dir={tmp_path / 'run'}", "parallel=ddp"]
+    done = launch([*TORCHRUN, *sft_module(config, *sets)])
     assert done.returncode == 0, done.stderr[-3000:]
-    got, expected = losses(tmp_path / "run"), losses(run)
-    assert got[0] == pytest.approx(expected[0], abs=1e-6)
-    if parallel == "ddp":
-        assert got == pytest.approx(expected, abs=1e-6)
+    assert losses(tmp_path / "run") == pytest.approx(losses(run), abs=1e-6)
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final") is not None
+
+
+@pytest.fixture(scope="module")
+def fsdp2_run(baseline: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted 2-process FSDP2 run: the reference curve of its resumed runs."""
+    config, _ = baseline
+    out = tmp_path_factory.mktemp("fsdp2") / "run"
+    done = launch([*TORCHRUN, *sft_module(config, f"output_dir={out}", "parallel=fsdp2")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_two_process_fsdp2_run_matches_single_process(
+    baseline: tuple[Path, Path], fsdp2_run: Path
+) -> None:
+    assert losses(fsdp2_run) == pytest.approx(losses(baseline[1]), abs=1e-6)
+    assert AutoModelForCausalLM.from_pretrained(fsdp2_run / "final") is not None
+
+
+def test_fsdp2_checkpoints_are_sharded_and_resume_exactly(
+    baseline: tuple[Path, Path], fsdp2_run: Path, tmp_path: Path
+) -> None:
+    """Each rank writes its own shards (torch.distributed.checkpoint), nothing gathered to rank
+    0; a run killed after step 5 resumes from step 4 and repeats the curve bit for bit."""
+    step4 = fsdp2_run / "checkpoints" / "step-00000004"
+    shards = sorted(p.name for p in (step4 / "sharded").iterdir())
+    assert shards == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    assert not (step4 / "model.pt").exists() and not (step4 / "optimizer.pt").exists()
+    config, out = baseline[0], tmp_path / "run"
+    args = [*TORCHRUN, *sft_module(config, f"output_dir={out}", "parallel=fsdp2")]
+    killed = launch(args, {"LONGHORIZON_SFT_KILL_AT_STEP": "5"})
+    assert killed.returncode != 0 and len(losses(out)) == 5
+    resumed = launch(args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "step-00000004" in resumed.stdout
+    assert losses(out) == losses(fsdp2_run)  # bit for bit
+
+
+def test_a_sharded_checkpoint_resumes_in_one_process(
+    baseline: tuple[Path, Path], fsdp2_run: Path, tmp_path: Path
+) -> None:
+    """DCP reshards on load: FSDP2's 2-rank shards fill a single process's full tensors."""
+    config, out = baseline[0], tmp_path / "run"
+    shutil.copytree(fsdp2_run / "checkpoints" / "step-00000004", out / "checkpoints" / "step-4")
+    threads = torch.get_num_threads()
+    try:
+        run_sft(load_config(SFTConfig, config, [f"output_dir={out}"]))
+    finally:
+        torch.set_num_threads(threads)
+    assert losses(out) == pytest.approx(losses(fsdp2_run)[4:], abs=1e-6)
 
 
 # ---- CLI ----------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from longhorizon.core import Trajectory, TrajectoryStore
 from longhorizon.distill.monitors import read_token_monitors
@@ -87,6 +89,16 @@ def stored(run_dir: Path, store: str) -> list[Trajectory]:
     return list(TrajectoryStore(run_dir / store))
 
 
+def follow(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click a link or submit button and wait until the next page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
 def text(driver: webdriver.Chrome, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
@@ -100,13 +112,13 @@ def test_filter_open_an_episode_and_its_tokens(
     browser.get(f"{base_url}/trajectories")
     Select(browser.find_element(By.NAME, "store")).select_by_value(store)
     Select(browser.find_element(By.NAME, "status")).select_by_visible_text("COMPLETED")
-    browser.find_element(By.ID, "apply").click()
+    follow(browser, browser.find_element(By.ID, "apply"))
     statuses = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#list td.status")]
     assert statuses == ["COMPLETED"] * len(completed)
     assert text(browser, "#count") == f"1–{len(completed)} of {len(completed)} in 1 store(s)"
     shot(browser, "list-filtered")
 
-    browser.find_element(By.CSS_SELECTOR, "a.episode").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a.episode"))
     traj = completed[0]
     assert text(browser, "#title") == traj.id
     assert text(browser, "#final-answer") == traj.final_answer
@@ -119,7 +131,7 @@ def test_filter_open_an_episode_and_its_tokens(
     assert text(browser, "#verdicts").startswith(verdicts)
     shot(browser, "episode")
 
-    browser.find_element(By.CSS_SELECTOR, "a.token-view").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a.token-view"))
     (seq,) = traj.token_sequences()
     leaf = len(traj.calls) - 1
     assert text(browser, "#summary") == (
@@ -218,7 +230,7 @@ def test_synthesis_task_with_provenance(
     (n_attempts,) = attempts.fetchone()
     task = json.loads(payload)
     browser.get(f"{base_url}/tasks?domain=search")
-    browser.find_element(By.LINK_TEXT, task_id).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, task_id))
     assert text(browser, "#task-status") == status
     walk = task["provenance"]["extra"]["walk"]
     assert text(browser, "#walk").startswith(f"walk: {walk[0]} —")

@@ -51,7 +51,7 @@ def evaluate(
     bench: str | None = typer.Option(
         None,
         help="benchmark(s), comma-separated: ifeval, ifbench, molbench, molbench-ms-1, hipho, "
-        "<domain>-heldout",
+        "mle-medals, <domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(

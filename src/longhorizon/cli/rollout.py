@@ -5,23 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import SamplingParams, Task, TrajectoryStore
-from longhorizon.harness import (
-    BackendAgent,
-    EpisodeRunner,
-    HarnessConfig,
-    RolloutReport,
-    run_rollouts,
-)
-from longhorizon.serving.backends import BackendKind, open_backend
-from longhorizon.tools.catalog import build_toolset
-from longhorizon.verifiers import verify_answer
+from longhorizon.harness import HarnessConfig, RolloutReport, run_rollouts
+from longhorizon.scaleout import RolloutSpec, open_runner
 
 console = Console()
 
@@ -39,75 +30,99 @@ def load_tasks(path: Path) -> list[Task]:
     return tasks
 
 
-def _resources(corpus: list[Path]) -> dict[str, Any]:
-    if not corpus:
-        return {}
-    from longhorizon.tools.corpus import CorpusIndex
-
-    return {"corpus_index": CorpusIndex.open(corpus)}
+RAY = typer.Option(
+    None,
+    "--ray",
+    metavar="ADDRESS",
+    help="run episodes on Ray workers: `local` (a cluster started on 127.0.0.1 for the run), "
+    "`auto` (the one `ray start` made here) or HOST:PORT",
+)
 
 
 def rollout(
     tasks: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL file of tasks"),
     model: str = typer.Option(..., help="short name, checkpoint dir, or served model name"),
     out: Path = typer.Option(..., help="run directory (trajectories/ and report.json)"),
-    concurrency: int = typer.Option(8, min=1, help="episodes in flight"),
+    concurrency: int = typer.Option(8, min=1, help="episodes in flight (per worker with --ray)"),
     backend: str = typer.Option("hf", help="hf, openai (with --base-url) or vllm (starts one)"),
-    base_url: str | None = typer.Option(None, help="server base URL, e.g. http://host:8000/v1"),
+    base_url: list[str] = typer.Option(
+        [], help="server base URL, e.g. http://host:8000/v1; repeat it for several servers"
+    ),
     tokenizer: str | None = typer.Option(None, help="tokenizer dir (openai backend)"),
     corpus: list[Path] = typer.Option([], help="corpus JSONL/Parquet for search and visit"),
     samples: int = typer.Option(1, min=1, help="episodes per task"),
     temperature: float = typer.Option(0.0, min=0.0),
     seed: int | None = typer.Option(None),
     tool_concurrency: int = typer.Option(8, min=1, help="tool executions in flight"),
+    user_model: str | None = typer.Option(
+        None, help="model that plays the user of tool-calling tasks (default: scripted persona)"
+    ),
+    user_base_url: str | None = typer.Option(
+        None, help="OpenAI-compatible server of --user-model (default: load it in process)"
+    ),
+    ray_address: str | None = RAY,
+    workers: int = typer.Option(2, min=1, help="Ray workers (with --ray)"),
 ) -> None:
     """Run every task not yet in OUT, streaming trajectories into OUT/trajectories."""
     if backend not in ("hf", "openai", "vllm"):
         raise typer.BadParameter(f"--backend must be hf, openai or vllm, not {backend!r}")
-    config = HarnessConfig(
-        sampling=SamplingParams(temperature=temperature, seed=seed),
-        workdir=out / "workdirs",
-        model_concurrency=concurrency,
-        tool_concurrency=tool_concurrency,
+    spec = RolloutSpec(
+        model=model,
+        backend=backend,
+        base_urls=tuple(base_url),
+        tokenizer=tokenizer,
+        corpus=tuple(corpus),
+        harness=HarnessConfig(
+            sampling=SamplingParams(temperature=temperature, seed=seed),
+            workdir=out / "workdirs",
+            model_concurrency=concurrency,
+            tool_concurrency=tool_concurrency,
+        ),
+        user_model=user_model,
+        user_base_url=user_base_url,
     )
     task_list = load_tasks(tasks)
-    report = asyncio.run(
-        _run(task_list, model, backend, base_url, tokenizer, corpus, config, out, samples)  # type: ignore[arg-type]
-    )
+    if ray_address is None:
+        report = asyncio.run(_run(spec, task_list, out, samples))
+    else:
+        report = _run_ray(spec, task_list, out, samples, ray_address, workers)
     _print(report, out)
 
 
-async def _run(
-    tasks: list[Task],
-    model: str,
-    kind: BackendKind,
-    base_url: str | None,
-    tokenizer: str | None,
-    corpus: list[Path],
-    config: HarnessConfig,
-    out: Path,
-    samples: int,
-) -> RolloutReport:
+async def _run(spec: RolloutSpec, tasks: list[Task], out: Path, samples: int) -> RolloutReport:
+    """The embedded path: one process, episodes as asyncio tasks."""
     store = TrajectoryStore(out / "trajectories")
-    async with open_backend(
-        model,
-        kind,
-        base_url=base_url,
-        tokenizer=tokenizer,
-        max_concurrency=config.model_concurrency,
-    ) as backend:
-        runner = EpisodeRunner(
-            BackendAgent(backend),
-            lambda task: build_toolset(task.protocol.tools),
-            config,
-            verify=verify_answer,
-            resources=_resources(corpus),
-        )
-        report = await run_rollouts(
-            runner, tasks, store, concurrency=config.model_concurrency, samples_per_task=samples
-        )
-    store.close()
-    return report
+    try:
+        async with open_runner(spec) as runner:
+            return await run_rollouts(
+                runner,
+                tasks,
+                store,
+                concurrency=spec.harness.model_concurrency,
+                samples_per_task=samples,
+            )
+    finally:
+        store.close()
+
+
+def _run_ray(
+    spec: RolloutSpec, tasks: list[Task], out: Path, samples: int, address: str, workers: int
+) -> RolloutReport:
+    """Episodes on `workers` Ray actors; this process (the driver) writes the store."""
+    try:  # Ray is an optional extra: without it, say how to install it
+        from longhorizon.scaleout.ray_cluster import connect
+        from longhorizon.scaleout.ray_rollouts import run_rollouts_ray, start_workers
+    except ImportError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    connect(None if address == "local" else address, num_cpus=workers)
+    per_worker = spec.harness.model_concurrency
+    store = TrajectoryStore(out / "trajectories")
+    try:
+        pool = start_workers(spec, workers, per_worker)
+        return run_rollouts_ray(pool, tasks, store, per_worker=per_worker, samples_per_task=samples)
+    finally:
+        store.close()
 
 
 def _print(report: RolloutReport, out: Path) -> None:
@@ -121,6 +136,8 @@ def _print(report: RolloutReport, out: Path) -> None:
         "passed": report.passed,
         "success rate": f"{report.success_rate:.1%}",
         "aborted (not stored)": report.aborted,
+        "reruns (worker lost)": report.reruns,
+        "duplicates (not stored again)": report.duplicates,
         "statuses": ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items())),
         "completion tokens/s": f"{report.tokens_per_s:.1f}",
         "time in tools": f"{report.tool_share:.1%}",

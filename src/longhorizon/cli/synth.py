@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import typer
 from pydantic import BaseModel
@@ -12,6 +12,7 @@ from rich.console import Console
 
 from longhorizon.domains import LevelError, registry, synthesize
 from longhorizon.domains.spec import DomainSpec
+from longhorizon.serving.backends import BackendKind
 from longhorizon.synthesis import print_report
 
 console = Console()
@@ -30,7 +31,15 @@ def synth(
         help="LLM for proposer-free roles (solver, no-tool "
         "attempt); default: the domain's scripted expert",
     ),
-    tokenizer: str = typer.Option("tiny-llama", help="tokenizer the token records use"),
+    solver: str = typer.Option(
+        "hf", help="how --model runs: hf (in process), vllm (starts a server), openai (--base-url)"
+    ),
+    base_url: str | None = typer.Option(
+        None, help="server of --solver openai, e.g. http://h:8000/v1"
+    ),
+    tokenizer: str | None = typer.Option(
+        None, help="tokenizer of the token records (default: the model's; tiny-llama if scripted)"
+    ),
     seed: int = typer.Option(0),
     concurrency: int = typer.Option(8, min=1),
     level: str | None = typer.Option(
@@ -44,6 +53,7 @@ def synth(
     """Propose, solve, verify and keep tasks until N are accepted; print the report."""
     spec = cli_spec(domain)
     parsed = cli_level(spec, level)
+    kind = cli_solver(solver, model, base_url)
     out.mkdir(parents=True, exist_ok=True)
     report = asyncio.run(
         synthesize(
@@ -52,6 +62,8 @@ def synth(
             out,
             level=parsed,
             model=model,
+            backend=kind,
+            base_url=base_url,
             tokenizer=tokenizer,
             seed=seed,
             concurrency=concurrency,
@@ -64,6 +76,17 @@ def synth(
         f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "
         f"report: {out / 'synth_report.json'}"
     )
+
+
+def cli_solver(solver: str, model: str | None, base_url: str | None) -> BackendKind:
+    """--solver, checked against --model and --base-url (usage errors, exit 2)."""
+    if solver not in get_args(BackendKind):
+        raise typer.BadParameter(f"--solver must be hf, openai or vllm, not {solver!r}")
+    if solver != "hf" and model is None:
+        raise typer.BadParameter(f"--solver {solver} needs --model (the model that solves)")
+    if (solver == "openai") != (base_url is not None):
+        raise typer.BadParameter("--base-url goes with --solver openai, and only with it")
+    return cast(BackendKind, solver)
 
 
 def cli_spec(domain: str) -> DomainSpec[Any]:

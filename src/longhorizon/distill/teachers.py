@@ -15,6 +15,8 @@ import hashlib
 import json
 from typing import Any
 
+import torch
+
 from longhorizon.distill.config import ARBITRARY_ID_KINDS, TeacherSpec
 from longhorizon.models.hf import HFBackend
 from longhorizon.models.openai_backend import OpenAIBackend
@@ -25,6 +27,7 @@ __all__ = [
     "TeacherError",
     "TeacherRegistry",
     "TeacherSpec",
+    "open_frozen",
     "open_teacher",
     "tokenizer_fingerprint",
 ]
@@ -44,11 +47,25 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 def open_teacher(spec: TeacherSpec) -> Backend:
     if spec.backend == "hf":
-        return HFBackend.from_pretrained(resolve_model(spec.model))
+        return open_frozen(resolve_model(spec.model), spec.dtype, spec.device)
     if spec.base_url is None:
         raise TeacherError(f"teacher for {spec.domain!r}: an openai teacher needs base_url")
     tokenizer = spec.tokenizer or resolve_model(spec.model)
     return OpenAIBackend(spec.base_url, model=spec.model, tokenizer=tokenizer)
+
+
+def open_frozen(path: str, dtype: str = "auto", device: str = "auto") -> HFBackend:
+    """An in-process teacher loaded in `dtype` on `device`, with no gradient: a frozen teacher
+    holds one copy of its weights. Not in float32, its dtype joins its id (the score cache's
+    key). auto: the GPU when there is one (bfloat16 there), else the CPU in float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    backend = HFBackend.from_pretrained(path, device=device, dtype=dtype)
+    backend.model.requires_grad_(False)
+    loaded = next(backend.model.parameters()).dtype
+    if loaded != torch.float32:
+        backend.model_id = f"{path}@{str(loaded).removeprefix('torch.')}"
+    return backend
 
 
 Mixtures = dict[str, dict[str, float]]  # sample domain -> {teacher domain: weight > 0}
@@ -73,7 +90,8 @@ class TeacherRegistry:
         opened: dict[tuple[str, ...], Backend] = {}
         teachers = {}
         for spec in specs:
-            same = (spec.model, spec.backend, str(spec.base_url), str(spec.tokenizer))
+            same: tuple[str, ...] = (spec.model, spec.backend, str(spec.base_url))
+            same += (str(spec.tokenizer), spec.dtype, spec.device)
             if same not in opened:
                 opened[same] = open_teacher(spec)
             teachers[spec.domain] = opened[same]

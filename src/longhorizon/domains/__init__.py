@@ -2,7 +2,7 @@
 protocol, verifier, world: proposer, expert, guesser, held-out split, resources).
 
 Importing this package registers the built-in domains (search, instruction, molecules,
-science, tool) in `registry`; the first lookup loads the plug-in domains: the modules named in
+science, tool, mle) in `registry`; the first lookup loads the plug-in domains: the modules named in
 `LONGHORIZON_DOMAINS` (comma-separated, `module` or `module:ATTR`) and the entry points of
 `longhorizon.domains`.
 `verify(task, trajectory)` is the one verifier every stage calls: it routes by `task.domain`.
@@ -12,6 +12,7 @@ from longhorizon.core.task import Task
 from longhorizon.core.trajectory import Trajectory, Verdict
 from longhorizon.domains import registry
 from longhorizon.domains.instruction.spec import SPEC as INSTRUCTION
+from longhorizon.domains.mle.spec import SPEC as MLE
 from longhorizon.domains.molecules.spec import SPEC as MOLECULES
 from longhorizon.domains.science.spec import SPEC as SCIENCE
 from longhorizon.domains.search.spec import SPEC as SEARCH
@@ -28,6 +29,7 @@ from longhorizon.domains.tool.spec import SPEC as TOOL
 __all__ = [
     "HELDOUT_SEED",
     "INSTRUCTION",
+    "MLE",
     "MOLECULES",
     "SCIENCE",
     "SEARCH",
@@ -46,6 +48,7 @@ registry.register(INSTRUCTION)
 registry.register(MOLECULES)
 registry.register(SCIENCE)
 registry.register(TOOL)
+registry.register(MLE)
 
 
 def verify(task: Task, trajectory: Trajectory) -> list[Verdict]:

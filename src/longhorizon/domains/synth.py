@@ -13,6 +13,7 @@ from longhorizon.domains.spec import DomainSpec
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
+from longhorizon.serving.backends import BackendKind
 from longhorizon.synthesis.run import DomainBuilder, run_synthesis
 from longhorizon.synthesis.selfplay import SynthReport
 from longhorizon.synthesis.types import Domain
@@ -39,13 +40,16 @@ async def synthesize(
     *,
     level: BaseModel | dict[str, Any] | None = None,
     model: str | None = None,
-    tokenizer: str = "tiny-llama",
+    backend: BackendKind = "hf",
+    base_url: str | None = None,
+    tokenizer: str | None = None,
     seed: int = 0,
     concurrency: int = 8,
     kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
 ) -> SynthReport:
-    """N accepted tasks of `spec`'s domain at `level` (its default when None) into `out`."""
+    """N accepted tasks of `spec`'s domain at `level` (its default when None) into `out`;
+    `model` on `backend` solves and guesses (see `run_synthesis`), else the scripted expert."""
     build = domain_builder(spec, spec.parse_level(level), seed, out)
     return await run_synthesis(
         build,
@@ -53,6 +57,8 @@ async def synthesize(
         out,
         kag=kag_dsn or spec.kag_path(out),
         model=model,
+        backend=backend,
+        base_url=base_url,
         tokenizer=tokenizer,
         seed=seed,
         concurrency=concurrency,

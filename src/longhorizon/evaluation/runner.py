@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from longhorizon.domains import registry
-from longhorizon.evaluation import hipho, ifbench, ifeval, molbench, molbench_ms1
+from longhorizon.evaluation import hipho, ifbench, ifeval, mlebench, molbench, molbench_ms1
 from longhorizon.evaluation.bench import Bench, Loaded, run_bench
 from longhorizon.evaluation.heldout import heldout_bench
 from longhorizon.evaluation.horizon import by_hops, truncation
@@ -29,7 +29,14 @@ from longhorizon.serving.backends import open_backend
 # Fixed benchmarks; every registered domain adds its `<domain>-heldout` bench (`benches()`).
 BENCHES: dict[str, Bench] = {
     b.name: b
-    for b in (ifeval.BENCH, ifbench.BENCH, molbench.BENCH, molbench_ms1.BENCH, hipho.BENCH)
+    for b in (
+        ifeval.BENCH,
+        ifbench.BENCH,
+        molbench.BENCH,
+        molbench_ms1.BENCH,
+        hipho.BENCH,
+        mlebench.BENCH,
+    )
 }
 RESULT_FILE = "result.json"
 

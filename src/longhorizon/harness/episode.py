@@ -35,6 +35,7 @@ from longhorizon.harness.config import HarnessConfig
 from longhorizon.harness.context import COMPACT_PROMPT, ContextState, make_strategy
 from longhorizon.harness.finalise import extract_answer, force_answer_prompt
 from longhorizon.models.conversation import TokenConversation
+from longhorizon.models.router import episode_scope
 from longhorizon.models.types import BackendError, Completion, ToolCallError
 from longhorizon.tools import ToolContext, ToolResult, ToolSet
 
@@ -114,7 +115,8 @@ class EpisodeRunner:
         if seed is not None:
             sampling = sampling.model_copy(update={"seed": seed})
         try:
-            outcome = await self._loop(run, toolset, sampling)
+            with episode_scope(trajectory_id):  # a router keeps the episode on one server
+                outcome = await self._loop(run, toolset, sampling)
         except BackendError as exc:
             outcome = _Outcome(Status.ABORTED, f"model backend failed: {exc}")
         except Exception as exc:  # a harness bug ends this episode, not the rollout

@@ -21,6 +21,8 @@ class RolloutReport:
     finished: int = 0
     passed: int = 0
     aborted: int = 0
+    reruns: int = 0  # episodes started again after their worker died (Ray)
+    duplicates: int = 0  # results whose id was already stored, so not written again
     statuses: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
     model_calls: int = 0
@@ -85,7 +87,7 @@ async def run_rollouts(
         async def worker() -> None:
             while not queue.empty():
                 task, sample = queue.get_nowait()
-                traj = await _episode_with_retries(runner, task, sample)
+                traj = await run_episode(runner, task, sample)
                 report.wall_s = time.perf_counter() - start
                 if traj.status is Status.ABORTED:
                     report.aborted += 1
@@ -100,7 +102,8 @@ async def run_rollouts(
     return report
 
 
-async def _episode_with_retries(runner: EpisodeRunner, task: Task, sample: int) -> Trajectory:
+async def run_episode(runner: EpisodeRunner, task: Task, sample: int) -> Trajectory:
+    """Sample `sample` of `task`, its id and seed fixed by both; an ABORTED run is retried."""
     seed = runner.config.sampling.seed
     seed = None if seed is None else seed + sample
     traj = await runner.run(task, trajectory_id(task, sample), seed=seed)

@@ -91,6 +91,13 @@ class KnowledgeActionGraph:
             )
         return [_node(r) for r in sorted(rows)]
 
+    def edges(self, domain: str, type_: EdgeType | None = None) -> list[Edge]:
+        query = "SELECT src, dst, type, domain, payload FROM edges WHERE domain = ?"
+        params: tuple[str, ...] = (domain,)
+        if type_ is not None:
+            query, params = query + " AND type = ?", (domain, type_.value)
+        return [_edge(r) for r in sorted(self.db.execute(query, params))]
+
     def neighbours(self, node_id: str, type_: EdgeType = EdgeType.LINK) -> list[str]:
         rows = self.db.execute(
             "SELECT dst FROM edges WHERE src = ? AND type = ?", (node_id, type_.value)
@@ -284,6 +291,12 @@ def _trajectory_edges(traj: Trajectory, records: list[ActionRecord]) -> list[Edg
 def _node(row: tuple[Any, ...]) -> Node:
     return Node(
         id=row[0], domain=row[1], type=NodeType(row[2]), label=row[3], payload=json.loads(row[4])
+    )
+
+
+def _edge(row: tuple[Any, ...]) -> Edge:
+    return Edge(
+        src=row[0], dst=row[1], type=EdgeType(row[2]), domain=row[3], payload=json.loads(row[4])
     )
 
 

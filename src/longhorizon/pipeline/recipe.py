@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhorizon.domains import registry
 from longhorizon.models.tiny import TinyModelConfig
-from longhorizon.pipeline.teachers import check_teachers, teacher_stages
+from longhorizon.pipeline.teachers import check_teachers, domain_grpo, teacher_stages
 
 __all__ = [
     "EvalSpec",
@@ -112,7 +112,8 @@ class Recipe(BaseModel):
     teachers: dict[str, Any] = Field(
         default_factory=dict,
         description="teacher SFT overrides, plus `stages` (domain -> [sft] or [sft, grpo]), "
-        "`grpo` (RLConfig overrides of the GRPO teachers; see pipeline/teachers.py) and "
+        "`grpo` (RLConfig overrides of the GRPO teachers; see pipeline/teachers.py), "
+        "`grpo_domains` (one domain's GRPO overrides, merged over `grpo`) and "
         "`generalist: true` (one teacher on every domain, label teacher-generalist, routed to "
         "by every domain in OPD)",
     )
@@ -147,9 +148,9 @@ class Recipe(BaseModel):
     def _teacher_stages(self) -> Recipe:
         """`teachers.stages` and `teachers.grpo` are valid, and GRPO's turn budget fits."""
         check_teachers(self.teachers, self.domains)
-        turns = ((self.teachers.get("grpo") or {}).get("rollout") or {}).get("max_turns")
         for domain, stages in teacher_stages(self.teachers, self.domains).items():
             if "grpo" in stages:
+                turns = (domain_grpo(self.teachers, domain).get("rollout") or {}).get("max_turns")
                 spec = registry.get(domain)
                 spec.check_turns(self.synth.level(domain), turns, "teachers.grpo.rollout.max_turns")
         return self

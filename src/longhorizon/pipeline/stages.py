@@ -148,7 +148,7 @@ def _teacher_domains(recipe: Recipe) -> dict[str, tuple[str, ...]]:
 def _teacher_fields(recipe: Recipe) -> dict[str, object]:
     fields = dict(recipe.teachers)
     # the stages' data, the stage lists, GRPO's config, the generalist switch
-    for key in ("data", "stages", "grpo", "generalist"):
+    for key in ("data", "stages", "grpo", "grpo_domains", "generalist"):
         fields.pop(key, None)
     return SFTConfig.model_validate({**SFTConfig().model_dump(), **fields}).model_dump(
         include=set(fields)

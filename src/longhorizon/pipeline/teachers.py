@@ -4,6 +4,7 @@ Recipe fields (inside `teachers:`, beside the teacher-SFT overrides):
 
     stages: {instruction: [sft, grpo]}   # default: every domain [sft]
     grpo: {steps: 8, lr: 1e-4, ...}      # RLConfig overrides for every GRPO teacher
+    grpo_domains: {tool: {objective: {advantage: papo}}}   # one domain's, merged over grpo
 
 A `[sft]` teacher is today's: `teachers/<domain>/stage-1-<domain>/` writes `teacher/` (its
 folder name and its content key are unchanged, so existing caches stay valid). A
@@ -38,6 +39,7 @@ __all__ = [
     "SFT_DIR",
     "STAGE_NAMES",
     "check_teachers",
+    "domain_grpo",
     "grpo_config",
     "teacher_stages",
     "train_teacher",
@@ -79,34 +81,64 @@ def teacher_stages(teachers: Mapping[str, Any], domains: list[str]) -> dict[str,
 def check_teachers(teachers: Mapping[str, Any], domains: list[str]) -> None:
     """Validate `teachers.stages` and `teachers.grpo` (the overrides, and PAPO's rubrics)."""
     stages = teacher_stages(teachers, domains)
-    overrides = teachers.get("grpo") or {}
-    if not isinstance(overrides, Mapping):
+    per_domain = teachers.get("grpo_domains") or {}
+    if not isinstance(per_domain, Mapping):
         raise ValueError(
-            f"teachers.grpo must be a mapping of RLConfig overrides, got {overrides!r}"
+            f"teachers.grpo_domains must map a domain to overrides, got {per_domain!r}"
         )
-    fixed = sorted(PIPELINE_FIELDS & set(overrides))
-    if fixed:
-        raise ValueError(
-            f"teachers.grpo sets {fixed}: the pipeline sets these (the SFT teacher, the "
-            "domain's training tasks and corpus, the teacher's folders)"
-        )
-    try:
-        cfg = RLConfig.model_validate({"model": "@sft-teacher", "tasks": [], **overrides})
-    except ValidationError as exc:
-        raise ValueError(f"teachers.grpo: {exc}") from None
     grpo = [d for d, s in stages.items() if "grpo" in s]
+    idle = sorted(set(per_domain) - set(grpo))
+    if idle:
+        raise ValueError(
+            f"teachers.grpo_domains names {idle}, which have no grpo stage (teachers.stages "
+            f"gives grpo to {grpo})"
+        )
     if grpo and teachers.get("generalist"):
         raise ValueError(
             f"teachers.stages gives {grpo} a grpo stage, but teachers.generalist trains one "
             "SFT teacher for every domain: GRPO teachers are per domain, so use one or the other"
         )
-    if cfg.objective.advantage == "papo":
-        bare = [d for d in grpo if not registry.get(d).rubric_verifiers]
-        if bare:
-            raise ValueError(
-                f"teachers.grpo.objective.advantage = papo needs rubric checks (the process "
-                f"reward); the verifier of {bare} has none: use advantage grpo"
-            )
+    checked: list[str | None] = list(grpo) or [None]  # no grpo stage: check the overrides alone
+    for domain in checked:
+        where = f"teachers.grpo_domains.{domain} over teachers.grpo"
+        _check_grpo(domain_grpo(teachers, domain), domain, where if domain in per_domain else None)
+
+
+def domain_grpo(teachers: Mapping[str, Any], domain: str | None) -> dict[str, Any]:
+    """`teachers.grpo`, with `teachers.grpo_domains[domain]` merged over it key by key."""
+    base = teachers.get("grpo") or {}
+    if not isinstance(base, Mapping):
+        raise ValueError(f"teachers.grpo must be a mapping of RLConfig overrides, got {base!r}")
+    return _merge(dict(base), (teachers.get("grpo_domains") or {}).get(domain) or {})
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            base[key] = _merge(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base
+
+
+def _check_grpo(overrides: dict[str, Any], domain: str | None, where: str | None) -> None:
+    where = where or "teachers.grpo"
+    fixed = sorted(PIPELINE_FIELDS & set(overrides))
+    if fixed:
+        raise ValueError(
+            f"{where} sets {fixed}: the pipeline sets these (the SFT teacher, the "
+            "domain's training tasks and corpus, the teacher's folders)"
+        )
+    try:
+        cfg = RLConfig.model_validate({"model": "@sft-teacher", "tasks": [], **overrides})
+    except ValidationError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    papo = domain is not None and cfg.objective.advantage == "papo"
+    if papo and not registry.get(str(domain)).rubric_verifiers:
+        raise ValueError(
+            f"{where}: objective.advantage = papo needs rubric checks (the process "
+            f"reward); the verifier of {[domain]} has none: use advantage grpo"
+        )
 
 
 def grpo_config(
@@ -121,7 +153,7 @@ def grpo_config(
     return RLConfig.model_validate(
         {
             "seed": seed,
-            **(recipe_teachers.get("grpo") or {}),
+            **domain_grpo(recipe_teachers, domain),
             "model": str(root / SFT_DIR / "final"),
             "tasks": [tasks],
             "corpus": {domain: corpus} if corpus else {},

@@ -6,11 +6,12 @@ the backend in `harness.BackendAgent` themselves, so harness and serving stay in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Literal
 
 from longhorizon.models.registry import resolve_model
+from longhorizon.models.router import RoutedBackend
 from longhorizon.models.types import Backend
 from longhorizon.serving.vllm import VLLMServer
 
@@ -22,11 +23,14 @@ async def open_backend(
     model: str,
     kind: BackendKind = "hf",
     *,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
     tokenizer: str | None = None,
     max_concurrency: int = 16,
 ) -> AsyncIterator[Backend]:
-    """A Backend for `model`; `vllm` starts a loopback server for the run and stops it."""
+    """A Backend for `model`; `vllm` starts a loopback server for the run and stops it.
+
+    `openai` with several base URLs (servers of the same model) routes each episode to the
+    least-loaded server and keeps its turns there (`models.router.RoutedBackend`)."""
     # backends are imported on use: torch alone takes ~3 s, and the CLI imports this module
     if kind == "hf":
         from longhorizon.models.hf import HFBackend
@@ -40,12 +44,19 @@ async def open_backend(
     from longhorizon.models.openai_backend import OpenAIBackend
 
     if kind == "openai":
-        if base_url is None:
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not urls:
             raise ValueError("--backend openai needs --base-url (the server's /v1 address)")
-        async with OpenAIBackend(
-            base_url, model=model, tokenizer=tokenizer, max_concurrency=max_concurrency
-        ) as client:
-            yield client
+        async with AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    OpenAIBackend(
+                        url, model=model, tokenizer=tokenizer, max_concurrency=max_concurrency
+                    )
+                )
+                for url in urls
+            ]
+            yield clients[0] if len(clients) == 1 else RoutedBackend(clients)
         return
     path = resolve_model(model)
     with VLLMServer(path, served_model_name="policy") as server:

@@ -14,15 +14,17 @@ from rich.console import Console
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
+from longhorizon.serving.backends import BackendKind
 from longhorizon.synthesis.decontam import benchmark_index
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
 
-__all__ = ["DomainBuilder", "run_synthesis"]
+__all__ = ["SCRIPTED_TOKENIZER", "DomainBuilder", "run_synthesis"]
 
 # (the open KAG, the token renderer, the LLM solver or None for scripted roles) -> the Domain
 DomainBuilder = Callable[[KnowledgeActionGraph, ChatRenderer, Agent | None], Domain]
 console = Console()
+SCRIPTED_TOKENIZER = "tiny-llama"  # the token records of scripted experts, unless told otherwise
 
 
 async def run_synthesis(
@@ -32,13 +34,16 @@ async def run_synthesis(
     *,
     kag: str | Path,
     model: str | None = None,
-    tokenizer: str = "tiny-llama",
+    backend: BackendKind = "hf",
+    base_url: str | None = None,
+    tokenizer: str | None = None,
     seed: int = 0,
     concurrency: int = 8,
     eval_sets: Sequence[Path] = (),
 ) -> SynthReport:
-    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser);
-    `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
+    """Scripted experts solve unless `model` names an LLM (then it is solver and guesser),
+    served by `backend` (hf in process, openai at `base_url`, or a vllm server started for the
+    run); `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
     from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
     from longhorizon.harness import BackendAgent
@@ -50,9 +55,18 @@ async def run_synthesis(
     config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
     with KnowledgeActionGraph(kag) as graph:
         if model is None:
-            renderer = ChatRenderer(AutoTokenizer.from_pretrained(resolve_model(tokenizer)))
+            names = resolve_model(tokenizer or SCRIPTED_TOKENIZER)
+            renderer = ChatRenderer(AutoTokenizer.from_pretrained(names))
             return await SelfPlay(build(graph, renderer, None), config, graph, contamination).run()
-        async with open_backend(model, "hf", max_concurrency=concurrency) as backend:
-            agent = BackendAgent(backend)
+        served = open_backend(
+            model,
+            backend,
+            base_url=base_url,
+            # an OpenAI server's model is a served name: the token records need its tokenizer
+            tokenizer=resolve_model(tokenizer or model) if backend == "openai" else tokenizer,
+            max_concurrency=concurrency,
+        )
+        async with served as client:
+            agent = BackendAgent(client)
             domain = build(graph, agent.renderer, agent)
             return await SelfPlay(domain, config, graph, contamination).run()

@@ -32,6 +32,19 @@ _SOURCES: dict[str, tuple[str, str]] = {
         )
     },
     **{
+        name: ("longhorizon.tools.mle.harness", name)
+        for name in (
+            "write_full_code",
+            "patch_code",
+            "execute_code",
+            "list_nodes",
+            "select_node",
+            "invalidate_node",
+            "update_answer",
+            "get_current_answer",
+        )
+    },
+    **{
         name: ("longhorizon.tools.worlds", name)
         for name in (
             "ask_user",

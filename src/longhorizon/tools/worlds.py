@@ -6,7 +6,8 @@ episode's task from `ToolContext.task`; their preconditions are checked inside t
 unmet one is an error observation, the state is unchanged). Tools marked in `DESTRUCTIVE`
 change state; the written policy (`POLICIES`) says the agent must first get the user's
 explicit confirmation. `ask_user` is the simulated user: its observation is the persona's
-reply, so user turns are observations (masked in training like any tool output).
+reply, so user turns are observations (masked in training like any tool output). With
+`resources["user_model"]` set, a language model plays the persona instead (tools/user_model.py).
 
 Not covered: concurrency between episodes (each has its own database) and any notion of
 time; a world is a few dozen rows, enough for dependent calls, not for scale.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from longhorizon.tools import user_model
 from longhorizon.tools.base import tool
 from longhorizon.tools.types import ToolContext, ToolResult
 
@@ -324,16 +326,23 @@ def _ids(value: Any) -> list[tuple[str, str]]:
     return [(k, str(r[k])) for r in rows for k in keys if k in r]
 
 
-@tool
-def ask_user(question: str, ctx: ToolContext) -> str:
+@tool(timeout_s=120.0)  # a model playing the user may take a while on a CPU
+async def ask_user(question: str, ctx: ToolContext) -> ToolResult:
     """Ask the user a question (a missing detail, or a confirmation); returns their reply.
 
     Args:
         question: what to ask, in plain words
     """
     task = ctx.task
-    persona = task.metadata.get("persona", {}) if task is not None else {}
-    return persona_reply(persona, question)
+    model = ctx.resources.get("user_model")
+    if model is None or task is None:  # the default: the scripted persona
+        persona = task.metadata.get("persona", {}) if task is not None else {}
+        return ToolResult(content=persona_reply(persona, question))
+    params = ctx.resources.get("user_model_params") or user_model.DEFAULT_PARAMS
+    try:
+        return ToolResult(content=await user_model.reply(model, task, ctx.state, question, params))
+    except user_model.UserModelError as exc:
+        return ToolResult(content=f"Error: {exc}", error=str(exc))
 
 
 @tool

@@ -1,9 +1,12 @@
 """Resumable checkpoints, written atomically, and the final Hugging Face export.
 
 Layout of `OUTPUT/checkpoints/step-00000040/`:
-    model.pt          full model state dict (keys by parameter name; the same for none, DDP and
-                      FSDP2, gathered with torch.distributed.checkpoint's full-state helpers)
-    optimizer.pt      full optimizer state (keys by parameter name)
+    model.pt          full model state dict, keys by parameter name (single process and DDP)
+    optimizer.pt      full optimizer state, keys by parameter name (single process and DDP)
+    sharded/          FSDP2 instead: model and optimizer state through torch.distributed.checkpoint,
+                      each rank writing only its own shards (`__R_0.distcp`, plus `.metadata`);
+                      nothing is gathered to rank 0. It loads into any world size or parallelism
+                      (DCP reshards on load), a single process included.
     scheduler.pt      LR scheduler state
     rng-rank{R}.pt    python, numpy, torch (and CUDA) RNG states of each rank
     trainer_state.json  step, epoch, data position, world size, data and config fingerprints
@@ -23,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 from pydantic import BaseModel
 from torch import nn
 from torch.distributed.checkpoint.state_dict import (
@@ -37,6 +42,7 @@ from longhorizon.training.distributed import DistEnv, barrier, unwrap
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
+SHARDED = "sharded"
 
 
 class TrainerState(BaseModel):
@@ -97,6 +103,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # ---- saving ------------------------------------------------------------------------------
 def _fsync_tree(path: Path) -> None:
     for file in path.iterdir():
+        if file.is_dir():
+            _fsync_tree(file)
+            continue
         with open(file, "rb") as f:
             os.fsync(f.fileno())
     fd = os.open(path, os.O_RDONLY)
@@ -112,6 +121,23 @@ def full_state(
     model_sd = get_model_state_dict(model, options=options)
     optim_sd = get_optimizer_state_dict(model, optimizer, options=options) if optimizer else {}
     return model_sd, optim_sd
+
+
+def sharded_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """This rank's model and optimizer state, keys by parameter name: DTensor shards under
+    FSDP2, plain tensors otherwise (as load templates, DCP fills either from any layout)."""
+    return {
+        "model": get_model_state_dict(model),
+        "optimizer": get_optimizer_state_dict(model, optimizer),
+    }
+
+
+def load_sharded(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Read a `sharded/` checkpoint into this rank's model and optimizer (collective)."""
+    state = sharded_state(model, optimizer)  # initialises AdamW's state to have slots to fill
+    dcp.load(state, checkpoint_id=path, no_dist=not dist.is_initialized())
+    set_model_state_dict(model, state["model"])
+    set_optimizer_state_dict(model, optimizer, state["optimizer"])
 
 
 def save_checkpoint(
@@ -131,11 +157,15 @@ def save_checkpoint(
             shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
     barrier(env)
-    model_sd, optim_sd = full_state(model, optimizer)  # every rank takes part
     torch.save(rng_state(), tmp / f"rng-rank{env.rank}.pt")
+    if env.parallel == "fsdp2":  # each rank writes its own shards
+        dcp.save(sharded_state(model, optimizer), checkpoint_id=tmp / SHARDED)
+    else:
+        model_sd, optim_sd = full_state(model, optimizer)  # every rank takes part
+        if env.is_main:
+            torch.save(model_sd, tmp / "model.pt")
+            torch.save(optim_sd, tmp / "optimizer.pt")
     if env.is_main:
-        torch.save(model_sd, tmp / "model.pt")
-        torch.save(optim_sd, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     barrier(env)
     if env.is_main:
@@ -157,6 +187,19 @@ def load_checkpoint(
     env: DistEnv,
 ) -> TrainerState:
     """Restore model, optimizer, scheduler and this rank's RNG; returns the trainer state."""
+    if (path / SHARDED).exists():
+        load_sharded(path / SHARDED, model, optimizer)
+    else:
+        load_full(path, model, optimizer, env)
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
+    rng_file = path / f"rng-rank{env.rank}.pt"
+    if rng_file.exists():  # absent when the world size changed: the step uses no randomness
+        set_rng_state(torch.load(rng_file, weights_only=False))
+    return TrainerState.model_validate_json((path / STATE_FILE).read_text())
+
+
+def load_full(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, env: DistEnv) -> None:
+    """Read `model.pt` and `optimizer.pt` (written by a single process or DDP)."""
     # Under FSDP2 rank 0 reads the files and broadcasts shard by shard; DDP ranks read them all.
     broadcast = env.parallel == "fsdp2" and env.world_size > 1
     reads = env.is_main or not broadcast
@@ -165,11 +208,6 @@ def load_checkpoint(
     set_model_state_dict(model, model_sd, options=options)
     optim_sd = torch.load(path / "optimizer.pt", weights_only=True) if reads else {}
     set_optimizer_state_dict(model, optimizer, optim_sd, options=options)
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-    rng_file = path / f"rng-rank{env.rank}.pt"
-    if rng_file.exists():  # absent when the world size changed: the step uses no randomness
-        set_rng_state(torch.load(rng_file, weights_only=False))
-    return TrainerState.model_validate_json((path / STATE_FILE).read_text())
 
 
 def resume_latest(

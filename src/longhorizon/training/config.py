@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
+from longhorizon.training.chunked_ce import DEFAULT_CHUNK
 from longhorizon.training.data import DataConfig
 
 Parallel = Literal["none", "ddp", "fsdp2"]
@@ -24,6 +32,17 @@ IsolationChoice = Literal["auto", "position_ids", "mask"]
 Normalisation = Literal["token", "sample"]
 
 C = TypeVar("C", bound=BaseModel)
+
+
+class SFTLossConfig(BaseModel):
+    """How the cross-entropy is computed (not what it is: both paths give the same loss)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Trained positions per output-layer chunk (training/chunked_ce.py): the T x V logits are
+    # never built, forward or backward. null: the materialised reference, logits at every
+    # trained position at once (several T x V float32 tensors: 6.4 GB each at 32K x 49,152).
+    chunk_size: int | None = Field(default=DEFAULT_CHUNK, ge=1)
 
 
 class SFTConfig(BaseModel):
@@ -47,6 +66,7 @@ class SFTConfig(BaseModel):
     # builds the block-diagonal mask from them); an explicit float 4D mask on CPU (faster there).
     isolation: IsolationChoice = "auto"
     loss_normalisation: Normalisation = "token"
+    loss: SFTLossConfig = SFTLossConfig()
     # ---- optimisation ---------------------------------------------------------------------
     lr: float = Field(default=1e-5, gt=0)
     schedule: Literal["cosine", "constant"] = "cosine"
@@ -94,12 +114,21 @@ class SFTConfig(BaseModel):
             )
         return per_rank
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after SFT runs were cached; both loss paths agree to float rounding, so at its
+        # default it stays out of their content keys and checkpoint fingerprints.
+        return omit_at_default(self, handler(self), ("loss",))
+
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """Every field, `loss` included (the printed and saved config shows what ran)."""
+        fields = self.model_dump(mode="json")
+        fields.setdefault("loss", self.loss.model_dump(mode="json"))
+        return yaml.safe_dump(fields, sort_keys=False)
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging, nor the parallelism)."""

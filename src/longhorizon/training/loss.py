@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from longhorizon.training.chunked_ce import chunked_cross_entropy
+from longhorizon.training.distributed import unwrap
 from longhorizon.training.packing import IGNORE, MicroBatch
 
 
@@ -41,6 +43,46 @@ def forward_logits(
     return out.logits[0]
 
 
+def materialised_losses(
+    model: nn.Module, batch: MicroBatch, device: torch.device, keep: Tensor, targets: Tensor
+) -> Tensor:
+    """CE at the `keep` positions from their P x V logits (the reference path)."""
+    logits = forward_logits(model, batch, device, keep)
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()  # log-softmax in full precision
+    return F.cross_entropy(logits, targets, reduction="none", ignore_index=IGNORE)
+
+
+def chunked_losses(
+    model: nn.Module,
+    batch: MicroBatch,
+    device: torch.device,
+    keep: Tensor,
+    targets: Tensor,
+    chunk: int,
+    matmul_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """CE at the `keep` positions by `chunked_cross_entropy`: no P x V logits, forward or
+    backward. The output layer's input is taken by a pre-hook, which hands the layer zero
+    positions; the loss is computed there, inside the model's forward, where FSDP2 holds the
+    layer's unsharded weight. Ignored targets read row 0 (their scale is 0)."""
+    head: nn.Module = unwrap(model).get_output_embeddings()  # type: ignore[operator]
+    found: list[Tensor] = []
+
+    def take_hidden(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor]:
+        h_PH, ids, w_VH = args[0][0], targets.clamp(min=0), module.weight
+        assert isinstance(w_VH, Tensor)
+        found.append(chunked_cross_entropy(h_PH, w_VH, ids, chunk, matmul_dtype))
+        return (args[0][:, :0],)
+
+    handle = head.register_forward_pre_hook(take_hidden)
+    try:
+        forward_logits(model, batch, device, keep)
+    finally:
+        handle.remove()
+    return found[0]
+
+
 @dataclass(frozen=True)
 class MicroLoss:
     """The micro-batch's share of the step loss, and its token losses (detached, for logs)."""
@@ -57,8 +99,12 @@ def micro_batch_loss(
     normalisation: str,
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
+    chunk_size: int | None = None,
 ) -> MicroLoss:
-    """sum_t c_t * CE(logits_t, label_t) / denominator over this micro-batch's trained positions."""
+    """sum_t c_t * CE(logits_t, label_t) / denominator over this micro-batch's trained positions.
+
+    `chunk_size`: positions per output-layer chunk (`chunked_losses`); None builds the trained
+    positions' logits at once (`materialised_losses`, the reference)."""
     labels = batch.labels[0]
     keep = (labels != IGNORE).nonzero().squeeze(1)
     if keep.numel() == 0:  # a padding micro-batch: keep one position so every weight gets a grad
@@ -68,12 +114,12 @@ def micro_batch_loss(
         if autocast_dtype is not None
         else contextlib.nullcontext()
     )
-    with amp:
-        logits = forward_logits(model, batch, device, keep)
-    if logits.dtype in (torch.bfloat16, torch.float16):
-        logits = logits.float()  # log-softmax in full precision
     targets = labels[keep].to(device)
-    losses = F.cross_entropy(logits, targets, reduction="none", ignore_index=IGNORE)
+    with amp:
+        if chunk_size is None:
+            losses = materialised_losses(model, batch, device, keep, targets)
+        else:
+            losses = chunked_losses(model, batch, device, keep, targets, chunk_size, autocast_dtype)
     scale = batch.token_scale(normalisation)[0, keep].to(device=device, dtype=losses.dtype)
     loss = (losses * scale).sum() / max(denominator, 1.0)
     trained = labels[keep] != IGNORE

@@ -261,10 +261,11 @@ class SFTTrainer:
         """Backward over every micro-batch (gradients synced on the last one only)."""
         cfg, env, amp = self.cfg, self._env, self.autocast
         loss_sum, domain_sums = 0.0, [0.0] * (2 * len(self.domains))
+        normalisation, chunk = cfg.loss_normalisation, cfg.loss.chunk_size
         for i, batch in enumerate(batches):
             with gradient_sync(self.model, env, sync=i == len(batches) - 1):
                 part = micro_batch_loss(
-                    self.model, batch, denominator, cfg.loss_normalisation, env.device, amp
+                    self.model, batch, denominator, normalisation, env.device, amp, chunk
                 )
                 # DDP and FSDP2 average gradients over ranks: scale up to keep the global sum.
                 (part.loss * env.world_size).backward()

@@ -26,6 +26,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longhorizon.kag import EdgeType, KnowledgeActionGraph, NodeType
 from longhorizon.tools.corpus import Corpus, Document
 
 if TYPE_CHECKING:
@@ -122,6 +123,24 @@ class LinkGraph:
     @classmethod
     def from_encyclopedia(cls, encyclopedia: Encyclopedia) -> LinkGraph:
         return encyclopedia.graph()
+
+    @classmethod
+    def from_kag(cls, kag: KnowledgeActionGraph, domain: str) -> LinkGraph:
+        """The domain's evidence pages and LINK edges as the store holds them: pages and each
+        page's links keep the order of their `rank` (so walks match the source graph's
+        exactly), and an edge's `relation` is its label."""
+        pages = kag.nodes(domain, NodeType.EVIDENCE)
+        pages.sort(key=lambda n: (n.payload.get("rank", 0), n.id))  # walks start in page order
+        titles = {n.id: n.label or n.id for n in pages}
+        edges = [e for e in kag.edges(domain, EdgeType.LINK) if e.src in titles and e.dst in titles]
+        edges.sort(key=lambda e: (e.src, e.payload.get("rank", 0), e.dst))
+        links: dict[str, list[str]] = {page: [] for page in titles}
+        for edge in edges:
+            links[edge.src].append(edge.dst)
+        relations = {
+            (e.src, e.dst): e.payload["relation"] for e in edges if "relation" in e.payload
+        }
+        return cls(titles, {p: tuple(t) for p, t in links.items()}, relations)
 
 
 def load_wiki_corpus(paths: str | Path | Sequence[str | Path]) -> LinkGraph:

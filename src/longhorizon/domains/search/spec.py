@@ -7,6 +7,7 @@ import random
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +16,7 @@ from longhorizon.core.task import Task
 from longhorizon.domains.search.encyclopedia import CORPUS_FILE, Encyclopedia
 from longhorizon.domains.search.entities import EncyclopediaConfig
 from longhorizon.domains.search.expert import expert_script
+from longhorizon.domains.search.graph import LinkGraph
 from longhorizon.domains.search.tasks import (
     DOMAIN,
     propose_stratified,
@@ -104,12 +106,18 @@ class SearchProposer:
         weights: tuple[float, ...] | None = None,
     ) -> None:
         self.encyclopedia = encyclopedia
+        self.graph: LinkGraph | None = None  # None: the encyclopedia's in-memory graph
         self.min_hops, self.max_hops = hops
         self.seed = seed
         self.named_start_rate = named_start_rate
         self.weights = (
             dict(zip(range(hops[0], hops[1] + 1), weights, strict=True)) if weights else None
         )
+
+    def walk_on(self, graph: LinkGraph) -> None:
+        """Walk this graph (synthesis gives the one read from the KAG) instead of the
+        encyclopedia's own: a page or link the store lacks is never walked."""
+        self.graph = graph
 
     def propose(self, rng: random.Random) -> Task | None:
         return propose_task(
@@ -118,6 +126,7 @@ class SearchProposer:
             self._hops(rng),
             seed=self.seed,
             named_start_rate=self.named_start_rate,
+            graph=self.graph,
         )
 
     def _hops(self, rng: random.Random) -> int | tuple[int, int]:
@@ -140,24 +149,39 @@ def guess_without_tools(messages: list[Message]) -> str:
     return f"<answer>{found[-1] if found else 'unknown'}</answer>"
 
 
-def load_into_kag(encyclopedia: Encyclopedia, kag: KnowledgeActionGraph) -> None:
-    """Pages become evidence nodes (with the entity's kind) and hyperlinks LINK edges."""
+def load_into_kag(encyclopedia: Encyclopedia, kag: KnowledgeActionGraph) -> LinkGraph:
+    """Pages become evidence nodes (with the entity's kind and the page's place in the corpus)
+    and hyperlinks LINK edges (with their order on the page and relation label); returns the
+    link graph read back from the store, which is what the proposer walks."""
     kinds = {e.id: e.kind for e in encyclopedia.entities}
+    labels = encyclopedia.edge_labels()
     kag.add_nodes(
         Node(
             id=d.id,
             domain=DOMAIN,
             type=NodeType.EVIDENCE,
             label=d.title,
-            payload={"kind": kinds.get(d.id)},
+            payload={"kind": kinds.get(d.id), "rank": rank},
         )
-        for d in encyclopedia.corpus()
+        for rank, d in enumerate(encyclopedia.corpus())
     )
     kag.add_edges(
-        Edge(src=d.id, dst=link, type=EdgeType.LINK, domain=DOMAIN)
+        Edge(
+            src=d.id,
+            dst=link,
+            type=EdgeType.LINK,
+            domain=DOMAIN,
+            payload=_link(labels, d.id, link, rank),
+        )
         for d in encyclopedia.corpus()
-        for link in d.links
+        for rank, link in enumerate(d.links)
     )
+    return LinkGraph.from_kag(kag, DOMAIN)
+
+
+def _link(labels: dict[tuple[str, str], str], src: str, dst: str, rank: int) -> dict[str, Any]:
+    relation = labels.get((src, dst))
+    return {"rank": rank} if relation is None else {"rank": rank, "relation": relation}
 
 
 @lru_cache(maxsize=4)
@@ -177,13 +201,14 @@ def open_world(level: SearchLevel, seed: int, resource_dir: Path) -> World:
     def heldout(n: int, heldout_seed: int) -> list[Task]:
         return propose_stratified(world, n, level.levels(), seed=heldout_seed)
 
+    proposer = SearchProposer(world, level.hops, seed, level.named_start_rate, level.hop_weights)
     return World(
-        proposer=SearchProposer(world, level.hops, seed, level.named_start_rate, level.hop_weights),
+        proposer=proposer,
         heldout=heldout,
         expert=expert,
         guesser=guess_without_tools,
         resources={"corpus_index": index},
-        load_kag=lambda kag: load_into_kag(world, kag),
+        load_kag=lambda kag: proposer.walk_on(load_into_kag(world, kag)),
         info={"n_entities": level.entities, "seed": seed},
     )
 

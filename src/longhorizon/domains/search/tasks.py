@@ -18,7 +18,7 @@ from longhorizon.core.provenance import Provenance
 from longhorizon.core.task import Budgets, Protocol, Task, VerifierSpec
 from longhorizon.domains.search.describe import describe
 from longhorizon.domains.search.encyclopedia import Encyclopedia
-from longhorizon.domains.search.graph import EdgeWeight, Walk, WalkRules, random_walk
+from longhorizon.domains.search.graph import EdgeWeight, LinkGraph, Walk, WalkRules, random_walk
 from longhorizon.domains.search.schema import (
     ATTRIBUTES,
     NAME_QUESTIONS,
@@ -171,11 +171,13 @@ def propose_task(
     seed: int | None = None,
     rules: WalkRules | None = None,
     named_start_rate: float = 0.3,
+    graph: LinkGraph | None = None,
 ) -> Task | None:
-    """One walk of `hops` hops (or a random count in the inclusive range) made a question."""
+    """One walk of `hops` hops (or a random count in the inclusive range) on `graph` (the
+    encyclopedia's own by default) made a question."""
     n = hops if isinstance(hops, int) else rng.randint(*hops)
     weight = question_hop_weight(encyclopedia)
-    walk = random_walk(encyclopedia.graph(), rng, n, rules=rules, weight=weight)
+    walk = random_walk(graph or encyclopedia.graph(), rng, n, rules=rules, weight=weight)
     if walk is None:
         return None
     return task_from_walk(encyclopedia, walk, rng, seed=seed, named_start_rate=named_start_rate)
