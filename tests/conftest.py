@@ -78,15 +78,40 @@ def tool_caller_path() -> str:
     return resolve_model("tiny-tool-caller")
 
 
+def require_vllm() -> None:
+    """Skip without the vLLM environment; an error under CI=true (install.sh sets it up)."""
+    from longhorizon.serving.vllm import default_venv, vllm_available
+
+    if vllm_available():
+        return
+    problem = f"no vLLM environment at {default_venv()}: run scripts/setup_vllm.sh"
+    if in_ci():
+        pytest.fail(f"CI=true and {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """ONE real vLLM (CPU) server on loopback serving SmolLM2-135M in float32, per session."""
-    from longhorizon.serving.vllm import VLLMServer, default_venv, vllm_available
+    from longhorizon.serving.vllm import VLLMServer
 
-    if not vllm_available():
-        pytest.skip(f"no vLLM environment at {default_venv()}: run scripts/setup_vllm.sh")
+    require_vllm()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     with VLLMServer("smollm2-135m", max_model_len=2048, log_path=log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def vllm_policy_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """ONE vLLM rollout-engine server (weight sync on) for SmolLM2-135M, per session, started
+    as a vllm rollout engine starts its own. Every user syncs its weights before sampling."""
+    from longhorizon.serving.engine import policy_server
+    from longhorizon.serving.options import VLLMEngineConfig
+
+    require_vllm()
+    log = tmp_path_factory.mktemp("vllm-policy") / "server.log"
+    config = VLLMEngineConfig(max_model_len=2048)
+    with policy_server(resolve_model("smollm2-135m"), config, log) as server:
         yield server
 
 

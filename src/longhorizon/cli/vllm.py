@@ -31,12 +31,24 @@ def serve(
     model: str = typer.Argument(..., help="short name or checkpoint directory"),
     port: int = typer.Option(0, help="0 picks a free loopback port"),
     max_model_len: int = typer.Option(4096, help="context length the server accepts"),
+    weight_sync: bool = typer.Option(
+        False,
+        "--weight-sync",
+        help="a rollout engine a trainer syncs weights into (rollout.vllm.base_url): dev-mode "
+        "endpoints on; serve only on a trusted host",
+    ),
 ) -> None:
     """Serve MODEL on loopback until interrupted; prints the base URL."""
     from longhorizon.models.registry import resolve_model
     from longhorizon.serving.vllm import VLLMServer
 
-    with VLLMServer(resolve_model(model), port=port or None, max_model_len=max_model_len) as s:
+    server = VLLMServer(
+        resolve_model(model),
+        port=port or None,
+        max_model_len=max_model_len,
+        weight_sync=weight_sync,
+    )
+    with server as s:
         console.print(f"[green]vLLM ready[/green] at {s.base_url}  (Ctrl-C stops it)")
         try:
             while s.running:

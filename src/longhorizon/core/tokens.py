@@ -73,6 +73,19 @@ def call_sequence(calls: list[ModelCall], index: int) -> TokenSequence:
     )
 
 
+def sequence_logprobs(calls: list[ModelCall], index: int) -> list[float]:
+    """The sampler's logprobs aligned with `call_sequence(calls, index)` (0 on prompt tokens):
+    pi_old for RL, and the engine's side of the engine-vs-trainer KL."""
+    call = calls[index]
+    if call.completion_logprobs is None or len(call.completion_logprobs) != len(
+        call.completion_ids
+    ):
+        raise ValueError(f"call {index} has no per-token logprobs: the backend must return them")
+    prefix = [] if call.parent is None else sequence_logprobs(calls, call.parent)
+    prompt = prefix[: call.prefix_len] + [0.0] * len(call.new_prompt_ids)
+    return prompt + list(call.completion_logprobs)
+
+
 def leaf_calls(calls: list[ModelCall]) -> list[int]:
     """Calls whose full sequence no later call extends: the training sequences of a trajectory.
 

@@ -26,6 +26,8 @@ class RolloutSample:
     loss_mask: list[int]
     trajectory_id: str = ""  # where it came from (the per-token monitor log names it)
     sequence: int = 0  # its index in the trajectory's `token_sequences()`
+    # the sampler's logprob of each token (0 on prompts); None when the backend gave none
+    engine_logprobs: list[float] | None = None
 
     def positions(self) -> list[int]:
         """Target positions the loss trains (generated tokens after the first)."""

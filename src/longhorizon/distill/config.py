@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
 from longhorizon.training.config import config_fingerprint, omit_at_default
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
@@ -36,6 +37,8 @@ Routing = Literal["hard", "soft"]
 # Fields added after stage keys were cached: left at their default they stay out of the dump
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
+ENGINE_FIELDS = ("backend", "vllm")  # the rollout engine's, added later likewise
+ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 # Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
 # share the rest equally (a single teacher gets 1).
 OWN_TEACHER_WEIGHT = 0.5
@@ -108,9 +111,26 @@ class DistillLossConfig(BaseModel):
     monitor_coverage: bool = True
 
 
-class RolloutConfig(BaseModel):
+class EngineRollout(BaseModel):
+    """The rollout engine's part of a rollout config, shared by OPD's and GRPO's
+    (`serving/engine.py`); `distill/rollouts.open_rollout_engine` opens it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    concurrency: int = Field(default=8, ge=1)
+    backend: EngineKind = Field(
+        default="hf",
+        description="the rollout engine: hf (an in-process snapshot of the policy) or vllm (a "
+        "server whose weights are synced in place whenever the policy changed)",
+    )
+    vllm: VLLMEngineConfig = VLLMEngineConfig()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ENGINE_FIELDS)
+
+
+class RolloutConfig(EngineRollout):
     prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
     domain_weights: dict[str, float] = Field(
         default_factory=dict,
@@ -119,8 +139,7 @@ class RolloutConfig(BaseModel):
     )
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
-    refresh_every: int = Field(default=1, ge=1, description="optimizer steps per snapshot")
-    concurrency: int = Field(default=8, ge=1)
+    refresh_every: int = Field(default=1, ge=1, description="rollout batches per engine sync")
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
@@ -229,6 +248,16 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
+        if (
+            self.rollout.backend != "hf"
+            and self.loss.kind in STUDENT_TOPK_KINDS
+            and self.rollout.refresh_every > 1
+        ):
+            raise ValueError(
+                f"loss.kind {self.loss.kind} takes the rollout policy's top-k from the student "
+                "in this process, which matches a vllm engine's weights only when it is synced "
+                "every step: set rollout.refresh_every: 1, or rollout.backend: hf"
+            )
         return self
 
     def _check_routing(self) -> None:
@@ -284,4 +313,4 @@ class DistillConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
-        return config_fingerprint(self, {"token_monitors"})
+        return config_fingerprint(self, {"token_monitors", *ENGINE_PLACE})

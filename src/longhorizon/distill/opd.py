@@ -2,12 +2,14 @@
 
     longhorizon distill --config distill.yaml [--set lr=1e-6 ...] [--dry-run]
 
-Each step: a frozen snapshot of the student rolls out a balanced set of prompts under each
-domain's protocol (through the harness, within budgets; TRUNCATED kept, ABORTED retried), the
-routed teacher (with `routing: soft`, the mixture of teachers of the sample's domain) scores
-the student's own tokens (cached), and the student takes `minibatches x epochs` optimizer
-updates on the configured loss (SVA by default). The snapshot is refreshed every
-`rollout.refresh_every` steps.
+Each step: the rollout engine (`serving/engine.py`: a frozen in-process snapshot of the
+student, or with `rollout.backend: vllm` a vLLM server) rolls out a balanced set of prompts
+under each domain's protocol (through the harness, within budgets; TRUNCATED kept, ABORTED
+retried), the routed teacher (with `routing: soft`, the mixture of teachers of the sample's
+domain) scores the student's own tokens (cached), and the student takes `minibatches x epochs`
+optimizer updates on the configured loss (SVA by default). The engine is synced to the
+student's weights every `rollout.refresh_every` steps; with vLLM, the engine-vs-trainer KL on
+the sampled tokens (`distill/mismatch.py`) is logged every step.
 
 The run has three phases, as SFT: setup (config printed and saved, models, optimizer, resume),
 train (checkpoints every `save_every` steps through training/checkpoint), cleanup. Outputs in
@@ -24,7 +26,6 @@ LONGHORIZON_DISTILL_KILL_AT_STEP=N SIGKILLs the process right after step N is lo
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,11 +40,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.distill.batch import RolloutSample
 from longhorizon.distill.config import STUDENT_TOPK_KINDS, DistillConfig
+from longhorizon.distill.mismatch import engine_kl
 from longhorizon.distill.monitors import SampleMonitors, TokenMonitorLog, sample_monitors
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
     minibatch_indices,
+    open_rollout_engine,
     pick_prompts,
     rollout_metrics,
     rollout_rates,
@@ -62,8 +65,8 @@ from longhorizon.distill.step import StepSettings, optimizer_update
 from longhorizon.distill.teachers import TeacherRegistry
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
-from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
+from longhorizon.serving.engine import RolloutEngine
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -108,6 +111,7 @@ class Distiller:
         self.teachers: TeacherRegistry | None = None
         self.rollouts: StepRollouts | None = None
         self.monitors: TokenMonitorLog | None = None
+        self.engine: RolloutEngine | None = None
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -125,6 +129,9 @@ class Distiller:
         self.optimizer = build_optimizer(self.student, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_updates)
         self._resume()
+        self.engine = open_rollout_engine(
+            cfg.model, cfg.rollout, cfg.output_dir, self.student, self.tokenizer, self.state.step
+        )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)
         self.rollouts.load_from(self.state.step)
@@ -146,12 +153,6 @@ class Distiller:
         path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        self.snapshot = HFBackend(
-            copy.deepcopy(self.student),
-            self.tokenizer,
-            model_id="snapshot",
-            max_batch_size=cfg.rollout.concurrency,  # one batch per turn wave
-        )
         special = tuple(self.tokenizer.all_special_ids) if cfg.loss.exclude_special else ()
         excluded = tuple(sorted({*cfg.loss.excluded_ids, *special}))
         self.loss = cfg.loss.model_copy(update={"excluded_ids": excluded})
@@ -198,9 +199,9 @@ class Distiller:
         try:
             return await self._steps()
         finally:  # backends hold tasks and sessions of this event loop
-            assert self.teachers is not None
+            assert self.teachers is not None and self.engine is not None
             await self.teachers.aclose()
-            await self.snapshot.aclose()
+            await self.engine.aclose()
 
     async def _steps(self) -> TrainerState:
         cfg = self.config
@@ -220,10 +221,17 @@ class Distiller:
     async def train_step(self, step: int) -> dict[str, Any]:
         """Roll out, score, update; returns the step's log record."""
         clock = [time.perf_counter()]
+        assert self.engine is not None
+        synced: dict[str, Any] = {}
         if step % self.config.rollout.refresh_every == 0:
-            self.snapshot.model.load_state_dict(self.student.state_dict())
+            synced = await self.engine.sync(self.student, step)
         trajs = await self.rollout(step)
         samples = rollout_samples(trajs)
+        engine = {"backend": self.engine.kind, "synced": bool(synced), **synced}
+        if self.engine.kind != "hf" and samples:  # an in-process snapshot IS the trainer
+            pad = self.tokenizer.pad_token_id or 0
+            gap = engine_kl(self.student, samples, self.config.micro_batch_size, pad)
+            engine |= gap or {}
         clock.append(time.perf_counter())
         scored = await self.score(samples)
         clock.append(time.perf_counter())
@@ -231,6 +239,7 @@ class Distiller:
         record.update(self.update(step, scored) if samples else {"loss": None, "domains": {}})
         clock.append(time.perf_counter())
         record["rollouts"] = rollout_metrics(trajs)
+        record["engine"] = engine
         record["seconds"] = clock[-1] - clock[0]
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
         return record
@@ -246,8 +255,9 @@ class Distiller:
             workdir=self.config.output_dir / "workdirs",
             model_concurrency=cfg.concurrency,
         )
+        assert self.engine is not None
         runner = EpisodeRunner(
-            BackendAgent(self.snapshot),
+            BackendAgent(self.engine.backend),
             lambda t: build_toolset(t.protocol.tools),
             harness,
             verify=self.verify,
@@ -266,8 +276,12 @@ class Distiller:
             for s in samples
         ]
         if self.loss.kind in STUDENT_TOPK_KINDS and requests:
+            # the rollout weights: the snapshot, or the student itself before its update
+            # (a vllm engine is synced every step for these kinds; DistillConfig checks it)
+            assert self.engine is not None
+            policy = self.engine.model or self.student
             ids = await asyncio.to_thread(
-                policy_topk, self.snapshot.model, requests, self.loss.k, self.loss.excluded_ids
+                policy_topk, policy, requests, self.loss.k, self.loss.excluded_ids
             )
             requests = [
                 ScoreRequest(r.domain, r.input_ids, r.positions, student_ids=i)
@@ -343,6 +357,8 @@ class Distiller:
             self.logger.close()
         if self.rollouts is not None:
             self.rollouts.store.close()
+        if self.engine is not None:
+            self.engine.close()
         shutdown(self.env)
 
 
@@ -377,6 +393,10 @@ def monitor_line(record: dict[str, Any]) -> str:
     for domain, m in sorted(record["domains"].items()):
         cov = "" if m["coverage"] is None else f" cov {m['coverage']:.3f}"
         parts.append(f"{domain}: kl {m['kl']:.4f}{cov}")
+    engine = record.get("engine") or {}
+    if engine.get("kl") is not None:
+        sync = f" sync {engine['sync_seconds']:.1f}s" if engine.get("synced") else ""
+        parts.append(f"engine kl {engine['kl']:.2e}{sync}")
     return " | ".join([*parts, *rollout_rates(record["rollouts"])])
 
 

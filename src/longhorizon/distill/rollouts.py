@@ -14,16 +14,23 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
+from longhorizon.core.tokens import leaf_calls, sequence_logprobs
 from longhorizon.distill.batch import RolloutSample
+from longhorizon.distill.config import EngineRollout
 from longhorizon.harness import EpisodeRunner, trajectory_id
+from longhorizon.models.registry import resolve_model
+from longhorizon.serving.engine import RolloutEngine, open_engine
 
 __all__ = [
     "StepRollouts",
     "balanced_prompts",
     "domain_slots",
     "minibatch_indices",
+    "open_rollout_engine",
     "pick_prompts",
     "rollout_metrics",
     "rollout_samples",
@@ -97,13 +104,37 @@ def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random)
     return steps
 
 
+def open_rollout_engine(
+    model: str, rollout: EngineRollout, output_dir: Path, policy: Any, tokenizer: Any, step: int
+) -> RolloutEngine:
+    """The run's rollout engine (`rollout.backend`) for a `policy` that holds step `step`'s
+    weights (`model`: what the run started from; a vLLM server it starts loads that)."""
+    return open_engine(
+        rollout.backend,
+        policy,
+        tokenizer,
+        model_path=resolve_model(model),
+        vllm=rollout.vllm,
+        workdir=output_dir,
+        concurrency=rollout.concurrency,  # one batch per turn wave
+        version=step,
+    )
+
+
 def rollout_samples(trajs: list[Trajectory]) -> list[RolloutSample]:
     return [
-        RolloutSample(t.domain, seq.input_ids, seq.loss_mask, t.id, j)
+        RolloutSample(t.domain, seq.input_ids, seq.loss_mask, t.id, j, _engine_logprobs(t, leaf))
         for t in trajs
-        for j, seq in enumerate(t.token_sequences())
+        for j, (seq, leaf) in enumerate(zip(t.token_sequences(), leaf_calls(t.calls), strict=True))
         if any(seq.loss_mask[1:])
     ]
+
+
+def _engine_logprobs(traj: Trajectory, leaf: int) -> list[float] | None:
+    try:
+        return sequence_logprobs(traj.calls, leaf)
+    except ValueError:  # a backend that returns no logprobs: no engine-vs-trainer KL
+        return None
 
 
 def rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
+from longhorizon.distill.config import ENGINE_PLACE, EngineRollout
 from longhorizon.rl.shaping import Shaping
 from longhorizon.training.config import config_fingerprint
 
@@ -87,13 +93,13 @@ class GRPOObjective(BaseModel):
         return self
 
 
-class RLRolloutConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RLRolloutConfig(EngineRollout):
+    """GRPO's rollouts; with `backend: vllm` the engine is synced after every update and
+    `objective.tis_cap` is required."""
 
     prompts_per_step: int = Field(default=32, ge=1, description="groups kept per step")
     group_size: int = Field(default=8, ge=2, description="rollouts per prompt (G)")
     temperature: float = Field(default=1.0, gt=0.0)
-    concurrency: int = Field(default=8, ge=1)
     dynamic_sampling: bool = True  # drop groups whose rewards are all equal, then refill
     max_tries: int = Field(default=3, ge=1, description="rollout rounds per step (refills + 1)")
     prefilter_attempts: int = Field(
@@ -152,6 +158,17 @@ class RLConfig(BaseModel):
     tensorboard: bool = True
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
 
+    @model_validator(mode="after")
+    def _engine_correction(self) -> RLConfig:
+        if self.rollout.backend != "hf" and self.objective.tis_cap is None:
+            raise ValueError(
+                f"rollout.backend = {self.rollout.backend} samples with the server's kernels, "
+                "not the trainer's: set objective.tis_cap (e.g. 2.0) so that the ratios are "
+                "taken against the trainer's logprobs and the engine mismatch is corrected by "
+                "truncated importance sampling"
+            )
+        return self
+
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
@@ -161,4 +178,4 @@ class RLConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the training curve (not logging nor bookkeeping)."""
-        return config_fingerprint(self)
+        return config_fingerprint(self, set(ENGINE_PLACE))

@@ -2,12 +2,16 @@
 
     longhorizon rl --config rl.yaml [--set lr=1e-6 ...] [--dry-run]
 
-Each step: a frozen snapshot of the policy rolls out G episodes for each of the step's prompts
-through the harness (tools, budgets, context strategies; TRUNCATED kept and handled by
-`objective.overlong`, ABORTED retried), the injected `verify` scores them (reward 1 when every
-verdict passed), groups whose rewards are all equal are dropped and refilled for up to
-`rollout.max_tries` rounds (dynamic sampling), and the policy makes one optimizer update on the
-GRPO objective (`rl/objective.py`) with the sampler's own logprobs as pi_old.
+Each step: the rollout engine, synced to the policy's weights (`serving/engine.py`: an
+in-process snapshot, or a vLLM server with `rollout.backend: vllm`), rolls out G episodes for
+each of the step's prompts through the harness (tools, budgets, context strategies; TRUNCATED
+kept and handled by `objective.overlong`, ABORTED retried), the injected `verify` scores them
+(reward 1 when every verdict passed), groups whose rewards are all equal are dropped and
+refilled for up to `rollout.max_tries` rounds (dynamic sampling), and the policy makes one
+optimizer update on the GRPO objective (`rl/objective.py`) with the sampler's own logprobs as
+pi_old (with a vLLM engine, `objective.tis_cap` takes the ratios against the trainer's
+logprobs and weights them by truncated importance sampling; the engine-vs-trainer KL is
+logged per step).
 
 Setup / train / cleanup as SFT. Outputs in `output_dir`: config.yaml, metrics.jsonl,
 tensorboard/, rollouts/, checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_rl.json).
@@ -39,6 +43,7 @@ from longhorizon.core.files import write_text_atomic
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
+    open_rollout_engine,
     pick_prompts,
     rollout_metrics,
     rollout_rates,
@@ -46,7 +51,6 @@ from longhorizon.distill.rollouts import (
 )
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
-from longhorizon.models.hf import HFBackend
 from longhorizon.models.registry import resolve_model
 from longhorizon.rl.config import RLConfig
 from longhorizon.rl.groups import GroupStats, prefilter_prompts, sample_groups
@@ -58,6 +62,7 @@ from longhorizon.rl.samples import (
     rollout_reward,
 )
 from longhorizon.rl.step import optimizer_update
+from longhorizon.serving.engine import RolloutEngine
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -106,6 +111,7 @@ class GRPOTrainer:
         self.state = TrainerState()
         self.logger: MetricsLogger | None = None
         self.rollouts: StepRollouts | None = None
+        self.engine: RolloutEngine | None = None
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -128,6 +134,9 @@ class GRPOTrainer:
         self.optimizer = build_optimizer(self.policy, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps)
         self._resume()
+        self.engine = open_rollout_engine(
+            cfg.model, cfg.rollout, cfg.output_dir, self.policy, self.tokenizer, self.state.step
+        )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         group = cfg.rollout.group_size
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, group)
@@ -161,12 +170,6 @@ class GRPOTrainer:
         self.reference = None
         if cfg.objective.kl_coef > 0:  # frozen starting policy
             self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        self.snapshot = HFBackend(
-            copy.deepcopy(self.policy),
-            self.tokenizer,
-            model_id="snapshot",
-            max_batch_size=cfg.rollout.concurrency,
-        )
 
     def _resume(self) -> None:
         cfg = self.config
@@ -185,12 +188,14 @@ class GRPOTrainer:
         return asyncio.run(self._train())
 
     async def _train(self) -> TrainerState:
+        assert self.engine is not None
         try:
             if self.config.rollout.prefilter_attempts:
+                await self.engine.sync(self.policy, self.state.step)  # the starting policy
                 await self._prefilter()
             return await self._steps()
         finally:  # the backend holds tasks of this event loop
-            await self.snapshot.aclose()
+            await self.engine.aclose()
 
     async def _steps(self) -> TrainerState:
         cfg = self.config
@@ -209,7 +214,8 @@ class GRPOTrainer:
         """Roll out groups (dynamic sampling), update once; returns the step's log record."""
         cfg = self.config
         clock = [time.perf_counter()]
-        self.snapshot.model.load_state_dict(self.policy.state_dict())
+        assert self.engine is not None
+        synced = await self.engine.sync(self.policy, step)
         groups, stats = await sample_groups(
             self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed, self.kinds
         )
@@ -234,6 +240,7 @@ class GRPOTrainer:
             record.update({"loss": None, "domains": {}})
         clock.append(time.perf_counter())
         record |= step_metrics(stats, [t for g in groups for t in g], cfg, self.kinds)
+        record["engine"] = engine_record(self.engine.kind, synced, record["domains"])
         record["seconds"] = clock[-1] - clock[0]
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
         return record
@@ -283,8 +290,9 @@ class GRPOTrainer:
             workdir=self.config.output_dir / "workdirs",
             model_concurrency=cfg.concurrency,
         )
+        assert self.engine is not None
         runner = EpisodeRunner(
-            BackendAgent(self.snapshot),
+            BackendAgent(self.engine.backend),
             lambda t: build_toolset(t.protocol.tools),
             harness,
             verify=self.verify,
@@ -317,7 +325,19 @@ class GRPOTrainer:
             self.logger.close()
         if self.rollouts is not None:
             self.rollouts.store.close()
+        if self.engine is not None:
+            self.engine.close()
         shutdown(self.env)
+
+
+def engine_record(
+    kind: str, synced: dict[str, Any], domains: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The rollout engine's part of a step record: its kind, the weight sync's timings (when
+    one happened) and the engine-vs-trainer KL over every trained token of the step."""
+    tokens = sum(m["tokens"] for m in domains.values())
+    kl = sum(m["engine_kl"] * m["tokens"] for m in domains.values()) / tokens if tokens else None
+    return {"backend": kind, "synced": bool(synced), **synced, "kl": kl}
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -366,6 +386,10 @@ def progress_line(record: dict[str, Any]) -> str:
             f"{domain}: clip {m['clip_low']:.3f}/{m['clip_high']:.3f} kl {m['kl']:.5f} "
             f"H {m['entropy']:.3f}"
         )
+    engine = record.get("engine") or {}
+    if engine.get("backend") == "vllm" and engine.get("kl") is not None:
+        sync = f" sync {engine['sync_seconds']:.1f}s" if engine.get("synced") else ""
+        parts.append(f"engine kl {engine['kl']:.2e}{sync}")
     return " | ".join([*parts, *rollout_rates(record["rollouts"])])
 
 

