@@ -27,7 +27,7 @@ from longhorizon.domains.synth import SynthWorkerSpec
 from longhorizon.harness import HarnessConfig, Limits
 from longhorizon.models.registry import resolve_model
 from longhorizon.models.render import ChatRenderer
-from longhorizon.scaleout.ray_pool import stream_on_workers
+from longhorizon.scaleout.ray_pool import start_actors, stream_on_workers
 from longhorizon.synthesis.attempt import Attempt, attempt_episodes
 from longhorizon.synthesis.run import SCRIPTED_TOKENIZER
 from longhorizon.synthesis.types import Domain
@@ -75,12 +75,7 @@ def start_synth_workers(
     spec: SynthWorkerSpec, workers: int, per_worker: int, cpus_per_worker: float = 1.0
 ) -> list[ray.actor.ActorHandle]:
     """`workers` actors, each running up to `per_worker` attempts at once."""
-    return [
-        SynthWorker.options(  # type: ignore[attr-defined]
-            num_cpus=cpus_per_worker, max_concurrency=per_worker
-        ).remote(spec, index)
-        for index in range(workers)
-    ]
+    return start_actors(SynthWorker, spec, workers, per_worker, cpus_per_worker)
 
 
 class RayAttempts:

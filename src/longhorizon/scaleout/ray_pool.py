@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import ray
 from ray.exceptions import RayActorError, WorkerCrashedError
 
-__all__ = ["WORKER_DEATHS", "WorkerLost", "stream_on_workers"]
+__all__ = ["WORKER_DEATHS", "WorkerLost", "start_actors", "stream_on_workers"]
 
 # Errors that mean the worker process died, not that the item failed: rerun it elsewhere.
 WORKER_DEATHS = (RayActorError, WorkerCrashedError)
@@ -36,6 +36,15 @@ class _Job(Generic[ItemT]):
     item: ItemT
     lost: int = 0  # times its worker died under it
     avoid: int | None = None  # the worker it died on: rerun elsewhere when possible
+
+
+def start_actors(
+    actor: Any, spec: object, workers: int, per_worker: int, cpus_per_worker: float = 1.0
+) -> list[ray.actor.ActorHandle]:
+    """`workers` instances of the `@ray.remote` class `actor`, made as `actor(spec, index)`,
+    each running up to `per_worker` calls at once."""
+    options = {"num_cpus": cpus_per_worker, "max_concurrency": per_worker}
+    return [actor.options(**options).remote(spec, index) for index in range(workers)]
 
 
 def stream_on_workers(

@@ -26,7 +26,7 @@ import ray
 from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, RolloutReport, run_episode, trajectory_id
-from longhorizon.scaleout.ray_pool import WorkerLost, stream_on_workers
+from longhorizon.scaleout.ray_pool import WorkerLost, start_actors, stream_on_workers
 from longhorizon.scaleout.spec import RolloutSpec, open_runner
 
 __all__ = ["EpisodeWorker", "WorkerLost", "run_rollouts_ray", "start_workers"]
@@ -68,12 +68,7 @@ def start_workers(
     spec: RolloutSpec, workers: int, per_worker: int, cpus_per_worker: float = 1.0
 ) -> list[ray.actor.ActorHandle]:
     """`workers` actors, each running up to `per_worker` episodes at once."""
-    return [
-        EpisodeWorker.options(  # type: ignore[attr-defined]
-            num_cpus=cpus_per_worker, max_concurrency=per_worker
-        ).remote(spec, index)
-        for index in range(workers)
-    ]
+    return start_actors(EpisodeWorker, spec, workers, per_worker, cpus_per_worker)
 
 
 OnStored = Callable[[Trajectory, RolloutReport], None]
