@@ -39,12 +39,17 @@ class _Job(Generic[ItemT]):
 
 
 def start_actors(
-    actor: Any, spec: object, workers: int, per_worker: int, cpus_per_worker: float = 1.0
+    actor: Any,
+    spec: object,
+    workers: int,
+    per_worker: int,
+    cpus_per_worker: float = 1.0,
+    extra: tuple[object, ...] = (),
 ) -> list[ray.actor.ActorHandle]:
-    """`workers` instances of the `@ray.remote` class `actor`, made as `actor(spec, index)`,
-    each running up to `per_worker` calls at once."""
+    """`workers` instances of the `@ray.remote` class `actor`, made as
+    `actor(spec, index, *extra)`, each running up to `per_worker` calls at once."""
     options = {"num_cpus": cpus_per_worker, "max_concurrency": per_worker}
-    return [actor.options(**options).remote(spec, index) for index in range(workers)]
+    return [actor.options(**options).remote(spec, index, *extra) for index in range(workers)]
 
 
 def stream_on_workers(

@@ -27,7 +27,7 @@ from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, RolloutReport, run_episode, trajectory_id
 from longhorizon.scaleout.ray_pool import WorkerLost, start_actors, stream_on_workers
-from longhorizon.scaleout.spec import RolloutSpec, open_runner
+from longhorizon.scaleout.spec import RolloutSpec, RulesFor, open_runner
 
 __all__ = ["EpisodeWorker", "WorkerLost", "run_rollouts_ray", "start_workers"]
 
@@ -36,10 +36,11 @@ __all__ = ["EpisodeWorker", "WorkerLost", "run_rollouts_ray", "start_workers"]
 class EpisodeWorker:
     """One worker process: its own backend, runner and sandboxes; episodes run concurrently."""
 
-    def __init__(self, spec: RolloutSpec, index: int) -> None:
+    def __init__(self, spec: RolloutSpec, index: int, rules_for: RulesFor | None = None) -> None:
         workdir = spec.harness.workdir / f"worker-{index}-{os.getpid()}"
         harness = spec.harness.model_copy(update={"workdir": workdir})
         self.spec = spec.model_copy(update={"harness": harness})
+        self.rules_for = rules_for
         self._stack = AsyncExitStack()
         self._runner: EpisodeRunner | None = None
         self._opening: asyncio.Lock | None = None
@@ -57,7 +58,10 @@ class EpisodeWorker:
         self._opening = self._opening or asyncio.Lock()
         async with self._opening:  # the first episodes wait for one model load, not several
             if self._runner is None:
-                self._runner = await self._stack.enter_async_context(open_runner(self.spec))
+                workdir = self.spec.harness.workdir
+                rules = None if self.rules_for is None else self.rules_for(workdir / "world")
+                runner = open_runner(self.spec, rules)
+                self._runner = await self._stack.enter_async_context(runner)
         return self._runner
 
     async def close(self) -> None:
@@ -65,10 +69,15 @@ class EpisodeWorker:
 
 
 def start_workers(
-    spec: RolloutSpec, workers: int, per_worker: int, cpus_per_worker: float = 1.0
+    spec: RolloutSpec,
+    workers: int,
+    per_worker: int,
+    cpus_per_worker: float = 1.0,
+    rules_for: RulesFor | None = None,
 ) -> list[ray.actor.ActorHandle]:
-    """`workers` actors, each running up to `per_worker` episodes at once."""
-    return start_actors(EpisodeWorker, spec, workers, per_worker, cpus_per_worker)
+    """`workers` actors, each running up to `per_worker` episodes at once; `rules_for` builds
+    each one's verifier and resources (a domain's) in the worker."""
+    return start_actors(EpisodeWorker, spec, workers, per_worker, cpus_per_worker, (rules_for,))
 
 
 OnStored = Callable[[Trajectory, RolloutReport], None]
