@@ -1,0 +1,50 @@
+"""`eval --ray` on the real local Ray cluster (2 one-CPU workers on 127.0.0.1): a held-out
+bench's episodes run on `rollout --ray`'s workers, each opening the model (the seeded 7M
+`tiny-tool-caller`) and building the tool domain's verifier and world itself; the items and
+episodes equal the single-process run's, each stored once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tests.test_ray_synth import stored_ids
+
+BENCH = "tool-heldout"
+
+
+def eval_cmd(out: Path, *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "longhorizon.cli.main", "eval", "--model", "tiny-tool-caller"]
+    return [*cmd, "--bench", BENCH, "--limit", "6", "--max-tokens", "16", "--out", str(out), *extra]
+
+
+def items(out: Path) -> list[tuple[str, float, str | None, str]]:
+    rows = [json.loads(line) for line in (out / BENCH / "items-seed0.jsonl").open()]
+    return sorted(
+        (r["item_id"], r["score"], r["prediction"], json.dumps(r["details"], sort_keys=True))
+        for r in rows
+    )
+
+
+def test_cli_eval_ray_equals_the_single_process_run(ray_cluster: str, tmp_path: Path) -> None:
+    env = {**os.environ, "LONGHORIZON_BENCHMARKS": "none"}
+    one = subprocess.run(eval_cmd(tmp_path / "one"), capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    cmd = eval_cmd(tmp_path / "ray", "--ray", ray_cluster, "--workers", "2")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(items(tmp_path / "ray")) == 6
+    assert items(tmp_path / "ray") == items(tmp_path / "one")
+    ids = stored_ids(tmp_path / "ray" / BENCH / "trajectories-seed0")
+    assert ids == stored_ids(tmp_path / "one" / BENCH / "trajectories-seed0")
+    assert ids == Counter({f"{item[0]}#0": 1 for item in items(tmp_path / "one")})
+    assert "ran 6, reused 0" in done.stdout
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "ran 0, reused 6" in again.stdout  # a rerun resumes: nothing runs twice
+    assert sum(stored_ids(tmp_path / "ray" / BENCH / "trajectories-seed0").values()) == 6
