@@ -6,13 +6,11 @@ episodes equal the single-process run's, each stored once."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.test_ray_synth import stored_ids
+from tests.test_ray_synth import run_ok, stored_ids
 
 BENCH = "tool-heldout"
 
@@ -31,12 +29,9 @@ def items(out: Path) -> list[tuple[str, float, str | None, str]]:
 
 
 def test_cli_eval_ray_equals_the_single_process_run(ray_cluster: str, tmp_path: Path) -> None:
-    env = {**os.environ, "LONGHORIZON_BENCHMARKS": "none"}
-    one = subprocess.run(eval_cmd(tmp_path / "one"), capture_output=True, text=True, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
+    run_ok(eval_cmd(tmp_path / "one"))
     cmd = eval_cmd(tmp_path / "ray", "--ray", ray_cluster, "--workers", "2")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_ok(cmd)
     assert len(items(tmp_path / "ray")) == 6
     assert items(tmp_path / "ray") == items(tmp_path / "one")
     ids = stored_ids(tmp_path / "ray" / BENCH / "trajectories-seed0")
@@ -44,7 +39,5 @@ def test_cli_eval_ray_equals_the_single_process_run(ray_cluster: str, tmp_path: 
     assert ids == Counter({f"{item[0]}#0": 1 for item in items(tmp_path / "one")})
     assert "ran 6, reused 0" in done.stdout
 
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "ran 0, reused 6" in again.stdout  # a rerun resumes: nothing runs twice
+    assert "ran 0, reused 6" in run_ok(cmd).stdout  # a rerun resumes: nothing runs twice
     assert sum(stored_ids(tmp_path / "ray" / BENCH / "trajectories-seed0").values()) == 6

@@ -58,13 +58,17 @@ def synth_cmd(out: Path, *extra: str) -> list[str]:
     return [*cmd, "--n", str(N), "--out", str(out), "--seed", "0", *extra]
 
 
-def test_cli_synth_ray_keeps_the_single_process_tasks(ray_cluster: str, tmp_path: Path) -> None:
+def run_ok(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """The command run to success, the benchmark audit off (it is not what is tested)."""
     env = {**os.environ, "LONGHORIZON_BENCHMARKS": "none"}
-    single = subprocess.run(synth_cmd(tmp_path / "one"), capture_output=True, text=True, env=env)
-    assert single.returncode == 0, single.stderr[-3000:]
-    ray_cmd = synth_cmd(tmp_path / "ray", "--ray", ray_cluster, "--workers", "2")
-    done = subprocess.run(ray_cmd, capture_output=True, text=True, timeout=420, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_cli_synth_ray_keeps_the_single_process_tasks(ray_cluster: str, tmp_path: Path) -> None:
+    run_ok(synth_cmd(tmp_path / "one"))
+    done = run_ok(synth_cmd(tmp_path / "ray", "--ray", ray_cluster, "--workers", "2"))
     assert_same_run(tmp_path / "ray", tmp_path / "one")
     assert "(raylet)" not in done.stderr  # worker logs stay in Ray's files
 
