@@ -78,6 +78,13 @@ def evaluate(
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="two --out directories: paired A - B per bench"
     ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="ADDRESS",
+        help="held-out episodes on Ray workers: `local`, `auto` or HOST:PORT",
+    ),
+    workers: int | None = typer.Option(None, min=1, help="Ray workers (with --ray)"),
 ) -> None:
     """Evaluate a model (--model), score a responses file (--responses), or compare runs.
 
@@ -106,6 +113,8 @@ def evaluate(
         "max_turns": max_turns,
         "train_tasks": train_tasks,
         "batch_size": batch_size,
+        "ray": ray_address,
+        "workers": workers,
     }
     if level:
         flags["levels"] = cli_levels(level)

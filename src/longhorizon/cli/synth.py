@@ -10,10 +10,13 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+from longhorizon.cli.rollout import RAY
 from longhorizon.domains import LevelError, registry, synthesize
 from longhorizon.domains.spec import DomainSpec
+from longhorizon.domains.synth import SynthWorkerSpec
 from longhorizon.serving.backends import BackendKind
 from longhorizon.synthesis import print_report
+from longhorizon.synthesis.attempt import AttemptRunner
 
 console = Console()
 
@@ -49,12 +52,26 @@ def synth(
     ),
     kag: str | None = typer.Option(None, help="KAG DSN (default: OUT/kag.db)"),
     eval_set: list[Path] = typer.Option([], help="extra evaluation files for the audit"),
+    ray_address: str | None = RAY,
+    workers: int = typer.Option(2, min=1, help="Ray workers (with --ray)"),
 ) -> None:
     """Propose, solve, verify and keep tasks until N are accepted; print the report."""
     spec = cli_spec(domain)
     parsed = cli_level(spec, level)
     kind = cli_solver(solver, model, base_url)
+    if ray_address is not None and model is not None:
+        raise typer.BadParameter("--ray runs the domain's scripted experts; drop --model")
     out.mkdir(parents=True, exist_ok=True)
+    runner = None
+    if ray_address is not None:
+        inputs = SynthWorkerSpec(
+            domain=spec.name,
+            level=parsed.model_dump(mode="json"),
+            seed=seed,
+            out=out.resolve(),
+            tokenizer=tokenizer,
+        )
+        runner = _ray_runner(inputs, ray_address, workers, concurrency)
     report = asyncio.run(
         synthesize(
             spec,
@@ -69,6 +86,7 @@ def synth(
             concurrency=concurrency,
             kag_dsn=kag,
             eval_sets=eval_set,
+            runner=runner,
         )
     )
     print_report(report, console)
@@ -76,6 +94,21 @@ def synth(
         f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "
         f"report: {out / 'synth_report.json'}"
     )
+
+
+def _ray_runner(
+    spec: SynthWorkerSpec, address: str, workers: int, concurrency: int
+) -> AttemptRunner:
+    """Ray workers for a batch of `concurrency` proposals, spread evenly over `workers`."""
+    try:  # Ray is an optional extra: without it, say how to install it
+        from longhorizon.domains.synth_ray import RayAttempts, start_synth_workers
+        from longhorizon.scaleout.ray_cluster import connect
+    except ImportError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    connect(None if address == "local" else address, num_cpus=workers)
+    per_worker = -(-concurrency // workers)  # ceil: one batch fills every worker
+    return RayAttempts(start_synth_workers(spec, workers, per_worker), per_worker)
 
 
 def cli_solver(solver: str, model: str | None, base_url: str | None) -> BackendKind:

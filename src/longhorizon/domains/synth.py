@@ -7,18 +7,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from longhorizon.core import SamplingParams
 from longhorizon.domains.spec import DomainSpec
 from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
 from longhorizon.serving.backends import BackendKind
+from longhorizon.synthesis.attempt import AttemptRunner
 from longhorizon.synthesis.run import DomainBuilder, run_synthesis
 from longhorizon.synthesis.selfplay import SynthReport
 from longhorizon.synthesis.types import Domain
 
-__all__ = ["domain_builder", "synthesize"]
+__all__ = ["SynthWorkerSpec", "domain_builder", "synthesize"]
+
+
+class SynthWorkerSpec(BaseModel):
+    """What a `synth --ray` worker builds its domain from: the driver's build inputs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domain: str
+    level: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    out: Path
+    tokenizer: str | None = Field(default=None, description="token records (scripted experts)")
+    sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(temperature=0.0))
 
 
 def domain_builder(spec: DomainSpec[Any], level: BaseModel, seed: int, out: Path) -> DomainBuilder:
@@ -47,9 +62,11 @@ async def synthesize(
     concurrency: int = 8,
     kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
+    runner: AttemptRunner | None = None,
 ) -> SynthReport:
     """N accepted tasks of `spec`'s domain at `level` (its default when None) into `out`;
-    `model` on `backend` solves and guesses (see `run_synthesis`), else the scripted expert."""
+    `model` on `backend` solves and guesses (see `run_synthesis`), else the scripted expert;
+    `runner` (e.g. `synth_ray.RayAttempts`) runs the episodes on other workers."""
     build = domain_builder(spec, spec.parse_level(level), seed, out)
     return await run_synthesis(
         build,
@@ -63,4 +80,5 @@ async def synthesize(
         seed=seed,
         concurrency=concurrency,
         eval_sets=eval_sets,
+        runner=runner,
     )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from longhorizon.domains import registry
-from longhorizon.evaluation.options import EvalOptions
+from longhorizon.evaluation.options import EvalOptions, RayEpisodes
 
 __all__ = ["EvalConfig"]
 
@@ -43,6 +43,12 @@ class EvalConfig(BaseModel):
         default_factory=dict,
         description="held-out: domain -> its level, as synthesis' (a domain not named: default)",
     )
+    ray: str | None = Field(
+        default=None,
+        description="held-out episodes on Ray workers: `local`, `auto` or HOST:PORT (the "
+        "single-turn benches still run here)",
+    )
+    workers: int = Field(default=2, ge=1, description="Ray workers (with ray)")
 
     @field_validator("bench", mode="before")
     @classmethod
@@ -70,4 +76,17 @@ class EvalConfig(BaseModel):
             train_tasks=self.train_tasks,
             max_turns=self.max_turns,
             levels=self.levels,
+            ray=self._ray(),
+        )
+
+    def _ray(self) -> RayEpisodes | None:
+        if self.ray is None or self.model is None:
+            return None
+        return RayEpisodes(
+            address=self.ray,
+            workers=self.workers,
+            model=self.model,
+            backend=self.backend,
+            base_url=self.base_url,
+            tokenizer=self.tokenizer,
         )

@@ -21,6 +21,7 @@ from longhorizon.harness import EpisodeRunner, HarnessConfig, run_rollouts
 from longhorizon.harness.agent import Agent
 from longhorizon.harness.episode import Verify
 from longhorizon.harness.rollout import trajectory_id
+from longhorizon.scaleout import RulesFor
 from longhorizon.tools.base import ToolSet
 
 
@@ -65,8 +66,11 @@ async def run_episodes(
     verify: Verify,
     resources: dict[str, Any] | None = None,
     on_results: OnResults | None = None,
+    rules_for: RulesFor | None = None,
 ) -> list[ItemResult]:
-    """One episode per task under `seed`; item results in task order (ABORTED ones left out)."""
+    """One episode per task under `seed`; item results in task order (ABORTED ones left out).
+    With `options.ray`, on Ray workers that build `toolsets`' equal, `verify` and `resources`
+    themselves with `rules_for`."""
     tasks = [with_budgets(t, options) for t in tasks]
     config = HarnessConfig(
         sampling=sampling_for_seed(seed, options.tokens(), options.temperature),
@@ -74,16 +78,21 @@ async def run_episodes(
         model_concurrency=options.batch_size,
         tool_concurrency=options.batch_size,
     )
-    runner = EpisodeRunner(agent, toolsets, config, verify=verify, resources=resources)
     store = TrajectoryStore(bench_dir / f"trajectories-seed{seed}")
     try:
-        await run_rollouts(
-            runner,
-            tasks,
-            store,
-            concurrency=options.batch_size,
-            show_progress=options.show_progress,
-        )
+        if options.ray is not None:
+            from longhorizon.evaluation.ray_episodes import run_on_ray  # Ray: an optional extra
+
+            await run_on_ray(options.ray, config, tasks, store, rules_for, options.show_progress)
+        else:
+            runner = EpisodeRunner(agent, toolsets, config, verify=verify, resources=resources)
+            await run_rollouts(
+                runner,
+                tasks,
+                store,
+                concurrency=options.batch_size,
+                show_progress=options.show_progress,
+            )
         done = {t.id: t for t in store}
     finally:
         store.close()

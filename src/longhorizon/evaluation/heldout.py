@@ -25,6 +25,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from pydantic import BaseModel
 
 from longhorizon.core.store import TaskStore
 from longhorizon.core.task import Task
+from longhorizon.domains import registry
 from longhorizon.domains.spec import HELDOUT_SEED, DomainSpec, World
 from longhorizon.evaluation.bench import Bench, Loaded, OnResults
 from longhorizon.evaluation.episodes import run_episodes
@@ -39,6 +41,7 @@ from longhorizon.evaluation.metrics import Metric, Ratio
 from longhorizon.evaluation.options import NEAR_DUPLICATE_CONTAINMENT, EvalOptions
 from longhorizon.evaluation.types import ItemResult
 from longhorizon.harness.agent import Agent
+from longhorizon.scaleout import EpisodeRules
 from longhorizon.synthesis.decontam import DEFAULT_N, ContaminationIndex, ngram_keys, words
 
 __all__ = ["Audit", "Drop", "TrainingIndex", "audit", "heldout_bench", "heldout_tasks"]
@@ -243,6 +246,7 @@ def heldout_bench(spec: DomainSpec[Any]) -> Bench:
             verify=spec.verify,
             resources=dict(world.resources),
             on_results=on_results,
+            rules_for=partial(heldout_rules, spec.name, _level(spec, options), options.world_seed),
         )
 
     return Bench(
@@ -253,6 +257,14 @@ def heldout_bench(spec: DomainSpec[Any]) -> Bench:
         run=run,
         description=f"held-out {spec.name} tasks (reserved seeds): {spec.description}",
     )
+
+
+def heldout_rules(domain: str, level: BaseModel, seed: int, folder: Path) -> EpisodeRules:
+    """A Ray worker's held-out runner rules: the domain's verifier and its world's resources,
+    the world built in the worker under its own `folder` (from the registry, by name)."""
+    spec = registry.get(domain)
+    world = spec.open_world(spec.parse_level(level), seed, folder)
+    return EpisodeRules(verify=spec.verify, resources=dict(world.resources))
 
 
 def _task_id(task: Task) -> str:

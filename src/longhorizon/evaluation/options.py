@@ -25,6 +25,19 @@ SAMPLING_TEMPERATURE = 0.7
 NEAR_DUPLICATE_CONTAINMENT = 0.9
 
 
+class RayEpisodes(BaseModel):
+    """`eval --ray`: where held-out episodes run, and the model every worker opens itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str = Field(description="`local`, `auto` or HOST:PORT, as `rollout --ray`")
+    workers: int = Field(default=2, ge=1)
+    model: str
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    base_url: str | None = None
+    tokenizer: str | None = None
+
+
 class EvalOptions(BaseModel):
     """What `longhorizon eval` passes to the adapters (defaults are the documented ones)."""
 
@@ -53,6 +66,9 @@ class EvalOptions(BaseModel):
         description="domain -> its level config, as synthesis' (a domain not named: its default)",
     )
     world_seed: int = Field(default=0, description="as synthesis' seed: the same world")
+    ray: RayEpisodes | None = Field(
+        default=None, description="run held-out episodes on Ray workers (None: in process)"
+    )
 
     def tokens(self) -> int:
         return self.max_tokens or DEFAULT_MAX_TOKENS

@@ -9,7 +9,8 @@ Exactly once: an episode's id is `task#sample` and its seed follows from it, so 
 same episode; the store skips an id it holds, so a result that arrives twice is written once.
 A worker killed mid-episode loses only unacknowledged work (acknowledged = in the store): its
 in-flight episodes come back as errors, go to the front of the queue and rerun on another
-worker, while Ray restarts the dead actor (`max_restarts=-1`) for later episodes.
+worker, while Ray restarts the dead actor (`max_restarts=-1`) for later episodes
+(`ray_pool.stream_on_workers`, shared with `synth --ray`).
 """
 
 from __future__ import annotations
@@ -17,37 +18,29 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 import ray
-from ray.exceptions import RayActorError, WorkerCrashedError
 
 from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import EpisodeRunner, RolloutReport, run_episode, trajectory_id
-from longhorizon.scaleout.spec import RolloutSpec, open_runner
+from longhorizon.scaleout.ray_pool import WorkerLost, start_actors, stream_on_workers
+from longhorizon.scaleout.spec import RolloutSpec, RulesFor, open_runner
 
 __all__ = ["EpisodeWorker", "WorkerLost", "run_rollouts_ray", "start_workers"]
-
-# Errors that mean the worker process died, not that the episode failed: rerun it elsewhere.
-WORKER_DEATHS = (RayActorError, WorkerCrashedError)
-
-
-class WorkerLost(RuntimeError):
-    """An episode whose workers kept dying (`max_reruns` times): the run stops, naming it."""
 
 
 @ray.remote(max_restarts=-1, max_task_retries=0)
 class EpisodeWorker:
     """One worker process: its own backend, runner and sandboxes; episodes run concurrently."""
 
-    def __init__(self, spec: RolloutSpec, index: int) -> None:
+    def __init__(self, spec: RolloutSpec, index: int, rules_for: RulesFor | None = None) -> None:
         workdir = spec.harness.workdir / f"worker-{index}-{os.getpid()}"
         harness = spec.harness.model_copy(update={"workdir": workdir})
         self.spec = spec.model_copy(update={"harness": harness})
+        self.rules_for = rules_for
         self._stack = AsyncExitStack()
         self._runner: EpisodeRunner | None = None
         self._opening: asyncio.Lock | None = None
@@ -65,7 +58,10 @@ class EpisodeWorker:
         self._opening = self._opening or asyncio.Lock()
         async with self._opening:  # the first episodes wait for one model load, not several
             if self._runner is None:
-                self._runner = await self._stack.enter_async_context(open_runner(self.spec))
+                workdir = self.spec.harness.workdir
+                rules = None if self.rules_for is None else self.rules_for(workdir / "world")
+                runner = open_runner(self.spec, rules)
+                self._runner = await self._stack.enter_async_context(runner)
         return self._runner
 
     async def close(self) -> None:
@@ -73,23 +69,15 @@ class EpisodeWorker:
 
 
 def start_workers(
-    spec: RolloutSpec, workers: int, per_worker: int, cpus_per_worker: float = 1.0
+    spec: RolloutSpec,
+    workers: int,
+    per_worker: int,
+    cpus_per_worker: float = 1.0,
+    rules_for: RulesFor | None = None,
 ) -> list[ray.actor.ActorHandle]:
-    """`workers` actors, each running up to `per_worker` episodes at once."""
-    return [
-        EpisodeWorker.options(  # type: ignore[attr-defined]
-            num_cpus=cpus_per_worker, max_concurrency=per_worker
-        ).remote(spec, index)
-        for index in range(workers)
-    ]
-
-
-@dataclass
-class _Job:
-    task: Task
-    sample: int
-    lost: int = 0  # times its worker died under it
-    avoid: int | None = None  # the worker it died on: rerun elsewhere when possible
+    """`workers` actors, each running up to `per_worker` episodes at once; `rules_for` builds
+    each one's verifier and resources (a domain's) in the worker."""
+    return start_actors(EpisodeWorker, spec, workers, per_worker, cpus_per_worker, (rules_for,))
 
 
 OnStored = Callable[[Trajectory, RolloutReport], None]
@@ -108,72 +96,37 @@ def run_rollouts_ray(
 ) -> RolloutReport:
     """Run every (task, sample) not yet in `store` on `workers`; ABORTED episodes are not
     stored (a rerun of the command tries them again), as in `harness.run_rollouts`."""
-    jobs = [_Job(t, s) for t in tasks for s in range(samples_per_task)]
-    todo = deque(j for j in jobs if trajectory_id(j.task, j.sample) not in store)
+    jobs = [(t, s) for t in tasks for s in range(samples_per_task)]
+    todo = [(t, s) for t, s in jobs if trajectory_id(t, s) not in store]
     report = RolloutReport(total=len(jobs), skipped=len(jobs) - len(todo))
-    in_flight: dict[ray.ObjectRef, tuple[_Job, int]] = {}
-    load = [0] * len(workers)
     start = time.perf_counter()
+
+    def rerun(job: tuple[Task, int]) -> None:
+        del job
+        report.reruns += 1
+
+    results = stream_on_workers(
+        workers,
+        todo,
+        lambda worker, job: worker.run.remote(job[0].model_dump_json(), job[1]),
+        per_worker=per_worker,
+        name=lambda job: f"episode {trajectory_id(*job)}",
+        max_reruns=max_reruns,
+        on_rerun=rerun,
+    )
     with progress_bar(show_progress) as progress:
         bar = progress.add_task(
             "rollouts (ray)", total=len(jobs), completed=report.skipped, stats=""
         )
-        while todo or in_flight:
-            _submit(workers, todo, in_flight, load, per_worker)
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in ready:
-                job, index = in_flight.pop(ref)
-                load[index] -= 1
-                try:
-                    traj = Trajectory.model_validate_json(ray.get(ref))
-                except WORKER_DEATHS as exc:
-                    _requeue(job, index, todo, report, max_reruns, exc)
-                    continue
-                report.wall_s = time.perf_counter() - start
-                _record(traj, store, report)
-                if on_stored is not None:
-                    on_stored(traj, report)
-                progress.update(bar, advance=1, stats=report.line())
+        for _, payload in results:
+            traj = Trajectory.model_validate_json(payload)
+            report.wall_s = time.perf_counter() - start
+            _record(traj, store, report)
+            if on_stored is not None:
+                on_stored(traj, report)
+            progress.update(bar, advance=1, stats=report.line())
     report.wall_s = time.perf_counter() - start
     return report
-
-
-def _submit(
-    workers: list[ray.actor.ActorHandle],
-    todo: deque[_Job],
-    in_flight: dict[ray.ObjectRef, tuple[_Job, int]],
-    load: list[int],
-    per_worker: int,
-) -> None:
-    """Fill every worker up to `per_worker` episodes, least loaded first; a rerun avoids the
-    worker it died on unless that is the only one."""
-    waiting: deque[_Job] = deque()
-    while todo and min(load) < per_worker:
-        job = todo.popleft()
-        free = [i for i in range(len(workers)) if load[i] < per_worker]
-        elsewhere = [i for i in free if i != job.avoid] if len(workers) > 1 else free
-        if not elsewhere:
-            waiting.append(job)
-            continue
-        index = min(elsewhere, key=lambda i: (load[i], i))
-        ref: ray.ObjectRef = workers[index].run.remote(job.task.model_dump_json(), job.sample)
-        in_flight[ref] = (job, index)
-        load[index] += 1
-    todo.extendleft(reversed(waiting))
-
-
-def _requeue(
-    job: _Job, index: int, todo: deque[_Job], report: RolloutReport, max_reruns: int, exc: Exception
-) -> None:
-    job.lost += 1
-    if job.lost > max_reruns:
-        raise WorkerLost(
-            f"episode {trajectory_id(job.task, job.sample)}: its worker died {job.lost} times; "
-            f"last: {type(exc).__name__}: {exc}"
-        ) from exc
-    job.avoid = index
-    report.reruns += 1
-    todo.appendleft(job)  # first in line: it was started before everything still queued
 
 
 def _record(traj: Trajectory, store: TrajectoryStore, report: RolloutReport) -> None:

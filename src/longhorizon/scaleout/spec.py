@@ -7,19 +7,21 @@ with `open_runner`, so an episode runs the same code wherever it runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
+from longhorizon.harness.episode import Verify
 from longhorizon.serving.backends import BackendKind, open_backend
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.verifiers import verify_answer
 
-__all__ = ["RolloutSpec", "open_runner"]
+__all__ = ["EpisodeRules", "RolloutSpec", "RulesFor", "open_runner"]
 
 
 class RolloutSpec(BaseModel):
@@ -43,6 +45,19 @@ class RolloutSpec(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class EpisodeRules:
+    """What a domain adds to a runner: its verifier and the resources its tools read (by
+    default: exact match of the answer, and the corpus of `RolloutSpec.corpus` if any)."""
+
+    verify: Verify = verify_answer
+    resources: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Builds a worker's rules in the worker, given a folder of its own for what it writes.
+RulesFor = Callable[[Path], EpisodeRules]
+
+
 def _resources(corpus: tuple[Path, ...]) -> dict[str, Any]:
     if not corpus:
         return {}
@@ -52,8 +67,12 @@ def _resources(corpus: tuple[Path, ...]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def open_runner(spec: RolloutSpec) -> AsyncIterator[EpisodeRunner]:
-    """The backend opened in this event loop and an EpisodeRunner over it; closed on exit."""
+async def open_runner(
+    spec: RolloutSpec, rules: EpisodeRules | None = None
+) -> AsyncIterator[EpisodeRunner]:
+    """The backend opened in this event loop and an EpisodeRunner over it (verifying and
+    reading resources as `rules` say); closed on exit."""
+    rules = rules or EpisodeRules()
     async with contextlib.AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             open_backend(
@@ -64,7 +83,7 @@ async def open_runner(spec: RolloutSpec) -> AsyncIterator[EpisodeRunner]:
                 max_concurrency=spec.harness.model_concurrency,
             )
         )
-        resources = _resources(spec.corpus)
+        resources = {**_resources(spec.corpus), **rules.resources}
         if spec.user_model is not None:  # the LLM persona behind ask_user
             kind: BackendKind = "openai" if spec.user_base_url else "hf"
             user = open_backend(spec.user_model, kind, base_url=spec.user_base_url)
@@ -73,6 +92,6 @@ async def open_runner(spec: RolloutSpec) -> AsyncIterator[EpisodeRunner]:
             BackendAgent(backend),
             lambda task: build_toolset(task.protocol.tools),
             spec.harness,
-            verify=verify_answer,
+            verify=rules.verify,
             resources=resources,
         )

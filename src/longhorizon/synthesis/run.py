@@ -15,6 +15,7 @@ from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
 from longhorizon.serving.backends import BackendKind
+from longhorizon.synthesis.attempt import AttemptRunner
 from longhorizon.synthesis.decontam import benchmark_index
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
@@ -40,10 +41,12 @@ async def run_synthesis(
     seed: int = 0,
     concurrency: int = 8,
     eval_sets: Sequence[Path] = (),
+    runner: AttemptRunner | None = None,
 ) -> SynthReport:
     """Scripted experts solve unless `model` names an LLM (then it is solver and guesser),
     served by `backend` (hf in process, openai at `base_url`, or a vllm server started for the
-    run); `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default)."""
+    run); `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default);
+    `runner` runs the episodes elsewhere (Ray workers; scripted experts only)."""
     from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
     from longhorizon.harness import BackendAgent
@@ -57,7 +60,10 @@ async def run_synthesis(
         if model is None:
             names = resolve_model(tokenizer or SCRIPTED_TOKENIZER)
             renderer = ChatRenderer(AutoTokenizer.from_pretrained(names))
-            return await SelfPlay(build(graph, renderer, None), config, graph, contamination).run()
+            domain = build(graph, renderer, None)
+            return await SelfPlay(domain, config, graph, contamination, runner).run()
+        if runner is not None:
+            raise ValueError("episodes on other workers run the scripted experts only, not a model")
         served = open_backend(
             model,
             backend,

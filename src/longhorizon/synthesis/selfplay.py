@@ -7,12 +7,10 @@ proposer with their reasons. Rerunning continues: tasks already in the KAG are s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,13 +19,15 @@ from pydantic import BaseModel, Field
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
 from longhorizon.core.progress import progress_bar
-from longhorizon.harness import EpisodeRunner, HarnessConfig, Limits
-from longhorizon.harness.agent import Agent
+from longhorizon.harness import HarnessConfig
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
+from longhorizon.synthesis.attempt import Attempt, AttemptRunner, LocalAttempts
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit
 from longhorizon.synthesis.types import Domain
-from longhorizon.tools.base import ToolSet
+
+# A proposal's outcome: its solve (None: rejected before solving) and its rejection reasons.
+Outcome = tuple[Trajectory | None, list[str]]
 
 
 class SynthConfig(BaseModel):
@@ -69,6 +69,7 @@ class SelfPlay:
         config: SynthConfig,
         kag: KnowledgeActionGraph,
         contamination: ContaminationIndex | None = None,
+        runner: AttemptRunner | None = None,
     ) -> None:
         self.domain = domain
         self.config = config
@@ -79,7 +80,8 @@ class SelfPlay:
         self.known = {t.id for t, _, _ in kag.tasks(domain.name)}
         harness = HarnessConfig(sampling=config.sampling, workdir=config.out / "workdirs")
         self.harness = harness
-        self.limits = Limits.from_config(harness)
+        # Where the episodes run: here by default, on Ray workers with `synth --ray`.
+        self.runner = runner or LocalAttempts(domain, harness, config.seed)
         self.report = SynthReport(domain=domain.name, wanted=config.n, accepted=len(self.tasks))
 
     async def run(self, show_progress: bool = True) -> SynthReport:
@@ -92,10 +94,10 @@ class SelfPlay:
             )
             while self.report.accepted < self.config.n and self.report.proposed < budget:
                 batch = self._propose(rng, self.config.concurrency)
-                outcomes = await asyncio.gather(*(self._attempt(task) for task in batch))
+                outcomes = await self._attempt_batch(batch)
                 # Decide in proposal order, not completion order: the same seed then keeps
                 # the same tasks and feeds the proposer back in the same order.
-                for task, traj, reasons in outcomes:
+                for task, (traj, reasons) in zip(batch, outcomes, strict=True):
                     self._decide(task, traj, reasons)
                 progress.update(
                     bar,
@@ -127,32 +129,41 @@ class SelfPlay:
         self.report.proposed += len(batch)
         return batch
 
-    async def _attempt(self, task: Task) -> tuple[Task, Trajectory | None, list[str]]:
-        """Solve (and guess) one proposal; the rejection reasons, empty when it passes."""
+    async def _attempt_batch(self, batch: list[Task]) -> list[Outcome]:
+        """Each proposal's trajectory (None: not solved) and rejection reasons, in batch order.
+        Screened out here, attempted by `self.runner`; results are recorded as they arrive."""
+        outcomes: list[Outcome] = [(None, self._screen(task)) for task in batch]
+        todo = [i for i, (_, reasons) in enumerate(outcomes) if not reasons]
+        async for k, attempt in self.runner.attempts([batch[i] for i in todo]):
+            task = batch[todo[k]]
+            for traj, role in attempt.trajectories():  # one write per id: a rerun overwrites
+                self.kag.record_trajectory(traj, role)
+            outcomes[todo[k]] = (attempt.solve, self._judge(task, attempt))
+        return outcomes
+
+    def _screen(self, task: Task) -> list[str]:
+        """Rejection reasons found before solving (empty: attempt it)."""
         self.known.add(task.id)
         hit = self._contaminated(task.id, task.instruction)
         if hit is not None:
-            return task, None, [f"contaminated: overlaps {hit.source}"]
+            return [f"contaminated: overlaps {hit.source}"]
         # Checked before solving: the domain's verify raises on a verifier it does not know.
         unknown = unverifiable(task, self.domain.verifiers)
         if unknown is not None:
-            return task, None, [unknown]
+            return [unknown]
         screened = self.domain.screen(task) if self.domain.screen is not None else None
-        if screened is not None:
-            return task, None, [screened]
-        traj = await self._solve(task, self.domain.solver, self.domain.toolset, "solve")
-        guess = None
-        # A task without tools (a reasoning task) has nothing to shortcut: the solver itself
-        # answers without tools, so a right no-tool guess says nothing about the task.
-        if traj.passed and self.domain.guesser is not None and task.protocol.tools:
-            guess = await self._solve(task, self.domain.guesser, lambda t: ToolSet([]), "guess")
+        return [screened] if screened is not None else []
+
+    def _judge(self, task: Task, attempt: Attempt) -> list[str]:
+        """The five rules and the trajectory's contamination audit; empty when it passes."""
+        traj = attempt.solve
         reasons = rejection_reasons(
-            task, traj, guess, self.domain.min_tool_steps, self.domain.process_verifiers
+            task, traj, attempt.guess, self.domain.min_tool_steps, self.domain.process_verifiers
         )
         text_hit = self._contaminated(traj.id, _trajectory_text(traj))
         if text_hit is not None:
             reasons.append(f"contaminated: trajectory overlaps {text_hit.source}")
-        return task, traj, reasons
+        return reasons
 
     def _decide(self, task: Task, traj: Trajectory | None, reasons: list[str]) -> None:
         if reasons or traj is None:
@@ -167,25 +178,6 @@ class SelfPlay:
         self.report.turns.append(traj.usage.model_calls)
         self.report.tokens.append(sum(len(s) for s in traj.token_sequences()))
         self.domain.proposer.feedback(task, [])
-
-    async def _solve(
-        self,
-        task: Task,
-        agent_for: Callable[[Task], Agent],
-        toolset_for: Callable[[Task], ToolSet],
-        role: str,
-    ) -> Trajectory:
-        runner = EpisodeRunner(
-            agent_for(task),
-            toolset_for,
-            self.harness,
-            verify=self.domain.verify,
-            resources=self.domain.resources,
-            limits=self.limits,
-        )
-        traj = await runner.run(task, f"{task.id}/{role}", seed=self.config.seed)
-        self.kag.record_trajectory(traj, role)
-        return traj
 
     def _reject(self, task: Task, reasons: list[str]) -> None:
         self.kag.record_task(task, TaskStatus.REJECTED, "; ".join(reasons))
