@@ -293,6 +293,15 @@ def test_catalog_names_and_unknown_tool() -> None:
         "similarity",
         "rule_filter",
         "affinity_proxy",
+        # ML engineering: the solution tree (tools/mle/harness.py)
+        "write_full_code",
+        "patch_code",
+        "execute_code",
+        "list_nodes",
+        "select_node",
+        "invalidate_node",
+        "update_answer",
+        "get_current_answer",
         # tool calling: the simulated user and the two worlds (tools/worlds.py)
         "ask_user",
         "find_user",

@@ -80,6 +80,7 @@ def test_the_checkout_recipes_are_the_builtin_ones_and_all_validate() -> None:
         "agents-a1.yaml",
         "smollm2.yaml",
         "tiny-grpo.yaml",
+        "tiny-six.yaml",
         "tiny.yaml",
     ]
     for path in packaged:

@@ -68,16 +68,19 @@ def test_a_served_model_solves_and_a_killed_run_resumes(
         assert time.monotonic() < deadline, "no attempt recorded in 10 minutes"
         time.sleep(0.5)
     assert first.poll() is None, first.stderr.read() if first.stderr else ""
-    first.send_signal(signal.SIGKILL)  # mid-batch: attempts recorded, no task decided yet
+    first.send_signal(signal.SIGKILL)  # mid-run: attempts recorded, the run not finished
     first.wait()
     before = {row[0] for row in _kag_rows(out / "kag.db", "trajectories")}
-    assert before and not _kag_rows(out / "kag.db", "tasks")
+    decided = {row[0] for row in _kag_rows(out / "kag.db", "tasks")}  # usually none yet
+    assert before
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     report = json.loads((out / "synth_report.json").read_text())
     tasks = {row[0]: row for row in _kag_rows(out / "kag.db", "tasks")}
-    assert len(tasks) == report["proposed"] == 5  # the same five proposals, each once
+    # The killed run's decisions stand (skipped, not redone); the rest were attempted again.
+    assert decided <= set(tasks) and report["skipped_known"] >= len(decided)
+    assert len(tasks) == len(decided) + report["proposed"]  # each proposal in the KAG once
     attempts = _kag_rows(out / "kag.db", "trajectories")
     assert before <= {row[0] for row in attempts}  # the killed run's attempts, overwritten
     assert {row[1] for row in attempts} <= set(tasks)  # every attempt belongs to a task
@@ -86,5 +89,4 @@ def test_a_served_model_solves_and_a_killed_run_resumes(
     assert len(accepted) == report["accepted"] <= 1
     assert all(tasks[i][2] == "accepted" for i in accepted)
     rejected = [row for row in tasks.values() if row[2] == "rejected"]
-    assert len(rejected) == 5 - len(accepted) and all(row[3] for row in rejected)  # with reasons
-    assert sum(report["rejected"].values()) >= len(rejected)
+    assert len(rejected) == len(tasks) - len(accepted) and all(row[3] for row in rejected)
