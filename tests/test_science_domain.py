@@ -340,3 +340,27 @@ def test_synthesis_run_accepts_and_records_subgraphs(tmp_path: Path) -> None:
     seeds_ = kag.nodes("science", NodeType.STATE)
     assert seeds_ and all(n.payload["laws"] and n.payload["quantities"] for n in seeds_)
     kag.close()
+
+
+def test_two_stage_teacher_data_splits_reasoning_from_tool_traces(tmp_path: Path) -> None:
+    """The two-stage science teacher's stages: no-tool traces (seed, harder), then tool traces
+    (python, lookup); together they are every trajectory, and no trajectory is in both."""
+    from longhorizon.core import TaskStore
+    from longhorizon.domains import synthesize
+    from longhorizon.training.data import DataConfig, keep_trajectory, load_trajectories
+
+    asyncio.run(synthesize(SPEC, 16, tmp_path, level={"materials": 10}, concurrency=4))
+    kinds = {t.id: t.metadata["kind"] for t in TaskStore(tmp_path / "tasks")}
+    trajs = list(load_trajectories([tmp_path / "trajectories"]))
+
+    def kept(tool_use: Any) -> set[str]:
+        cfg = DataConfig(tool_use=tool_use)
+        return {t.task_id for t in trajs if keep_trajectory(t, cfg)}
+
+    reasoning, tools, every = kept("without"), kept("with"), kept("any")
+    assert reasoning and tools and not reasoning & tools and reasoning | tools == every
+    assert {kinds[t] for t in reasoning} <= {"seed", "harder"}
+    assert {kinds[t] for t in tools} <= {"python", "lookup"}
+    # at its default the filter stays out of the dump (cached content keys are unchanged)
+    assert "tool_use" not in DataConfig().model_dump()
+    assert DataConfig(tool_use="with").model_dump()["tool_use"] == "with"

@@ -27,7 +27,8 @@ from longhorizon.rl import GRPOObjective, VerdictKinds, rollout_reward
 from longhorizon.rl.grpo import KILL_ENV
 from longhorizon.rl.objective import papo_advantages
 from longhorizon.training.metrics import read_metrics
-from longhorizon.training.teach import find_teachers, read_teacher
+from longhorizon.training.sft import SFT_METADATA
+from longhorizon.training.teach import find_teachers, read_teacher, stage_configs
 from longhorizon.verifiers import verify_answer
 from tests.test_pipeline import MICRO
 from tests.test_rl_grpo import run_in_process, tool_fields
@@ -74,7 +75,16 @@ def test_sft_only_teachers_keep_their_keys() -> None:
     [
         ({"stages": {"instruction": ["sft", "ppo"]}}, "unknown stage(s) ['ppo']; stages are sft"),
         ({"stages": {"instruction": ["grpo", "sft"]}}, "grpo trains from the SFT teacher"),
-        ({"stages": {"instruction": ["grpo"]}}, "a teacher is [sft] or [sft, grpo]"),
+        (
+            {"stages": {"instruction": ["grpo"]}},
+            "a teacher is one of [sft], [sft, grpo], [sft-reasoning, sft-tools], "
+            "[sft-reasoning, sft-tools, grpo]",
+        ),
+        ({"stages": {"instruction": ["sft-tools", "sft-reasoning"]}}, "a teacher is one of"),
+        (
+            {"stages": {"instruction": ["sft-reasoning", "sft-tools"]}, "generalist": True},
+            "teachers.stages gives ['instruction'] two SFT stages, but teachers.generalist",
+        ),
         ({"stages": {"chess": ["sft", "grpo"]}}, "teachers.stages names domain(s) ['chess']"),
         ({"grpo": {"stepz": 3}}, "teachers.grpo: 1 validation error for RLConfig\nstepz"),
         ({"grpo": {"model": "other"}}, "teachers.grpo sets ['model']: the pipeline sets"),
@@ -128,6 +138,30 @@ def test_grpo_domains_merge_over_the_shared_grpo_overrides() -> None:
     assert configs["instruction"].objective.kl_coef == 0.0
     assert configs["search"].objective.kl_coef == 0.01  # merged key by key
     assert configs["search"].objective.reward == "all"
+
+
+def test_two_stage_teachers_filter_by_tool_use_and_grpo_starts_from_the_last() -> None:
+    """[sft-reasoning, sft-tools]: traces without a tool call, then with one; GRPO after them
+    starts from the second stage's model. [sft] and [sft, grpo] keep their folders and data."""
+    from longhorizon.pipeline.stages import plan
+
+    teachers = {
+        "stages": {"search": ["sft-reasoning", "sft-tools", "grpo"], "instruction": ["sft"]},
+        "grpo": {"steps": 3},
+    }
+    p = plan(Recipe.model_validate(_recipe(**teachers)), "student")
+    search, instruction = p.teachers["search"], p.teachers["instruction"]
+    assert [(s.name, s.data.tool_use) for s in search.stages] == [
+        ("reasoning", "without"),
+        ("tools", "with"),
+    ]
+    assert [(s.name, s.data.tool_use) for s in instruction.stages] == [("instruction", "any")]
+    root = Path("runs/x/teachers/search")
+    assert Path(p.teacher_grpo["search"].model) == root / "stage-2-tools" / "final"
+    assert Path(p.teacher_grpo["search"].final_dir) == root / "teacher"
+    dirs = [c.output_dir for c in stage_configs(search)]
+    assert dirs == [root / "stage-1-reasoning", root / "stage-2-tools"]
+    assert "instruction" not in p.teacher_grpo
 
 
 def test_dry_run_shows_the_validation_error_and_the_grpo_plan(tmp_path: Path) -> None:
@@ -317,3 +351,49 @@ def test_grpo_teacher_layout_and_resume_after_a_kill_in_stage_2(tmp_path: Path) 
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0
     assert "teacher exists: nothing to train" in " ".join(again.stdout.split())
+
+
+def test_two_stage_science_teacher_trains_reasoning_then_tool_traces(tmp_path: Path) -> None:
+    """The report's science teacher: stage 1 on no-tool traces from the SFT student, stage 2 on
+    tool traces from stage 1's model; the teacher's metadata lists both, with their data."""
+    from longhorizon.pipeline.run import run_sft_stage, run_synth, run_teachers
+    from longhorizon.pipeline.stages import plan
+    from longhorizon.training.data import load_trajectories
+
+    out = tmp_path / "run"
+    recipe = {
+        **MICRO,
+        "out": str(out),
+        "synth": {"domains": {"science": 12}, "levels": {"science": {"materials": 10}}},
+        "sft": {**MICRO["sft"], "max_steps": 1},  # type: ignore[dict-item]
+        "teachers": {
+            **MICRO["teachers"],  # type: ignore[dict-item]
+            "max_steps": 1,
+            "stages": {"science": ["sft-reasoning", "sft-tools"]},
+        },
+    }
+    p = plan(Recipe.model_validate(recipe), "tiny-llama")
+    run_synth(p)
+    run_sft_stage(p)
+    run_teachers(p)
+    root = out / "teachers" / "science"
+    assert sorted(d.name for d in root.iterdir()) == [
+        "stage-1-reasoning",
+        "stage-2-tools",
+        "teacher",
+    ]
+    first, second = stage_configs(p.teachers["science"])
+    assert first.model == str(p.sft.final_path) and second.model == str(first.final_path)
+    assert (first.final_path / "config.json").exists()
+    info = read_teacher(root / "teacher")
+    assert [s["name"] for s in info.stages] == ["reasoning", "tools"]
+    # what each stage trained on: the run's own sample counts, against the store
+    trajs = [t for t in load_trajectories([out / "synth" / "science" / "trajectories"]) if t.passed]
+    tools = sum(bool(t.steps) for t in trajs)
+    assert 0 < tools < len(trajs)
+    stage_dirs = (first.final_path, root / "teacher")
+    samples = [
+        json.loads((d / SFT_METADATA).read_text())["domains"]["science"]["samples"]
+        for d in stage_dirs
+    ]
+    assert samples == [len(trajs) - tools, tools]

@@ -89,7 +89,9 @@ def _teacher_payload(p: Plan, domain: str) -> Any:
 def eval_payload(p: Plan, label: str) -> dict[str, Any]:
     benches = benches_for(p, label)
     options = {b: _dump(eval_options(p, b, train_tasks(p, b))) for b in benches}
-    options = {b: {k: v for k, v in o.items() if k != "show_progress"} for b, o in options.items()}
+    # where episodes run (in process or on Ray) and progress bars do not change the scores
+    where = {"show_progress", "ray"}
+    options = {b: {k: v for k, v in o.items() if k not in where} for b, o in options.items()}
     return {
         "model": p.models()[label],
         "seeds": p.recipe.eval.seeds,

@@ -12,6 +12,9 @@ from longhorizon.pipeline.stages import plan
 console = Console()
 
 
+_TRACES = {"without": "no-tool traces", "with": "tool traces", "any": "all traces"}
+
+
 def print_plan(recipe: Recipe) -> None:
     """Build (and so validate) every stage config without loading a model or touching data."""
     p = plan(recipe, recipe.student.name())
@@ -33,12 +36,17 @@ def print_plan(recipe: Recipe) -> None:
     )
     for domain, teach in p.teachers.items():
         grpo = p.teacher_grpo.get(domain)
+        sft_what = (
+            "sft"
+            if len(teach.stages) == 1
+            else " then ".join(f"sft on {_TRACES[s.data.tool_use]}" for s in teach.stages)
+        )
         if grpo is None:
-            what = f"sft from {teach.init}: lr {teach.sft.lr:g} -> {teach.teacher_dir()}"
+            what = f"{sft_what} from {teach.init}: lr {teach.sft.lr:g} -> {teach.teacher_dir()}"
         else:
             r, o = grpo.rollout, grpo.objective
             what = (
-                f"sft from {teach.init}: lr {teach.sft.lr:g} -> {grpo.model}; then grpo "
+                f"{sft_what} from {teach.init}: lr {teach.sft.lr:g} -> {grpo.model}; then grpo "
                 f"{grpo.steps} steps x {r.prompts_per_step} prompts x {r.group_size} rollouts, "
                 f"lr {grpo.lr:g}, reward {o.reward}, advantage {o.advantage}, "
                 f"kl {o.kl_coef:g} -> {grpo.final_path}"

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from longhorizon.distill.config import DistillConfig, TeacherSpec
 from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe
-from longhorizon.pipeline.teachers import grpo_config, teacher_stages
+from longhorizon.pipeline.teachers import grpo_config, sft_stages, teacher_stages
 from longhorizon.rl import RLConfig
 from longhorizon.synthesis.selfplay import SynthConfig
 from longhorizon.training.config import SFTConfig
@@ -97,16 +97,7 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
             init=str(sft.final_path),
             output_dir=lay.teachers,
             sft=teacher_sft,
-            stages=[
-                TeachStage(
-                    # [sft] teachers keep their folder (and content key): stage-1-<name>
-                    name="sft" if "grpo" in stages.get(name, ()) else name,
-                    data=DataConfig(
-                        paths=tuple(lay.synth / d / "trajectories" for d in domains),
-                        domains=domains,
-                    ),
-                )
-            ],
+            stages=_teach_stages(name, domains, stages.get(name, ["sft"]), lay),
         )
         for name, domains in _teacher_domains(recipe).items()
     }
@@ -120,6 +111,7 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
             lay.synth / d / "tasks",
             files.get(d, []),
             recipe.seed,
+            stages[d],
         )
         for d in recipe.domains
         if "grpo" in stages[d]
@@ -136,6 +128,19 @@ def plan(recipe: Recipe, student: str, layout: Layout | None = None) -> Plan:
         }
     )
     return Plan(recipe, student, synth, levels, sft, teachers, distill, lay, teacher_grpo)
+
+
+def _teach_stages(
+    name: str, domains: tuple[str, ...], stages: list[str], lay: Layout
+) -> list[TeachStage]:
+    """The SFT stages of teacher `name`: its domains' trajectories, filtered by tool use."""
+    paths = tuple(lay.synth / d / "trajectories" for d in domains)
+    if stages == ["sft"]:  # keeps its folder (and content key): stage-1-<name>
+        return [TeachStage(name=name, data=DataConfig(paths=paths, domains=domains))]
+    return [
+        TeachStage(name=folder, data=DataConfig(paths=paths, domains=domains, tool_use=tools))
+        for folder, tools in sft_stages(stages)
+    ]
 
 
 def _teacher_domains(recipe: Recipe) -> dict[str, tuple[str, ...]]:

@@ -1,4 +1,11 @@
-"""Stage 2 in the pipeline: each domain's teacher is a list of stages, `[sft]` or `[sft, grpo]`.
+"""Stage 2 in the pipeline: each domain's teacher is a list of stages.
+
+A teacher is one of
+    [sft]                               SFT on the domain's trajectories
+    [sft, grpo]                         then GRPO from that model
+    [sft-reasoning, sft-tools]          two SFT stages: trajectories without a tool call, then
+                                        those with one (the report's science teacher)
+    [sft-reasoning, sft-tools, grpo]    the two SFT stages, then GRPO
 
 Recipe fields (inside `teachers:`, beside the teacher-SFT overrides):
 
@@ -10,8 +17,10 @@ A `[sft]` teacher is today's: `teachers/<domain>/stage-1-<domain>/` writes `teac
 folder name and its content key are unchanged, so existing caches stay valid). A
 `[sft, grpo]` teacher trains its SFT stage into `stage-1-sft/final/`, then GRPO from that model
 on the domain's training tasks with the domain's verifier reward into `stage-2-grpo/`, whose
-final model is `teacher/` (what OPD and evaluation use). Both steps resume: a finished stage
-is skipped (its final model exists), an interrupted one continues from its latest checkpoint.
+final model is `teacher/` (what OPD and evaluation use). The two SFT stages of a two-stage
+teacher are `stage-1-reasoning/` and `stage-2-tools/`; with GRPO after them, GRPO starts from
+`stage-2-tools/final/`. Every step resumes: a finished stage is skipped (its final model
+exists), an interrupted one continues from its latest checkpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from rich.console import Console
 
 from longhorizon.domains import registry, verify
 from longhorizon.rl import RLConfig, VerdictKinds, run_rl
+from longhorizon.training.data import ToolUseFilter
 from longhorizon.training.teach import (
     TEACHER_METADATA,
     TeachConfig,
@@ -38,16 +48,31 @@ __all__ = [
     "PIPELINE_FIELDS",
     "SFT_DIR",
     "STAGE_NAMES",
+    "TEACHER_SHAPES",
     "check_teachers",
     "domain_grpo",
     "grpo_config",
+    "sft_final",
+    "sft_stages",
     "teacher_stages",
     "train_teacher",
     "verdict_kinds",
 ]
 
-STAGE_NAMES = ("sft", "grpo")
+STAGE_NAMES = ("sft", "sft-reasoning", "sft-tools", "grpo")
+TEACHER_SHAPES = (
+    ["sft"],
+    ["sft", "grpo"],
+    ["sft-reasoning", "sft-tools"],
+    ["sft-reasoning", "sft-tools", "grpo"],
+)
 SFT_DIR, GRPO_DIR = "stage-1-sft", "stage-2-grpo"
+# An SFT stage of a teacher's list -> (its folder's name, its data's tool-use filter).
+SFT_STAGES: dict[str, tuple[str, ToolUseFilter]] = {
+    "sft": ("sft", "any"),
+    "sft-reasoning": ("reasoning", "without"),
+    "sft-tools": ("tools", "with"),
+}
 # RLConfig fields the pipeline sets for a GRPO teacher (a recipe may not override them).
 PIPELINE_FIELDS = frozenset({"model", "tasks", "corpus", "output_dir", "final_dir"})
 
@@ -68,11 +93,14 @@ def teacher_stages(teachers: Mapping[str, Any], domains: list[str]) -> dict[str,
             raise ValueError(f"{where} must be a list of stages, e.g. [sft, grpo]; got {stages!r}")
         unknown = [s for s in stages if s not in STAGE_NAMES]
         if unknown:
-            raise ValueError(f"{where}: unknown stage(s) {unknown}; stages are sft, grpo")
-        if stages not in (["sft"], ["sft", "grpo"]):
             raise ValueError(
-                f"{where} = {stages}: a teacher is [sft] or [sft, grpo] (grpo trains from the "
-                "SFT teacher, so it comes after sft, once)"
+                f"{where}: unknown stage(s) {unknown}; stages are {', '.join(STAGE_NAMES)}"
+            )
+        if stages not in TEACHER_SHAPES:
+            shapes = ", ".join("[" + ", ".join(t) + "]" for t in TEACHER_SHAPES)
+            raise ValueError(
+                f"{where} = {stages}: a teacher is one of {shapes} (grpo trains from the "
+                "SFT teacher, so it comes after the SFT stages, once)"
             )
         out[domain] = list(stages)
     return out
@@ -97,6 +125,12 @@ def check_teachers(teachers: Mapping[str, Any], domains: list[str]) -> None:
         raise ValueError(
             f"teachers.stages gives {grpo} a grpo stage, but teachers.generalist trains one "
             "SFT teacher for every domain: GRPO teachers are per domain, so use one or the other"
+        )
+    two = [d for d, s in stages.items() if "sft-reasoning" in s]
+    if two and teachers.get("generalist"):
+        raise ValueError(
+            f"teachers.stages gives {two} two SFT stages, but teachers.generalist trains one "
+            "SFT teacher for every domain in one stage: use one or the other"
         )
     checked: list[str | None] = list(grpo) or [None]  # no grpo stage: check the overrides alone
     for domain in checked:
@@ -141,6 +175,17 @@ def _check_grpo(overrides: dict[str, Any], domain: str | None, where: str | None
         )
 
 
+def sft_stages(stages: list[str]) -> list[tuple[str, ToolUseFilter]]:
+    """The SFT stages of a teacher's list: (folder name, tool-use filter) each, in order."""
+    return [SFT_STAGES[s] for s in stages if s in SFT_STAGES]
+
+
+def sft_final(root: Path, stages: list[str]) -> Path:
+    """Where the last SFT stage of a teacher with a GRPO stage writes its model."""
+    sft = sft_stages(stages)
+    return root / f"stage-{len(sft)}-{sft[-1][0]}" / "final"
+
+
 def grpo_config(
     recipe_teachers: Mapping[str, Any],
     domain: str,
@@ -148,13 +193,15 @@ def grpo_config(
     tasks: Path,
     corpus: list[Path],
     seed: int,
+    stages: list[str] | None = None,
 ) -> RLConfig:
-    """The GRPO stage of `domain`'s teacher under `root` (= teachers/<domain>)."""
+    """The GRPO stage of `domain`'s teacher under `root` (= teachers/<domain>), after the SFT
+    stages of `stages` (default [sft, grpo])."""
     return RLConfig.model_validate(
         {
             "seed": seed,
             **domain_grpo(recipe_teachers, domain),
-            "model": str(root / SFT_DIR / "final"),
+            "model": str(sft_final(root, stages or ["sft", "grpo"])),
             "tasks": [tasks],
             "corpus": {domain: corpus} if corpus else {},
             "output_dir": root / GRPO_DIR,
@@ -182,6 +229,7 @@ def train_teacher(teach: TeachConfig, grpo: RLConfig | None, console: Console) -
         "config_fingerprint": grpo.fingerprint(),
     }
     info = info.model_copy(update={"stages": [*info.stages, stage]})
-    console.rule(f"teacher {teach.domain}: stage 2/2 grpo")
+    n = len(teach.stages) + 1
+    console.rule(f"teacher {teach.domain}: stage {n}/{n} grpo")
     meta = {TEACHER_METADATA: info.model_dump(mode="json")}
     return Path(run_rl(grpo, verify, console, verdict_kinds(), meta))

@@ -6,7 +6,8 @@ label so that later stages can normalise losses per domain.
 
 Selection, in order:
 1. filters: status (COMPLETED by default; TRUNCATED prefixes optionally), verdict (passed only by
-   default), domain;
+   default), domain, tool use (`tool_use`: `without` keeps reasoning traces, those with no tool
+   call; `with` keeps those with at least one: the two stages of a two-stage teacher);
 2. domain mix: with `mix` weights, each listed domain gets round(w_d / sum(w) * total)
    trajectories (total defaults to the number that passed the filters), drawn without replacement
    and repeated whole when a domain has fewer than its share; unlisted domains are left out.
@@ -31,10 +32,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from longhorizon.core.store import TrajectoryStore
 from longhorizon.core.tokens import ModelCall, call_sequence, leaf_calls
@@ -42,6 +43,7 @@ from longhorizon.core.trajectory import Status, Trajectory
 
 OverlongPolicy = Literal["drop", "split", "prefix"]
 VerdictFilter = Literal["passed", "failed", "any"]
+ToolUseFilter = Literal["any", "without", "with"]
 
 
 class DataConfig(BaseModel):
@@ -59,7 +61,15 @@ class DataConfig(BaseModel):
     overlong: OverlongPolicy = "split"
     # Share of each training sequence kept (its first tokens); 1 keeps all.
     token_share: float = Field(default=1.0, gt=0, le=1)
+    tool_use: ToolUseFilter = "any"  # without: no tool call in the trajectory; with: at least one
     seed: int = 0
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after SFT runs were cached: at its default it stays out of their content keys.
+        if self.tool_use == "any":
+            return {k: v for k, v in handler(self).items() if k != "tool_use"}
+        return dict(handler(self))
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,12 @@ def load_trajectories(paths: Iterable[Path]) -> Iterator[Trajectory]:
 
 
 def keep_trajectory(traj: Trajectory, cfg: DataConfig) -> bool:
-    """The status, verdict and domain filters."""
+    """The status, domain, tool-use and verdict filters."""
     if traj.status not in cfg.statuses:
         return False
     if cfg.domains is not None and traj.domain not in cfg.domains:
+        return False
+    if cfg.tool_use != "any" and bool(traj.steps) != (cfg.tool_use == "with"):
         return False
     if cfg.verdict == "passed":
         return traj.passed
