@@ -180,3 +180,55 @@ def test_synth_cli_prints_the_acceptance_report(domain: str, tmp_path: Path) -> 
     level = ["--level", '{"entitites": 300}']
     typo = CliRunner().invoke(app, ["synth", "--domain", domain, "--out", str(tmp_path), *level])
     assert typo.exit_code == 2 and f"{domain} level" in typo.output
+    tries = ["--guess-tries", "3"]
+    scripted = CliRunner().invoke(
+        app, ["synth", "--domain", domain, "--out", str(tmp_path), *tries]
+    )
+    assert scripted.exit_code == 2
+    assert "--guess-tries needs --model" in " ".join(scripted.output.split())
+
+
+@pytest.mark.parametrize(
+    ("tries", "wrong", "shortcut"), [(3, 2, True), (2, 2, False), (1, 1, False)]
+)
+def test_guesser_tries_k_times_and_stops_at_the_first_right_answer(
+    renderer: ChatRenderer, tmp_path: Path, tries: int, wrong: int, shortcut: bool
+) -> None:
+    """A guesser wrong `wrong` times, then right: the task is a shortcut only when a right
+    answer comes within k tries; tries after the first sample at T=0.7 with seed + i, and every
+    try is in the KAG under its role."""
+    from longhorizon.harness.agent import ScriptedAgent
+    from longhorizon.synthesis.attempt import GuessTries
+
+    calls: list[str] = []
+    sampled: list[tuple[float, int | None]] = []
+
+    class Guesser(ScriptedAgent):
+        async def act(self, convo, params):  # type: ignore[no-untyped-def]
+            sampled.append((params.temperature, params.seed))
+            return await super().act(convo, params)
+
+    def guesser(task: Task) -> ScriptedAgent:
+        answer = "Nowhere" if len(calls) < wrong else str(task.answer)
+        calls.append(answer)
+        return Guesser(renderer, lambda messages: f"<answer>{answer}</answer>", "guesser")
+
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.0)
+        domain.guesser = guesser
+        config = SynthConfig(
+            n=1,
+            out=tmp_path,
+            seed=5,
+            concurrency=1,
+            max_proposals_per_task=1,
+            guessing=GuessTries(tries=tries),
+        )
+        report = asyncio.run(SelfPlay(domain, config, kag).run(show_progress=False))
+        rows = kag.db.execute("SELECT id, role, passed, payload FROM trajectories ORDER BY id")
+    assert len(calls) == min(tries, wrong + 1)  # it stops at the first right answer
+    assert report.proposed == 1 and report.rejected["shortcut"] == int(shortcut)
+    assert report.accepted == int(not shortcut)
+    roles = sorted(role for _, role, _, _ in rows)
+    assert roles == sorted(["solve", "guess", *(f"guess-{i}" for i in range(2, len(calls) + 1))])
+    assert sampled == [(0.0, 5)] + [(0.7, 5 + i) for i in range(1, len(calls))]

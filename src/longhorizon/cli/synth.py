@@ -54,6 +54,12 @@ def synth(
     eval_set: list[Path] = typer.Option([], help="extra evaluation files for the audit"),
     ray_address: str | None = RAY,
     workers: int = typer.Option(2, min=1, help="Ray workers (with --ray)"),
+    guess_tries: int = typer.Option(
+        1,
+        min=1,
+        help="no-tool tries of the --model guesser before a solved task counts as needing its "
+        "tools (tries after the first sample at T=0.7; the first right answer rejects it)",
+    ),
 ) -> None:
     """Propose, solve, verify and keep tasks until N are accepted; print the report."""
     spec = cli_spec(domain)
@@ -61,6 +67,11 @@ def synth(
     kind = cli_solver(solver, model, base_url)
     if ray_address is not None and model is not None:
         raise typer.BadParameter("--ray runs the domain's scripted experts; drop --model")
+    if guess_tries > 1 and model is None:
+        raise typer.BadParameter(
+            "--guess-tries needs --model: the scripted guesser is deterministic, so every try "
+            "would repeat the first"
+        )
     out.mkdir(parents=True, exist_ok=True)
     runner = None
     if ray_address is not None:
@@ -87,6 +98,7 @@ def synth(
             kag_dsn=kag,
             eval_sets=eval_set,
             runner=runner,
+            guess_tries=guess_tries,
         )
     )
     print_report(report, console)

@@ -63,10 +63,12 @@ async def synthesize(
     kag_dsn: str | None = None,
     eval_sets: Sequence[Path] = (),
     runner: AttemptRunner | None = None,
+    guess_tries: int = 1,
 ) -> SynthReport:
     """N accepted tasks of `spec`'s domain at `level` (its default when None) into `out`;
-    `model` on `backend` solves and guesses (see `run_synthesis`), else the scripted expert;
-    `runner` (e.g. `synth_ray.RayAttempts`) runs the episodes on other workers."""
+    `model` on `backend` solves and guesses (`guess_tries` no-tool tries; see
+    `run_synthesis`), else the scripted expert; `runner` (e.g. `synth_ray.RayAttempts`) runs
+    the episodes on other workers."""
     build = domain_builder(spec, spec.parse_level(level), seed, out)
     return await run_synthesis(
         build,
@@ -81,4 +83,5 @@ async def synthesize(
         concurrency=concurrency,
         eval_sets=eval_sets,
         runner=runner,
+        guess_tries=guess_tries,
     )

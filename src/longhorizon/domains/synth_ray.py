@@ -110,5 +110,5 @@ class RayAttempts:
 
 
 def _attempt(solve: str, guess: str | None) -> Attempt:
-    parsed = None if guess is None else Trajectory.model_validate_json(guess)
+    parsed = () if guess is None else (Trajectory.model_validate_json(guess),)
     return Attempt(Trajectory.model_validate_json(solve), parsed)

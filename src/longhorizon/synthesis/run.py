@@ -15,7 +15,7 @@ from longhorizon.harness.agent import Agent
 from longhorizon.kag import KnowledgeActionGraph
 from longhorizon.models.render import ChatRenderer
 from longhorizon.serving.backends import BackendKind
-from longhorizon.synthesis.attempt import AttemptRunner
+from longhorizon.synthesis.attempt import AttemptRunner, GuessTries
 from longhorizon.synthesis.decontam import benchmark_index
 from longhorizon.synthesis.selfplay import SelfPlay, SynthConfig, SynthReport
 from longhorizon.synthesis.types import Domain
@@ -42,11 +42,13 @@ async def run_synthesis(
     concurrency: int = 8,
     eval_sets: Sequence[Path] = (),
     runner: AttemptRunner | None = None,
+    guess_tries: int = 1,
 ) -> SynthReport:
     """Scripted experts solve unless `model` names an LLM (then it is solver and guesser),
     served by `backend` (hf in process, openai at `base_url`, or a vllm server started for the
     run); `kag` is the KAG's DSN or SQLite path (the domain spec says where, by default);
-    `runner` runs the episodes elsewhere (Ray workers; scripted experts only)."""
+    `runner` runs the episodes elsewhere (Ray workers; scripted experts only); a model guesser
+    takes `guess_tries` no-tool tries (a scripted one is deterministic, so it takes one)."""
     from transformers import AutoTokenizer  # heavy: loaded only when a run starts
 
     from longhorizon.harness import BackendAgent
@@ -55,7 +57,13 @@ async def run_synthesis(
 
     with console.status("indexing evaluation sets for the contamination audit"):
         contamination = benchmark_index(eval_sets)  # None: audit off (LONGHORIZON_BENCHMARKS=none)
-    config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency)
+    if guess_tries > 1 and model is None:
+        raise ValueError(
+            f"{guess_tries} guess tries need a model guesser (--model): the scripted guesser "
+            "is deterministic, so every try would repeat the first"
+        )
+    guessing = GuessTries(tries=guess_tries)
+    config = SynthConfig(n=n, out=out, seed=seed, concurrency=concurrency, guessing=guessing)
     with KnowledgeActionGraph(kag) as graph:
         if model is None:
             names = resolve_model(tokenizer or SCRIPTED_TOKENIZER)

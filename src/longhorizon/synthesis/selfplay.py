@@ -22,7 +22,7 @@ from longhorizon.core.progress import progress_bar
 from longhorizon.harness import HarnessConfig
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
-from longhorizon.synthesis.attempt import Attempt, AttemptRunner, LocalAttempts
+from longhorizon.synthesis.attempt import Attempt, AttemptRunner, GuessTries, LocalAttempts
 from longhorizon.synthesis.decontam import ContaminationIndex, Hit
 from longhorizon.synthesis.types import Domain
 
@@ -37,6 +37,7 @@ class SynthConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1)
     max_proposals_per_task: int = Field(default=5, ge=1, description="give up after n x this")
     sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(temperature=0.0))
+    guessing: GuessTries = GuessTries()  # the no-tool guesser's tries (a model guesser's k)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class SelfPlay:
         harness = HarnessConfig(sampling=config.sampling, workdir=config.out / "workdirs")
         self.harness = harness
         # Where the episodes run: here by default, on Ray workers with `synth --ray`.
-        self.runner = runner or LocalAttempts(domain, harness, config.seed)
+        self.runner = runner or LocalAttempts(domain, harness, config.seed, config.guessing)
         self.report = SynthReport(domain=domain.name, wanted=config.n, accepted=len(self.tasks))
 
     async def run(self, show_progress: bool = True) -> SynthReport:
