@@ -274,6 +274,37 @@ def test_web_search_without_key_and_response_parsing(
     assert parse_serper_response({}, 5) == []
 
 
+def _closed_port() -> int:
+    """A local port nothing listens on: connecting is refused, as with no network."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_web_tools_say_when_the_network_cannot_be_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    url = f"http://127.0.0.1:{_closed_port()}/search"
+    monkeypatch.setenv("SERPER_API_KEY", "a-key")
+    monkeypatch.setenv("SERPER_URL", url)
+    result = call("web_search", context(tmp_path), query="x")
+    assert result.error is not None
+    assert result.error.startswith(f"web_search could not reach {url}: no network access (")
+    assert result.error.endswith("); use search over the local documents instead")
+
+    async def fetch(page: str) -> str:  # a real web adapter: httpx, against the closed port
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            return (await client.get(page)).text
+
+    opened = call("visit", context(tmp_path, web_fetch=fetch), id=url)
+    assert opened.error is not None
+    assert opened.error.startswith(f"cannot open {url}: the network could not be reached (")
+
+
 # ---- catalog and CLI ---------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from longhorizon.domains.synth import SynthWorkerSpec
 from longhorizon.serving.backends import BackendKind
 from longhorizon.synthesis import print_report
 from longhorizon.synthesis.attempt import AttemptRunner
+from longhorizon.tools.corpus import CorpusError
 
 console = Console()
 
@@ -47,7 +48,8 @@ def synth(
     concurrency: int = typer.Option(8, min=1),
     level: str | None = typer.Option(
         None,
-        help='the domain\'s level as JSON, e.g. search: {"entities": 300}; instruction: '
+        help='the domain\'s level as JSON, e.g. search: {"entities": 300}, or a corpus of '
+        'your own: {"corpus": "wiki.jsonl", "hops": [1, 3]}; instruction: '
         '{"max_instructions": 1, "max_response_chars": 600}',
     ),
     kag: str | None = typer.Option(None, help="KAG DSN (default: OUT/kag.db)"),
@@ -83,24 +85,26 @@ def synth(
             tokenizer=tokenizer,
         )
         runner = _ray_runner(inputs, ray_address, workers, concurrency)
-    report = asyncio.run(
-        synthesize(
-            spec,
-            n,
-            out,
-            level=parsed,
-            model=model,
-            backend=kind,
-            base_url=base_url,
-            tokenizer=tokenizer,
-            seed=seed,
-            concurrency=concurrency,
-            kag_dsn=kag,
-            eval_sets=eval_set,
-            runner=runner,
-            guess_tries=guess_tries,
-        )
+    run = synthesize(
+        spec,
+        n,
+        out,
+        level=parsed,
+        model=model,
+        backend=kind,
+        base_url=base_url,
+        tokenizer=tokenizer,
+        seed=seed,
+        concurrency=concurrency,
+        kag_dsn=kag,
+        eval_sets=eval_set,
+        runner=runner,
+        guess_tries=guess_tries,
     )
+    try:
+        report = asyncio.run(run)
+    except CorpusError as exc:  # a user's corpus (--level's) that cannot be read: a usage error
+        raise typer.BadParameter(str(exc), param_hint="--level") from None
     print_report(report, console)
     console.print(
         f"tasks: {out / 'tasks'}  trajectories: {out / 'trajectories'}  "

@@ -103,18 +103,7 @@ class Corpus:
     def load(cls, paths: str | Path | Sequence[str | Path]) -> Corpus:
         """Read JSONL / Parquet file(s); CorpusError names the file and line of a bad row."""
         sources = _as_paths(paths)
-        documents: list[Document] = []
-        first_seen: dict[str, str] = {}
-        for path in sources:
-            for where, row in _rows(path):
-                doc = _row_to_document(row, where)
-                if doc.id in first_seen:
-                    raise CorpusError(
-                        f"{where}: duplicate id {doc.id!r} (first at {first_seen[doc.id]})"
-                    )
-                first_seen[doc.id] = where
-                documents.append(doc)
-        return cls(documents, sources)
+        return cls((doc for _, doc in read_documents(sources)), sources)
 
     def get(self, doc_id: str) -> Document | None:
         return self.by_id.get(doc_id)
@@ -124,6 +113,21 @@ class Corpus:
 
     def __iter__(self) -> Iterator[Document]:
         return iter(self.documents)
+
+
+def read_documents(paths: str | Path | Sequence[str | Path]) -> Iterator[tuple[str, Document]]:
+    """(where, document) for every row of the file(s), `where` being `file:line` (or
+    `file: row n`); CorpusError names the file and line of a bad row or a repeated id."""
+    first_seen: dict[str, str] = {}
+    for path in _as_paths(paths):
+        for where, row in _rows(path):
+            doc = _row_to_document(row, where)
+            if doc.id in first_seen:
+                raise CorpusError(
+                    f"{where}: duplicate id {doc.id!r} (first at {first_seen[doc.id]})"
+                )
+            first_seen[doc.id] = where
+            yield where, doc
 
 
 def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:

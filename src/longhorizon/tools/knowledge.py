@@ -37,6 +37,7 @@ VISIT_MAX_TOKENS = 1500
 EVIDENCE_PASSAGES = 3
 PASSAGE_CHARS = 600
 SUMMARY_MAX_TOKENS = 512
+VISIBLE_LINKS = 30  # links a visit lists: a wiki page can have hundreds
 SERPER_URL = "https://google.serper.dev/search"
 SERPER_KEY_ENV = "SERPER_API_KEY"
 
@@ -137,7 +138,7 @@ def evidence(text: str, goal: str, n: int = EVIDENCE_PASSAGES) -> list[str]:
 
 def _page(doc: Document, body: str) -> str:
     header = f"Document [{doc.id}]: {doc.title or '(untitled)'}"
-    links = f"\nLinks: {', '.join(doc.links[:30])}" if doc.links else ""
+    links = f"\nLinks: {', '.join(doc.links[:VISIBLE_LINKS])}" if doc.links else ""
     return f"{header}{links}\n\n{body}"
 
 
@@ -180,8 +181,11 @@ async def _visit_url(ctx: ToolContext, url: str, goal: str) -> ToolResult:
             f"cannot open {url}: network access is not configured (no web adapter); "
             "visit takes a document id from search results"
         )
-    doc = Document(id=url, title=url, text=await fetch(url))
-    return await _visit_doc(ctx, doc, goal)
+    try:
+        text = await fetch(url)
+    except (httpx.TransportError, OSError) as exc:  # no route, no DNS, refused: say so
+        return _fail(f"cannot open {url}: the network could not be reached ({exc!r})")
+    return await _visit_doc(ctx, Document(id=url, title=url, text=text), goal)
 
 
 async def _visit_doc(ctx: ToolContext, doc: Document, goal: str) -> ToolResult:
@@ -294,11 +298,18 @@ async def web_search(query: str, k: int = 5) -> ToolResult:
             "which is not set; use search over the local documents instead"
         )
     k = max(1, min(k, MAX_K))
-    async with httpx.AsyncClient(timeout=20.0) as client:
-        response = await client.post(
-            os.environ.get("SERPER_URL", SERPER_URL),
-            headers={"X-API-KEY": key, "Content-Type": "application/json"},
-            json={"q": query, "num": k},
+    url = os.environ.get("SERPER_URL", SERPER_URL)
+    try:
+        async with httpx.AsyncClient(timeout=20.0) as client:
+            response = await client.post(
+                url,
+                headers={"X-API-KEY": key, "Content-Type": "application/json"},
+                json={"q": query, "num": k},
+            )
+    except httpx.TransportError as exc:  # no route, no DNS, refused, timed out: say so
+        return _fail(
+            f"web_search could not reach {url}: no network access ({exc!r}); use search over "
+            "the local documents instead"
         )
     if response.status_code != 200:
         return _fail(f"web search API returned HTTP {response.status_code}: {response.text[:200]}")

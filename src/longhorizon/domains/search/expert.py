@@ -44,12 +44,14 @@ def mentions(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
 
 
+def search_hits(observation: str) -> list[tuple[str, str]]:
+    """(id, title) of every search result, best first."""
+    return [(m.group("id"), m.group("title").strip()) for m in _HIT.finditer(observation)]
+
+
 def find_hit(observation: str, title: str) -> str | None:
     """The id of the search result whose title is exactly `title`."""
-    for match in _HIT.finditer(observation):
-        if match.group("title").strip() == title:
-            return match.group("id")
-    return None
+    return next((doc_id for doc_id, hit in search_hits(observation) if hit == title), None)
 
 
 def page_title(observation: str) -> str | None:
@@ -57,27 +59,26 @@ def page_title(observation: str) -> str | None:
     return match.group("title").strip() if match else None
 
 
-class SearchExpert:
-    """A stateful script: a generator of turns fed with the observations of each turn."""
+def page_id(observation: str) -> str | None:
+    match = _HEADER.search(observation)
+    return match.group("id") if match else None
 
-    def __init__(
-        self,
-        task: Task,
-        encyclopedia: Encyclopedia,
-        *,
-        error_rate: float = 0.0,
-        seed: int = 0,
-        search_k: int = 5,
-    ) -> None:
+
+class ScriptedSolver:
+    """The script protocol of a scripted expert: a generator of turns (`_solve`, written by
+    each expert) fed with the observations of each turn; after a context compaction it
+    writes the digest of what it found, and when told to answer it answers its best guess.
+
+    With probability `error_rate` one mistake is drawn for the episode: a `MISTAKES` kind
+    and the hop (0..hops-1) where it happens.
+    """
+
+    def __init__(self, task: Task, hops: int, *, error_rate: float, seed: int) -> None:
         self.task = task
-        self.enc = encyclopedia
-        self.chain: list[str] = list(task.provenance.extra.get("walk") or task.evidence)
-        self.labels: list[str] = list(task.provenance.extra["relations"])
-        self.search_k = search_k
         rng = random.Random(f"expert:{seed}:{task.id}")
         self.mistake: tuple[str, int] | None = None
         if rng.random() < error_rate:
-            self.mistake = (rng.choice(MISTAKES), rng.randrange(len(self.labels)))
+            self.mistake = (rng.choice(MISTAKES), rng.randrange(hops))
         self.rng = rng
         self.facts: list[str] = []
         self.guess: str | None = None
@@ -106,6 +107,46 @@ class SearchExpert:
             return self._turns.send(observation)
         except StopIteration:
             return self._answer(self.guess or "unknown", "I have no further steps.")
+
+    def _solve(self) -> Turns:
+        raise NotImplementedError
+
+    def _early(self, hop: int) -> bool:
+        return self.mistake == ("early_answer", hop)
+
+    # ---- texts ----------------------------------------------------------------------------
+    @staticmethod
+    def _say(thought: str, call: str) -> str:
+        return f"{thought}\n{call}"
+
+    def _answer(self, answer: str, reason: str) -> str:
+        return f"{reason}\n<answer>{answer}</answer>"
+
+    def _give_up(self, reason: str) -> str:
+        return self._answer(self.guess or "unknown", f"{reason} My best guess follows.")
+
+    def _digest(self) -> str:
+        found = "\n".join(f"- {f}" for f in self.facts) or "- nothing yet"
+        return f"Task: {self.task.instruction}\nFound so far:\n{found}"
+
+
+class SearchExpert(ScriptedSolver):
+    """The encyclopedia's expert: names read off pages, searched and visited hop by hop."""
+
+    def __init__(
+        self,
+        task: Task,
+        encyclopedia: Encyclopedia,
+        *,
+        error_rate: float = 0.0,
+        seed: int = 0,
+        search_k: int = 5,
+    ) -> None:
+        self.enc = encyclopedia
+        self.chain: list[str] = list(task.provenance.extra.get("walk") or task.evidence)
+        self.labels: list[str] = list(task.provenance.extra["relations"])
+        self.search_k = search_k
+        super().__init__(task, len(self.labels), error_rate=error_rate, seed=seed)
 
     # ---- turns ----------------------------------------------------------------------------
     def _solve(self) -> Turns:
@@ -192,9 +233,6 @@ class SearchExpert:
         key, value = (ask, entity.attributes[ask]) if ask in entity.attributes else numbers[0]
         return format_value(key, value)
 
-    def _early(self, hop: int) -> bool:
-        return self.mistake == ("early_answer", hop)
-
     def _maybe_wrong_hop(self, hop: int, current: str, target: str, page: str) -> str:
         """Under a wrong_hop mistake, another entity named on the page instead of the target."""
         if self.mistake != ("wrong_hop", hop):
@@ -208,21 +246,6 @@ class SearchExpert:
             self.mistake = ("early_answer", hop)
             return target
         return self.rng.choice(others)
-
-    # ---- texts ----------------------------------------------------------------------------
-    @staticmethod
-    def _say(thought: str, call: str) -> str:
-        return f"{thought}\n{call}"
-
-    def _answer(self, answer: str, reason: str) -> str:
-        return f"{reason}\n<answer>{answer}</answer>"
-
-    def _give_up(self, reason: str) -> str:
-        return self._answer(self.guess or "unknown", f"{reason} My best guess follows.")
-
-    def _digest(self) -> str:
-        found = "\n".join(f"- {f}" for f in self.facts) or "- nothing yet"
-        return f"Task: {self.task.instruction}\nFound so far:\n{found}"
 
 
 def expert_script(

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from longhorizon.kag import EdgeType, KnowledgeActionGraph, NodeType
-from longhorizon.tools.corpus import Corpus, Document
+from longhorizon.domains.search.wiki import read_wiki_corpus
+from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
+from longhorizon.tools.corpus import Document
 
 if TYPE_CHECKING:
     from longhorizon.domains.search.encyclopedia import Encyclopedia
@@ -144,8 +145,49 @@ class LinkGraph:
 
 
 def load_wiki_corpus(paths: str | Path | Sequence[str | Path]) -> LinkGraph:
-    """A real wiki-style corpus (JSONL or Parquet rows with id, title, text, links)."""
-    return LinkGraph.from_documents(Corpus.load(paths).documents)
+    """The link graph of a real wiki corpus: JSONL or Parquet rows with id, title, text and
+    links, or a folder of Markdown / text documents (`wiki.read_wiki_corpus` has the formats
+    and the checks)."""
+    return LinkGraph.from_documents(read_wiki_corpus(paths).documents)
+
+
+def write_pages(
+    kag: KnowledgeActionGraph,
+    domain: str,
+    documents: Sequence[Document],
+    kinds: Mapping[str, str] | None = None,
+    relations: Mapping[tuple[str, str], str] | None = None,
+) -> LinkGraph:
+    """Pages become evidence nodes (their place in the corpus, and a kind when known) and
+    links LINK edges (their order on the page, and a relation label when known); returns the
+    graph read back from the store, which is what a proposer walks."""
+    kinds, relations = kinds or {}, relations or {}
+    kag.add_nodes(
+        Node(
+            id=d.id,
+            domain=domain,
+            type=NodeType.EVIDENCE,
+            label=d.title,
+            payload={"kind": kinds.get(d.id), "rank": rank},
+        )
+        for rank, d in enumerate(documents)
+    )
+    kag.add_edges(
+        Edge(
+            src=d.id,
+            dst=link,
+            type=EdgeType.LINK,
+            domain=domain,
+            payload=_link_payload(relations.get((d.id, link)), rank),
+        )
+        for d in documents
+        for rank, link in enumerate(d.links)
+    )
+    return LinkGraph.from_kag(kag, domain)
+
+
+def _link_payload(relation: str | None, rank: int) -> dict[str, Any]:
+    return {"rank": rank} if relation is None else {"rank": rank, "relation": relation}
 
 
 # ---- walks -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import random
 import re
 
+from longhorizon.core.messages import Message
 from longhorizon.core.provenance import Provenance
 from longhorizon.core.task import Budgets, Protocol, Task, VerifierSpec
 from longhorizon.domains.search.describe import describe
@@ -36,6 +37,7 @@ SYSTEM_PROMPT = (
     "answer. Do not guess: every fact you use must come from a page you have read. Give the "
     "final answer, as short as possible, inside <answer></answer>."
 )
+_CANDIDATE = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+|[A-Z][\w'-]*(?: [A-Z][\w'-]*)*)")
 NAME_SHARE = 0.3  # share of questions that ask for the final entity's name
 DEFAULT_MAX_TURNS = 30
 
@@ -50,6 +52,13 @@ def search_protocol(max_turns: int = DEFAULT_MAX_TURNS) -> Protocol:
     return Protocol(
         tools=SEARCH_TOOLS, budgets=Budgets(max_turns=max_turns), system_prompt=SYSTEM_PROMPT
     )
+
+
+def guess_without_tools(messages: list[Message]) -> str:
+    """The no-tool attempt: answer with the last name or number the question itself contains."""
+    question = next((m.content or "" for m in messages if m.role == "user"), "")
+    found = _CANDIDATE.findall(question)
+    return f"<answer>{found[-1] if found else 'unknown'}</answer>"
 
 
 # ---- ambiguity ---------------------------------------------------------------------------------
@@ -78,7 +87,8 @@ def question_hop_weight(encyclopedia: Encyclopedia, ambiguous: float = 0.05) -> 
 # ---- the question ------------------------------------------------------------------------------
 
 
-def _mentions(text: str, phrase: str) -> bool:
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whether `phrase` is in `text` as whole words, in any case."""
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, flags=re.IGNORECASE) is not None
 
 
@@ -104,7 +114,7 @@ def _start(
     return encyclopedia.name(walk.pages[0]), True
 
 
-def _task_id(walk: Walk, question: str) -> str:
+def task_id(walk: Walk, question: str) -> str:
     key = json.dumps([walk.pages, question]).encode()
     return f"search-{hashlib.sha256(key).hexdigest()[:12]}"
 
@@ -130,10 +140,10 @@ def task_from_walk(
     ask, answer, template = _ask(encyclopedia, walk.pages[-1], rng)
     question = template.format(x=description, X=description[0].upper() + description[1:])
     hidden = [encyclopedia.name(p) for p in walk.pages[1:]] + [answer]
-    if any(_mentions(question, h) for h in hidden):
+    if any(contains_phrase(question, h) for h in hidden):
         return None
     return Task(
-        id=_task_id(walk, question),
+        id=task_id(walk, question),
         domain=DOMAIN,
         instruction=question,
         answer=answer,
