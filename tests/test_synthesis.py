@@ -56,6 +56,38 @@ class Planted:
         self.feedback_seen.append(reasons)
 
 
+class Finite:
+    """The real proposer's first `k` tasks, then only those again: a level with k tasks."""
+
+    def __init__(self, inner, k: int) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.k, self.tasks = inner, k, []  # type: ignore[var-annotated]
+
+    def propose(self, rng: random.Random) -> Task | None:
+        if len(self.tasks) < self.k:
+            self.tasks.append(self.inner.propose(rng))
+            return self.tasks[-1]
+        return rng.choice(self.tasks)
+
+    def feedback(self, task: Task, reasons: list[str]) -> None:
+        pass
+
+
+def test_synthesis_stops_when_the_proposer_has_no_new_task(
+    renderer: ChatRenderer, tmp_path: Path
+) -> None:
+    """Asking a level with 5 draws for 1,000 tasks ends with those, and says it ran out."""
+    with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
+        domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.0)
+        domain.proposer = Finite(domain.proposer, 5)
+        report = run(domain, tmp_path, kag, n=1000)
+        distinct = {t.id for t in domain.proposer.tasks if t is not None}  # a draw may be empty
+        assert report.exhausted and report.proposed == len(distinct) >= 3
+        assert len(kag.tasks("search", TaskStatus.ACCEPTED)) == report.accepted
+        again = run(domain, tmp_path, kag, n=1000)  # every task is known: nothing is redone
+    assert again.exhausted and again.proposed == 0 and again.accepted == report.accepted
+    assert json.loads((tmp_path / "synth_report.json").read_text())["exhausted"] is True
+
+
 def test_accepts_and_resumes(renderer: ChatRenderer, tmp_path: Path) -> None:
     with KnowledgeActionGraph(tmp_path / "kag.db") as kag:
         domain = search_domain(tmp_path, kag, renderer, n_entities=300, expert_error_rate=0.3)

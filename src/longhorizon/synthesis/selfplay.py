@@ -53,6 +53,7 @@ class SynthReport:
     tokens: list[int] = field(default_factory=list)
     contamination: list[Hit] = field(default_factory=list)
     wall_s: float = 0.0
+    exhausted: bool = False  # a round of draws found nothing new: the level has no more tasks
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
@@ -95,6 +96,9 @@ class SelfPlay:
             )
             while self.report.accepted < self.config.n and self.report.proposed < budget:
                 batch = self._propose(rng, self.config.concurrency)
+                if not batch:  # 20 draws per slot gave nothing new: drawing on would spin
+                    self.report.exhausted = True
+                    break
                 outcomes = await self._attempt_batch(batch)
                 # Decide in proposal order, not completion order: the same seed then keeps
                 # the same tasks and feeds the proposer back in the same order.

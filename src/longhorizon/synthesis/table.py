@@ -30,6 +30,11 @@ def print_report(report: SynthReport, console: Console | None = None) -> None:
     table.add_row("decontamination hits", hits)
     table.add_row("wall s", f"{report.wall_s:.1f}")
     console.print(table)
+    if report.exhausted:
+        console.print(
+            f"[yellow]the proposer ran out of new tasks after {report.accepted} accepted: "
+            "this level (or corpus) has no more to give; widen it or ask for fewer[/yellow]"
+        )
     for hit in report.contamination[:10]:
         console.print(
             f"  contaminated: {hit.item_id} overlaps {hit.source} ({hit.shared_ngrams} 13-grams)"
