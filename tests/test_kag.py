@@ -230,4 +230,8 @@ def test_synth_into_postgresql_writes_the_graph_sqlite_gets(
     assert tasks[0] == tasks[1]  # the same tasks, statuses, reasons (only created_at differs)
     assert on_pg["nodes"][("search", "evidence")] > 0 and on_pg["edges"][("search", "link")] > 0
     assert on_pg["nodes"] == on_sqlite["nodes"] and on_pg["edges"] == on_sqlite["edges"]
-    assert on_pg == on_sqlite  # tasks, rejections, actions and trajectories too
+    assert on_pg == on_sqlite  # tasks, rejections, actions, step verdicts, trajectories too
+    # every action has its v_t; the scripted expert's searches and visits are useful steps
+    verdicts = on_pg["step verdicts"]
+    assert verdicts[("search", "passed")] > 0 and ("search", "none") not in verdicts
+    assert sum(verdicts.values()) == on_pg["actions"][("search", "action")]

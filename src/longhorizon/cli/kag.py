@@ -17,6 +17,7 @@ HEADERS = {
     "tasks": ("domain", "status"),
     "rejections": ("domain", "reason"),
     "actions": ("domain", "kind"),
+    "step verdicts": ("domain", "v_t"),
     "trajectories": ("domain", "role", "status"),
 }
 app = typer.Typer(help="Inspect knowledge-action graphs (SQLite files or PostgreSQL DSNs).")

@@ -34,6 +34,7 @@ from longhorizon.harness.agent import Agent
 from longhorizon.harness.config import HarnessConfig
 from longhorizon.harness.context import COMPACT_PROMPT, ContextState, make_strategy
 from longhorizon.harness.finalise import extract_answer, force_answer_prompt
+from longhorizon.harness.step_verdict import step_verdict
 from longhorizon.models.conversation import TokenConversation
 from longhorizon.models.router import episode_scope
 from longhorizon.models.types import BackendError, Completion, ToolCallError
@@ -217,6 +218,7 @@ class EpisodeRunner:
                 action=call,
                 observation=result.content,
                 error=result.error,
+                verdict=step_verdict(result, run.steps),
                 duration_s=result.duration_s,
             )
         )

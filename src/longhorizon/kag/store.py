@@ -238,14 +238,18 @@ class KnowledgeActionGraph:
             "rejections": "SELECT domain, reason, COUNT(*) FROM tasks WHERE status = 'rejected' "
             "GROUP BY domain, reason",
             "actions": "SELECT domain, 'action', COUNT(*) FROM actions GROUP BY domain",
+            # v_t of each action: passed, failed, or none (recorded before steps had one)
+            "step verdicts": "SELECT domain, CASE WHEN verdict IS NULL THEN 'none' "
+            "WHEN verdict LIKE ? THEN 'passed' ELSE 'failed' END AS v, "
+            "COUNT(*) FROM actions GROUP BY domain, v",
             "trajectories": "SELECT domain, role, status, COUNT(*) FROM trajectories "
             "GROUP BY domain, role, status",
         }
         out: dict[str, Counter[tuple[str, ...]]] = {}
+        params = {"step verdicts": ('%"passed": true%',)}  # a parameter: psycopg reads % itself
         for name, sql in queries.items():
-            out[name] = Counter(
-                {tuple(str(v) for v in row[:-1]): row[-1] for row in self.db.execute(sql)}
-            )
+            rows = self.db.execute(sql, params.get(name, ()))
+            out[name] = Counter({tuple(str(v) for v in row[:-1]): row[-1] for row in rows})
         return out
 
 
