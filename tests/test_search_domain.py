@@ -40,7 +40,7 @@ from longhorizon.domains.search.spec import SearchLevel, SearchProposer, encyclo
 from longhorizon.domains.search.tasks import question_hop_weight
 from longhorizon.harness import EpisodeRunner, HarnessConfig, ScriptedAgent
 from longhorizon.harness.context import DIGEST_HEADER
-from longhorizon.kag import KnowledgeActionGraph
+from longhorizon.kag import EdgeType, KnowledgeActionGraph, NodeType
 from longhorizon.models.render import ChatRenderer
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import Corpus, CorpusIndex, Document
@@ -345,6 +345,27 @@ def test_the_link_graph_read_back_from_the_kag_is_the_encyclopedias(tmp_path: Pa
     assert list(stored.titles.items()) == list(source.titles.items())  # in page order
     assert stored.links == source.links  # each page's links in the page's order
     assert stored.relations == source.relations
+
+
+def test_each_page_supports_its_entity_and_facts_in_the_kag(tmp_path: Path) -> None:
+    world, kag = _world_in_kag(tmp_path)
+    source = encyclopedia(120, 0)
+    with kag:
+        world.load_kag(kag)
+        entities = {n.id: n for n in kag.nodes("search", NodeType.ENTITY)}
+        facts = {n.id: n for n in kag.nodes("search", NodeType.FACT)}
+        support = {(e.src, e.dst) for e in kag.edges("search", EdgeType.SUPPORT)}
+        depends = {(e.src, e.dst) for e in kag.edges("search", EdgeType.DEPENDENCY)}
+    assert len(entities) == len(source.entities)
+    assert len(facts) == sum(len(e.attributes) for e in source.entities) > len(entities)
+    first = source.entities[0]
+    node = entities[f"entity/{first.id}"]
+    assert (node.label, node.payload) == (first.name, {"kind": first.kind})
+    for attribute, value in first.attributes.items():
+        fact = f"fact/{first.id}/{attribute}"
+        assert facts[fact].payload == {"attribute": attribute, "value": value}
+        assert (first.id, fact) in support and (fact, f"entity/{first.id}") in depends
+    assert (first.id, f"entity/{first.id}") in support
 
 
 def test_the_proposer_walks_what_the_store_holds(tmp_path: Path) -> None:

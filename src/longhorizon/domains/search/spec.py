@@ -4,6 +4,7 @@ and held-out split."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from longhorizon.domains.search.tasks import (
 from longhorizon.domains.search.verify import EVIDENCE_PATH, VERIFIERS, verify
 from longhorizon.domains.spec import DomainSpec, World
 from longhorizon.harness.agent import Script
-from longhorizon.kag import KnowledgeActionGraph
+from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
 from longhorizon.tools.corpus import CorpusIndex
 
 __all__ = ["SPEC", "SearchLevel", "SearchProposer", "guess_without_tools", "load_into_kag"]
@@ -38,10 +39,44 @@ CORPUS_DIR = "corpus"
 
 def load_into_kag(encyclopedia: Encyclopedia, kag: KnowledgeActionGraph) -> LinkGraph:
     """Pages become evidence nodes (with the entity's kind and the page's place in the corpus)
-    and hyperlinks LINK edges (with their order on the page and relation label); returns the
-    link graph read back from the store, which is what the proposer walks."""
+    and hyperlinks LINK edges (with their order on the page and relation label); each page's
+    entity and its facts (attribute values) are entity and fact nodes the page supports, a
+    fact depending on its entity. Returns the link graph read back from the store, which is
+    what the proposer walks."""
     kinds = {e.id: e.kind for e in encyclopedia.entities}
-    return write_pages(kag, DOMAIN, encyclopedia.documents, kinds, encyclopedia.edge_labels())
+    with kag.transaction():
+        graph = write_pages(kag, DOMAIN, encyclopedia.documents, kinds, encyclopedia.edge_labels())
+        kag.add_nodes(_entity_nodes(encyclopedia))
+        kag.add_edges(_entity_edges(encyclopedia))
+    return graph
+
+
+def _entity_nodes(encyclopedia: Encyclopedia) -> Iterator[Node]:
+    for e in encyclopedia.entities:
+        yield Node(
+            id=f"entity/{e.id}",
+            domain=DOMAIN,
+            type=NodeType.ENTITY,
+            label=e.name,
+            payload={"kind": e.kind},
+        )
+        for attribute, value in sorted(e.attributes.items()):
+            yield Node(
+                id=f"fact/{e.id}/{attribute}",
+                domain=DOMAIN,
+                type=NodeType.FACT,
+                label=f"{attribute} of {e.name}",
+                payload={"attribute": attribute, "value": value},
+            )
+
+
+def _entity_edges(encyclopedia: Encyclopedia) -> Iterator[Edge]:
+    for e in encyclopedia.entities:  # the page (evidence) supports its entity and facts
+        yield Edge(src=e.id, dst=f"entity/{e.id}", type=EdgeType.SUPPORT, domain=DOMAIN)
+        for attribute in sorted(e.attributes):
+            fact = f"fact/{e.id}/{attribute}"
+            yield Edge(src=e.id, dst=fact, type=EdgeType.SUPPORT, domain=DOMAIN)
+            yield Edge(src=fact, dst=f"entity/{e.id}", type=EdgeType.DEPENDENCY, domain=DOMAIN)
 
 
 @lru_cache(maxsize=4)
