@@ -13,8 +13,9 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
@@ -38,6 +39,14 @@ class SynthConfig(BaseModel):
     max_proposals_per_task: int = Field(default=5, ge=1, description="give up after n x this")
     sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(temperature=0.0))
     guessing: GuessTries = GuessTries()  # the no-tool guesser's tries (a model guesser's k)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after runs were cached: at its default it stays out of synthesis' content keys.
+        dumped = dict(handler(self))
+        if self.guessing == GuessTries():
+            dumped.pop("guessing", None)
+        return dumped
 
 
 @dataclass

@@ -4,8 +4,17 @@ corpus) and the walks' length; synthesis and the held-out split share it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from longhorizon.domains.search.tasks import tool_steps
 
@@ -46,6 +55,15 @@ class SearchLevel(BaseModel):
         description="the scripted expert errs (a wrong link, an early answer) as a real "
         "solver would, so the verifier has failures to reject",
     )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after runs were cached: at its default (the encyclopedia) it stays out of the
+        # level's dump, so synthesis' content keys (and every stage after it) are unchanged.
+        dumped = dict(handler(self))
+        if self.corpus is None:
+            dumped.pop("corpus", None)
+        return dumped
 
     @field_validator("corpus")
     @classmethod
