@@ -136,6 +136,7 @@ def test_a_wrong_olympiad_answer_is_unscored_without_a_judge(
         (rows[KELVIN], "FINAL ANSWER: 3.1 \\times 10^6 K"),
         (rows[POWER_LAW], "FINAL ANSWER: T = T_0 (N/N_0)^{1/3}"),
         (rows[KELVIN], "I could not solve it."),  # no final answer at all
+        (rows[KELVIN], "FINAL ANSWER: \\(\\)"),  # an empty one
         (rows[FORMULA], "FINAL ANSWER: C5H12O2"),  # right, but only a judge can say so
     ):
         result = score(item, response)

@@ -10,6 +10,7 @@ the LaTeX of references and responses alike readable; `boxes` finds every \\boxe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +130,7 @@ def numeric_part(answer: str, unit: str | None, points: float) -> Part | None:
     want = latex_to_text(prepare(unit)).replace(" ", "") if unit else given.replace(" ", "")
     want = {"%": "percent", "degrees": "degree", "radians": "radian"}.get(want, want)
     params = {"value": value, "unit": want, "rel_tol": rel_tol}
-    if not _passes(check_numeric, f"{value} {want}", params):  # a unit pint does not read
+    if not _passes(check_numeric, lambda: f"{value} {want}", params):  # a unit pint cannot read
         return None
     return Part("numeric", params, points, answer)
 
@@ -146,7 +147,7 @@ def symbolic_part(answer: str, points: float) -> Part | None:
     params: dict[str, Any] = {"symbols": names, "expr": expr}
     if re.search(r"\d\.\d", expr):  # rounded coefficients: compare within the tolerance
         params["rel_tol"] = REL_TOL
-    if parse_formula(expr, names) is None or not _passes(check_symbolic, expr, params):
+    if parse_formula(expr, names) is None or not _passes(check_symbolic, lambda: expr, params):
         return None
     return Part("symbolic", params, points, answer)
 
@@ -156,13 +157,14 @@ def part_passes(part: Part, answer: str) -> bool:
     if not answer:
         return False
     if part.kind == "numeric":
-        return _passes(check_numeric, latex_to_text(prepare(answer)), part.params)
-    return _passes(check_symbolic, normalise(answer), part.params)
+        return _passes(check_numeric, lambda: latex_to_text(prepare(answer)), part.params)
+    return _passes(check_symbolic, lambda: normalise(answer), part.params)
 
 
-def _passes(check: Any, text: str, params: dict[str, Any]) -> bool:
+def _passes(check: Any, text: Callable[[], str], params: dict[str, Any]) -> bool:
+    """The check's verdict; False when reading or checking raises (a model writes anything)."""
     try:
-        return bool(check(text, params).passed)
+        return bool(check(text(), params).passed)
     except Exception:  # sympy fails on some odd formulas ("\exp!(x)" in one reference)
         return False
 

@@ -114,7 +114,7 @@ def unwrap(text: str) -> str | None:
     if spans:
         if len(spans) != 1 or _MATH.sub("", text).strip(" \n.,;:'\"，。"):
             return None
-        text = next(s for s in spans[0] if s)
+        text = next((s for s in spans[0] if s), "")  # an empty span, \(\)
     return text.strip().rstrip(".").strip() or None
 
 
