@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -44,3 +45,27 @@ def test_user_eval_file_and_short_overlap(tmp_path: Path) -> None:
     twelve = " ".join(f"w{i}" for i in range(12))
     assert index.check("a", twelve) is None  # 12 shared words are not a 13-gram
     assert index.check("b", "x " + " ".join(f"w{i}" for i in range(3, 16))).source == "mine.jsonl"
+
+
+def test_the_audit_indexes_hipho_and_frontierscience(benchmarks: Path) -> None:
+    """The judge-scored benchmarks are in the audit's index like the rest (never train on them):
+    a FrontierScience problem, its research rubric, and a HiPhO question are all flagged."""
+    from longhorizon.synthesis.decontam import benchmark_index
+
+    index = benchmark_index()
+    assert index is not None
+    with (benchmarks / "frontierscience" / "frontierscience.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    research = next(r for r in rows if r["category"] == "research")
+    hipho = json.loads((benchmarks / "hipho" / "NBPhO_2024.json").read_text(encoding="utf-8"))[1]
+    corpus = [
+        ("fs-problem", "Notes: " + rows[0]["problem"]),
+        ("fs-rubric", research["answer"]),
+        ("hipho", hipho["context"]),
+    ]
+    hits = {h.item_id: h.source for h in index.audit(corpus)}
+    assert hits == {
+        "fs-problem": "frontierscience.csv",
+        "fs-rubric": "frontierscience.csv",
+        "hipho": "NBPhO_2024.json",
+    }

@@ -32,6 +32,30 @@ def test_paired_difference_uses_item_pairs() -> None:
         paired_difference([1, 0], [1, 0, 1])
 
 
+def test_unscored_items_enter_no_estimate_pool_or_pair() -> None:
+    from longhorizon.evaluation.metrics import (
+        ACCURACY,
+        estimate,
+        paired_metric_difference,
+        pooled_estimate,
+    )
+    from longhorizon.evaluation.types import ItemResult
+
+    def item(i: str, seed: int, score: float, unscored: str | None = None) -> ItemResult:
+        return ItemResult(bench="b", item_id=i, seed=seed, score=score, unscored=unscored)
+
+    seed0 = [item("x", 0, 1.0), item("y", 0, 0.0, "judge failed"), item("z", 0, 0.0)]
+    assert (estimate(ACCURACY, seed0).mean, estimate(ACCURACY, seed0).n) == (0.5, 2)
+    seed1 = [item("x", 1, 1.0), item("y", 1, 1.0), item("z", 1, 0.0, "no judge")]
+    a = {0: {r.item_id: r for r in seed0}, 1: {r.item_id: r for r in seed1}}
+    pooled = pooled_estimate(ACCURACY, a)  # only x is scored under both seeds
+    assert (pooled.mean, pooled.n) == (1.0, 1)
+    b = {s: {k: item(k, s, 0.0) for k in ("x", "y", "z")} for s in (0, 1)}
+    diff = paired_metric_difference(ACCURACY, a, b)
+    assert (diff.mean, diff.n) == (1.0, 1)
+    assert estimate(ACCURACY, [item("y", 0, 0.0, "no judge")]).n == 0  # no number, not a zero
+
+
 def test_eval_scores_the_official_gpt4_responses(benchmarks: Path, tmp_path: Path) -> None:
     responses = benchmarks / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl"
     result = CliRunner().invoke(

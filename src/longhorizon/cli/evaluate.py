@@ -5,6 +5,7 @@ compare two evaluation directories.
     longhorizon eval --bench ifeval --responses responses.jsonl --out DIR
     longhorizon eval --bench ifbench --responses responses.jsonl [--inputs TEST.jsonl] --out DIR
     longhorizon eval compare DIR_A DIR_B [--out FILE.json]   (or --compare DIR_A DIR_B)
+    longhorizon eval --model M --bench frontierscience --judge-base-url URL --judge-model J --out D
     longhorizon eval --config eval.yaml [--set seeds=3 ...] [--dry-run]
 """
 
@@ -51,7 +52,7 @@ def evaluate(
     bench: str | None = typer.Option(
         None,
         help="benchmark(s), comma-separated: ifeval, ifbench, molbench, molbench-ms-1, hipho, "
-        "mle-medals, <domain>-heldout",
+        "frontierscience, mle-medals, <domain>-heldout",
     ),
     out: Path | None = typer.Option(None, help="output dir"),
     responses: Path | None = typer.Option(
@@ -85,6 +86,13 @@ def evaluate(
         help="held-out episodes on Ray workers: `local`, `auto` or HOST:PORT",
     ),
     workers: int | None = typer.Option(None, min=1, help="Ray workers (with --ray)"),
+    judge_base_url: str | None = typer.Option(
+        None, help="LLM judge (hipho open-ended, frontierscience): OpenAI-compatible /v1 URL"
+    ),
+    judge_model: str | None = typer.Option(None, help="LLM judge: the served model name"),
+    judge_max_tokens: int | None = typer.Option(
+        None, min=1, help="LLM judge: tokens per reply (default 2048)"
+    ),
 ) -> None:
     """Evaluate a model (--model), score a responses file (--responses), or compare runs.
 
@@ -115,6 +123,9 @@ def evaluate(
         "batch_size": batch_size,
         "ray": ray_address,
         "workers": workers,
+        "judge_base_url": judge_base_url,
+        "judge_model": judge_model,
+        "judge_max_tokens": judge_max_tokens,
     }
     if level:
         flags["levels"] = cli_levels(level)
@@ -199,7 +210,10 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
         if table is not None:
             console.print(table)
         if result.truncated:
-            cut, n = sum(result.truncated.values()), sum(result.n_items.values())
+            cut = sum(result.truncated.values())
+            n = sum(result.n_items.values()) + sum(
+                sum(u.values()) for u in result.unscored.values()
+            )
             console.print(f"{name}: {cut} of {n} episodes truncated at a budget")
         for seed, run in sorted(result.info.get("runs", {}).items()):
             rate = run.get("tokens_per_s")
@@ -215,6 +229,7 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
                 f"{name}: {result.info['scorable']} of {result.info['questions']} questions "
                 f"scored; left out: {left_out}"
             )
+        print_unscored(name, result)
         dropped = result.info.get("audit", {}).get("dropped_count")
         if dropped is not None:
             audit = result.info["audit"]
@@ -223,6 +238,23 @@ def print_results(model: str, results: dict[str, BenchResult]) -> None:
                 f"({audit['rule']}); {audit['shared_ngram_items']} share a 13-gram with "
                 f"{audit['train_tasks']} training tasks"
             )
+
+
+def print_unscored(name: str, result: BenchResult) -> None:
+    """Answered items without a score per seed, by why, and the judge's state, if it has one."""
+    for seed, reasons in sorted(result.unscored.items()):
+        if reasons:
+            why = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+            total = result.n_items.get(seed, 0) + sum(reasons.values())
+            console.print(
+                f"{name} seed {seed}: {sum(reasons.values())} of {total} items unscored "
+                f"(in no metric): {why}"
+            )
+    judge = result.info.get("judge")
+    if isinstance(judge, str):  # the no-judge message
+        console.print(f"{name}: {judge}", markup=False)
+    elif isinstance(judge, dict):
+        console.print(f"{name}: judge {judge['model']} at {judge['base_url']}", markup=False)
 
 
 def print_comparison(dir_a: Path, dir_b: Path, save: Path | None = None) -> None:

@@ -2,8 +2,10 @@
 
 Entry points for a pipeline: `evaluate_model` (opens a model on a backend) or
 `evaluate_agent` (an agent already open), `load_results`, and `compare_dirs`. Adapters live
-in `ifeval` and `molbench`; each registered domain's held-out bench is built by
-`heldout.heldout_bench(spec)` (see `bench.Bench` and `runner.benches`).
+in `ifeval`, `ifbench`, `molbench`, `hipho`, `frontierscience`, ...; each registered domain's
+held-out bench is built by `heldout.heldout_bench(spec)` (see `bench.Bench` and
+`runner.benches`). Answers no verifier can check go to an LLM judge (`judge`); an item it
+cannot score is recorded as unscored, never as a zero.
 """
 
 from longhorizon.evaluation.options import EvalOptions, sampling_for_seed

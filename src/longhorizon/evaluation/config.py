@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from longhorizon.domains import registry
-from longhorizon.evaluation.options import EvalOptions, RayEpisodes
+from longhorizon.evaluation.options import EvalOptions, JudgeSettings, RayEpisodes
 
 __all__ = ["EvalConfig"]
 
@@ -23,7 +23,8 @@ class EvalConfig(BaseModel):
 
     bench: tuple[str, ...] = Field(
         min_length=1,
-        description="benchmarks: ifeval, ifbench, molbench, molbench-ms-1, <domain>-heldout "
+        description="benchmarks: ifeval, ifbench, molbench, molbench-ms-1, hipho, "
+        "frontierscience, mle-medals, <domain>-heldout "
         "(a list, or one comma-separated string)",
     )
     out: Path = Field(description="output directory")
@@ -49,6 +50,11 @@ class EvalConfig(BaseModel):
         "single-turn benches still run here)",
     )
     workers: int = Field(default=2, ge=1, description="Ray workers (with ray)")
+    judge_base_url: str | None = Field(
+        default=None, description="LLM judge: an OpenAI-compatible server (hipho, frontierscience)"
+    )
+    judge_model: str | None = Field(default=None, description="LLM judge: the served model name")
+    judge_max_tokens: int = Field(default=2048, ge=1, description="LLM judge: tokens per reply")
 
     @field_validator("bench", mode="before")
     @classmethod
@@ -56,6 +62,12 @@ class EvalConfig(BaseModel):
         if isinstance(value, str):
             return tuple(b.strip() for b in value.split(",") if b.strip())
         return value
+
+    @model_validator(mode="after")
+    def _judge_needs_both(self) -> EvalConfig:
+        if (self.judge_base_url is None) != (self.judge_model is None):
+            raise ValueError("a judge needs both judge_base_url and judge_model")
+        return self
 
     @model_validator(mode="after")
     def _turns_fit_tasks(self) -> EvalConfig:
@@ -77,6 +89,14 @@ class EvalConfig(BaseModel):
             max_turns=self.max_turns,
             levels=self.levels,
             ray=self._ray(),
+            judge=self._judge(),
+        )
+
+    def _judge(self) -> JudgeSettings | None:
+        if self.judge_base_url is None or self.judge_model is None:
+            return None
+        return JudgeSettings(
+            base_url=self.judge_base_url, model=self.judge_model, max_tokens=self.judge_max_tokens
         )
 
     def _ray(self) -> RayEpisodes | None:

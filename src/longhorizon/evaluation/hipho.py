@@ -15,10 +15,18 @@ with pint to the part's unit (a bare number counts in that unit) and pass within
 equivalence over the reference's symbols. The model is asked for one \\boxed{} per part, in
 order; the last k boxes of the response answer the k parts. An item's score is its share of
 the parts' points (the benchmark's answer-level marking); `points` pools them over items.
+
+Open-ended questions (text-only, with the benchmark's `marking`: criteria "Award X pt if
+...") are scored only with an LLM judge (`eval --judge-base-url --judge-model`): it grades the
+response on each criterion (`judge.Judge.grade`); with several alternative marking schemes
+the best counts. The item's score is its share of the marking's points, and `earned` /
+`total` are in the question's points, so `points` pools them with the rest. Without a judge
+they stay left out as "open-ended", and `info["judge"]` says why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -27,20 +35,31 @@ from pathlib import Path
 from typing import Any
 
 from longhorizon.core.benchmarks import BenchmarkDataMissing, benchmark_dir
-from longhorizon.domains.science.answers import (
-    GREEK,
-    latex_to_text,
-    parse_formula,
-    parse_quantity,
-    strip_boxed,
+from longhorizon.domains.science.answers import strip_boxed
+from longhorizon.evaluation.answer_match import (
+    Part,
+    boxes,
+    numeric_part,
+    part_passes,
+    symbolic_part,
 )
-from longhorizon.domains.science.tasks import REL_TOL
-from longhorizon.domains.science.verify import check_numeric, check_symbolic
 from longhorizon.evaluation.bench import Bench, Loaded, limited
+from longhorizon.evaluation.judge import (
+    NO_JUDGE,
+    NO_JUDGE_MESSAGE,
+    Judge,
+    RubricGrade,
+    RubricItem,
+    Unscored,
+    judge_info,
+)
 from longhorizon.evaluation.metrics import ACCURACY, Metric, Ratio
 from longhorizon.evaluation.options import EvalOptions
-from longhorizon.evaluation.single_turn import per_item, single_turn
+from longhorizon.evaluation.single_turn import judged
 from longhorizon.evaluation.types import ItemResult
+
+# Part and strip_boxed are re-exported: the answer reader moved to answer_match, callers stayed
+__all__ = ["BENCH", "OpenItem", "Part", "PhysicsItem", "read_folder", "score_item", "strip_boxed"]
 
 NAME = "hipho"
 NUMERIC, EXPRESSION = "Numerical Value", "Expression"
@@ -62,41 +81,8 @@ POINTS = Metric(
     ((1.0, Ratio(lambda r: float(r.details["earned"]), lambda r: float(r.details["total"]))),),
     "points earned / points possible (answer-level marking)",
 )
-# names latex_to_text leaves that are functions or constants, not symbols
-_FUNCTIONS = frozenset(
-    [
-        "sqrt",
-        "sin",
-        "cos",
-        "tan",
-        "cot",
-        "asin",
-        "acos",
-        "atan",
-        "exp",
-        "log",
-        "sinh",
-        "cosh",
-        "tanh",
-        "pi",
-    ]
-)
-# multi-letter names that stay whole (greek letters as latex_to_text writes them, and hbar)
-_KEPT = frozenset(("hbar", *GREEK))
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_NAME = re.compile(r"\s*[A-Za-z][A-Za-z0-9_]*\s*(\([^()]*\))?\s*")  # "x", "x_0", "p(R)"
-# vectors, derivatives and absolute values: the science reader has no form for them
-_UNREADABLE = re.compile(r"\\(mathbf|hat|vec|dot|ddot|partial)|\\frac\{d|\|")
-
-
-@dataclass(frozen=True)
-class Part:
-    """One answer of a question, ready for the science verifier."""
-
-    kind: str  # "numeric" or "symbolic"
-    params: dict[str, Any]  # check_numeric's or check_symbolic's params
-    points: float
-    reference: str
+OPEN_FORMAT = "\n\nAnswer the question, explaining your reasoning."
+_AWARD = re.compile(r"\bAward\s+(\d+(?:\.\d+)?)\s*pts?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -112,82 +98,34 @@ class PhysicsItem:
         return body + ANSWER_FORMAT.format(n=len(self.parts))
 
 
-def prepare(text: str) -> str:
-    """LaTeX the science reader lacks, made plain: the last \\boxed{}, \\approx as "=", \\%,
-    the micro prefix, \\hbar, \\cot, \\lambda (a Python keyword), subscripts that end a
-    name ("k_{B}T" is k_B T) and e^{...} with letters in the exponent as exp."""
-    text = strip_boxed(text).replace("\\approx", "=").replace("\\%", "%")
-    text = re.sub(r"\\mu\s*(?=\\mathrm|\\text|[A-Za-z])", "u", text)
-    text = re.sub(r"\\(?:mathrm|text|rm|mathit)\s*\{([^{}]*)\}", r"\1", text)
-    text = re.sub(r"_\{([^{}]*)\}", r"_\1 ", text)
-    text = re.sub(r"(?<![A-Za-z\\])e\s*\^\s*\{(?=[^{}]*[A-Za-z])", "\\\\exp{", text)
-    text = text.replace("\\hbar", " hbar ").replace("\\cot", " cot ")
-    text = re.sub(r"\\[Bb]ig+[lr]?", "", text)
-    return re.sub(r"\\lambda(?![A-Za-z])", " lamda", text)
+@dataclass(frozen=True)
+class OpenItem:
+    """An open-ended question, graded by the judge on the benchmark's marking scheme(s)."""
+
+    id: str
+    context: str
+    question: str
+    schemes: tuple[tuple[RubricItem, ...], ...]  # alternative markings; the best counts
+    points: float  # the question's points
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.context.strip()}\n\n{self.question.strip()}{OPEN_FORMAT}"
 
 
-def normalise(text: str) -> str:
-    """A formula as sympy-readable text: `prepare`, the science reader's `latex_to_text`,
-    then multi-letter names split into letters ("mc^2" is m c^2) unless they are greek,
-    functions or subscripted. Applied alike to references and responses."""
-    plain = latex_to_text(prepare(text)).replace("[", "(").replace("]", ")")
-    return _IDENT.sub(_split_name, plain)
-
-
-def _split_name(match: re.Match[str]) -> str:
-    name = match.group(0)
-    if name in _FUNCTIONS or name in _KEPT or "_" in name or len(name) == 1:
-        return name
-    if name.startswith(tuple(_KEPT)) or not name.isalpha():
-        return name
-    return " " + " ".join(name) + " "
-
-
-def symbols_of(expr_text: str) -> list[str]:
-    """The symbol names of a normalised expression (right side of its last "=")."""
-    side = expr_text.split("=")[-1]
-    return sorted({n for n in _IDENT.findall(side) if n not in _FUNCTIONS})
-
-
-def _numeric_part(answer: str, unit: str | None, points: float) -> Part | None:
-    text = latex_to_text(prepare(answer))
-    span = re.fullmatch(r"\s*\(?\[\s*([^,\]]+),\s*([^\]]+)\]\)?\s*(.*)", text.split("=")[-1])
-    rel_tol = REL_TOL
-    if span:  # a range [a, b]: its middle, with a tolerance that covers both ends
-        lo, hi = parse_quantity(span.group(1)), parse_quantity(span.group(2))
-        if lo is None or hi is None:
+def marking_schemes(marking: Any) -> tuple[tuple[RubricItem, ...], ...] | None:
+    """The marking as rubrics (a flat list is one scheme); None if a criterion has no
+    "Award X pt" or there is no marking."""
+    if not marking:
+        return None
+    schemes = marking if all(isinstance(m, list) for m in marking) else [marking]
+    out = []
+    for scheme in schemes:
+        found = [(_AWARD.search(str(c)), str(c)) for c in scheme]
+        if not found or any(m is None for m, _ in found):
             return None
-        value, given = (lo[0] + hi[0]) / 2, span.group(3).strip() or hi[1]
-        rel_tol = max(REL_TOL, abs(hi[0] - lo[0]) / 2 / abs(value) + REL_TOL)
-    elif (parsed := parse_quantity(text)) is not None:
-        value, given = parsed
-    else:
-        constant = parse_formula(text, [])
-        if constant is None or constant.free_symbols:
-            return None
-        value, given = float(constant), ""
-    want = latex_to_text(prepare(unit)).replace(" ", "") if unit else given.replace(" ", "")
-    want = {"%": "percent", "degrees": "degree", "radians": "radian"}.get(want, want)
-    params = {"value": value, "unit": want, "rel_tol": rel_tol}
-    if not check_numeric(f"{value} {want}", params).passed:  # the unit is not one pint reads
-        return None
-    return Part("numeric", params, points, answer)
-
-
-def _symbolic_part(answer: str, points: float) -> Part | None:
-    if _UNREADABLE.search(answer):
-        return None
-    text = normalise(answer)
-    names, expr = symbols_of(text), text.split("=")[-1].strip()
-    left = text.split("=")[0] if "=" in text else ""
-    if "\\" in text or (not names and left and not _NAME.fullmatch(left)):
-        return None  # a LaTeX command we cannot read, or an equation "f(x, y) = 0"
-    params: dict[str, Any] = {"symbols": names, "expr": expr}
-    if re.search(r"\d\.\d", expr):  # rounded coefficients: compare within the tolerance
-        params["rel_tol"] = REL_TOL
-    if parse_formula(expr, names) is None or not check_symbolic(expr, params).passed:
-        return None
-    return Part("symbolic", params, points, answer)
+        out.append(tuple(RubricItem(float(m.group(1)), c) for m, c in found if m is not None))
+    return tuple(out)
 
 
 def exclusion(row: dict[str, Any]) -> str | None:
@@ -204,9 +142,14 @@ def exclusion(row: dict[str, Any]) -> str | None:
     return None if types <= {NUMERIC, EXPRESSION} else UNREAD
 
 
-def read_item(row: dict[str, Any]) -> PhysicsItem | str:
-    """The item, or the reason it is left out."""
+def read_item(row: dict[str, Any], *, judged: bool = False) -> PhysicsItem | OpenItem | str:
+    """The item, or the reason it is left out (open-ended ones are items only if `judged`)."""
     reason = exclusion(row)
+    if reason == OPEN and judged:
+        schemes = marking_schemes(row.get("marking"))
+        if schemes is not None:
+            worth = float(sum(row["points"])) or sum(r.points for r in schemes[0])
+            return OpenItem(row["id"], row["context"], row["question"], schemes, worth)
     if reason is not None:
         return reason
     n = len(row["answer"])
@@ -219,9 +162,9 @@ def read_item(row: dict[str, Any]) -> PhysicsItem | str:
         row["answer"], row["answer_type"], units, points, strict=True
     ):
         part = (
-            _numeric_part(answer, unit, float(pts))
+            numeric_part(answer, unit, float(pts))
             if kind == NUMERIC
-            else _symbolic_part(answer, float(pts))
+            else symbolic_part(answer, float(pts))
         )
         if part is None:
             return UNREAD
@@ -229,56 +172,45 @@ def read_item(row: dict[str, Any]) -> PhysicsItem | str:
     return PhysicsItem(row["id"], row["context"], row["question"], tuple(parts))
 
 
-def read_folder(folder: Path) -> tuple[list[PhysicsItem], dict[str, Any]]:
-    """Scorable items (by file name, then file order) and the counts of what was left out."""
-    items: list[PhysicsItem] = []
+def read_folder(
+    folder: Path, *, judged: bool = False
+) -> tuple[list[PhysicsItem | OpenItem], dict[str, Any]]:
+    """Scorable items (by file name, then file order) and the counts of what was left out;
+    with `judged`, open-ended questions with a marking are items too (`info["judged"]`)."""
+    items: list[PhysicsItem | OpenItem] = []
     reasons: Counter[str] = Counter()
     for path in sorted(folder.glob("*.json")):
         for row in json.loads(path.read_text(encoding="utf-8"))[1:]:  # [0]: information
-            got = read_item(row)
+            got = read_item(row, judged=judged)
             if isinstance(got, str):
                 reasons[got] += 1
             else:
                 items.append(got)
     total = len(items) + sum(reasons.values())
     excluded = {r: reasons[r] for r in EXCLUSIONS if reasons[r]}
-    return items, {"questions": total, "scorable": len(items), "excluded": excluded}
+    info = {"questions": total, "scorable": len(items), "excluded": excluded}
+    if judged:
+        info["judged"] = sum(isinstance(i, OpenItem) for i in items)
+    return items, info
 
 
 def load_items(options: EvalOptions, bench_dir: Path) -> Loaded:
     folder = options.data_dir / NAME if options.data_dir else benchmark_dir() / NAME
     if not folder.is_dir():
         raise BenchmarkDataMissing(f"{folder} is missing from the benchmark folder")
-    items, info = read_folder(folder)
-    return Loaded(limited(items, options.limit), {"data": str(folder), **info})
+    items, info = read_folder(folder, judged=options.judge is not None)
+    info = {"data": str(folder), **info, "judge": judge_info(options.judge)}
+    return Loaded(limited(items, options.limit), info)
 
 
-def item_id(item: PhysicsItem) -> str:
+def item_id(item: PhysicsItem | OpenItem) -> str:
     return item.id
-
-
-def boxes(response: str) -> list[str]:
-    """The contents of every \\boxed{...} of a response, in order (braces matched)."""
-    found, at = [], response.find("\\boxed{")
-    while at >= 0:
-        depth, start = 0, at + len("\\boxed")
-        for i in range(start, len(response)):
-            depth += {"{": 1, "}": -1}.get(response[i], 0)
-            if depth == 0:
-                found.append(response[start + 1 : i])
-                break
-        at = response.find("\\boxed{", at + 1)
-    return found
 
 
 def score_item(item: PhysicsItem, response: str, seed: int, meta: dict[str, Any]) -> ItemResult:
     answers = boxes(response)[-len(item.parts) :]
     answers += [""] * (len(item.parts) - len(answers))
-    passed = []
-    for part, answer in zip(item.parts, answers, strict=True):
-        check = check_numeric if part.kind == "numeric" else check_symbolic
-        text = normalise(answer) if part.kind == "symbolic" else latex_to_text(prepare(answer))
-        passed.append(bool(answer) and check(text, part.params).passed)
+    passed = [part_passes(p, a) for p, a in zip(item.parts, answers, strict=True)]
     total = sum(p.points for p in item.parts)
     earned = sum(p.points for p, ok in zip(item.parts, passed, strict=True) if ok)
     return ItemResult(
@@ -298,7 +230,63 @@ def score_item(item: PhysicsItem, response: str, seed: int, meta: dict[str, Any]
     )
 
 
-run = single_turn(NAME, per_item(score_item))
+async def score_open(
+    judge: Judge | None, item: OpenItem, response: str, seed: int, meta: dict[str, Any]
+) -> ItemResult:
+    """The judge's grade on the best-scoring marking scheme, in the question's points."""
+    details: dict[str, Any] = {"response": response, "total": item.points, **meta}
+    if judge is None:  # not loaded without a judge; here only if a caller passes one in
+        return _open_result(item, seed, 0.0, details, Unscored(NO_JUDGE, NO_JUDGE_MESSAGE))
+    problem = _problem(item)
+    grades = await asyncio.gather(*(judge.grade(problem, s, response) for s in item.schemes))
+    shares: list[tuple[float, int, RubricGrade]] = []
+    for index, (grade, scheme) in enumerate(zip(grades, item.schemes, strict=True)):
+        if isinstance(grade, Unscored):
+            return _open_result(item, seed, 0.0, details, grade)
+        shares.append((grade.earned / sum(r.points for r in scheme), -index, grade))
+    share, index, grade = max(shares, key=lambda t: t[:2])  # the best; the first on a tie
+    details.update(
+        method="rubric",
+        scheme=-index,
+        awarded=list(grade.awarded),
+        earned=share * item.points,
+        judge_reply=grade.reply,
+    )
+    return _open_result(item, seed, share, details, None)
+
+
+def _open_result(
+    item: OpenItem, seed: int, score: float, details: dict[str, Any], why: Unscored | None
+) -> ItemResult:
+    if why is not None:
+        details = {**details, "unscored_reason": why.message}
+    return ItemResult(
+        bench=NAME,
+        item_id=item.id,
+        seed=seed,
+        score=score,
+        details=details,
+        unscored=why.kind if why is not None else None,
+    )
+
+
+def _problem(item: OpenItem) -> str:
+    return f"{item.context.strip()}\n\n{item.question.strip()}"
+
+
+async def score_any(
+    judge: Judge | None,
+    item: PhysicsItem | OpenItem,
+    response: str,
+    seed: int,
+    meta: dict[str, Any],
+) -> ItemResult:
+    if isinstance(item, OpenItem):
+        return await score_open(judge, item, response, seed, meta)
+    return score_item(item, response, seed, meta)
+
+
+run = judged(NAME, score_any)
 
 BENCH = Bench(
     name=NAME,

@@ -6,6 +6,8 @@ instructions and den = instructions of the prompt, so resampling items resamples
 prompts (their instructions are not independent); IFEval's average is two parts with
 weight 1/2. The interval is the percentile bootstrap of `stats.bootstrap_mean` (same
 resample count, level and seed), computed on every part from the same resampled items.
+Unscored items (`ItemResult.unscored`: a judge absent or failed) enter no metric: they are
+dropped before estimating, pooling or pairing, as if never answered.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class Metric:
 ACCURACY = Metric("accuracy", ((1.0, Ratio()),), "mean item score")
 
 
+def scored_only(items: Sequence[ItemResult]) -> list[ItemResult]:
+    return [i for i in items if i.scored]
+
+
+def scored_by_seed(
+    by_seed: dict[int, dict[str, ItemResult]],
+) -> dict[int, dict[str, ItemResult]]:
+    """Each seed's items without the unscored ones."""
+    return {s: {k: r for k, r in items.items() if r.scored} for s, items in by_seed.items()}
+
+
 def item_matrix(metric: Metric, items: Sequence[ItemResult]) -> tuple[np.ndarray, np.ndarray]:
     """(numerators, denominators), each items x parts."""
     num = np.array([[r.numerator(i) for _, r in metric.parts] for i in items], dtype=float)
@@ -79,6 +92,8 @@ def bootstrap_metric(
     rng = np.random.default_rng(seed)
     index = rng.integers(0, n, size=(resamples, n))
     values = np.concatenate([_value(metric, num[c], den[c]) for c in _chunks(index)])
+    if np.isnan(values).all():  # no item counts (a per-category metric without its category)
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, level)
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     point = float(_value(metric, num, den))
@@ -98,15 +113,16 @@ def estimate(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> Estimate:
-    """The metric over one seed's items, with its bootstrap interval."""
-    num, den = item_matrix(metric, items)
+    """The metric over one seed's scored items, with its bootstrap interval."""
+    num, den = item_matrix(metric, scored_only(items))
     return bootstrap_metric(metric, num, den, level=level, resamples=resamples, seed=seed)
 
 
 def seed_averaged(
     metric: Metric, by_seed: dict[int, dict[str, ItemResult]]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Items answered under every seed, with numerators and denominators averaged over seeds."""
+    """Items scored under every seed, with numerators and denominators averaged over seeds."""
+    by_seed = scored_by_seed(by_seed)
     common = _common_ids(by_seed.values())
     if not by_seed or not common:
         empty = np.zeros((0, len(metric.parts)))
@@ -137,6 +153,7 @@ def paired_metric_difference(
     sides always see the same items under the same seeds.
     """
     seeds = sorted(set(a) & set(b))
+    a, b = scored_by_seed(a), scored_by_seed(b)
     common = _common_ids([a[s] for s in seeds] + [b[s] for s in seeds])
     if not common:
         return Estimate(float("nan"), float("nan"), float("nan"), 0)

@@ -38,6 +38,20 @@ class RayEpisodes(BaseModel):
     tokenizer: str | None = None
 
 
+class JudgeSettings(BaseModel):
+    """`eval --judge-base-url --judge-model`: the LLM judge of answers a verifier cannot check."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = Field(description="an OpenAI-compatible server (http://host:port or .../v1)")
+    model: str = Field(description="the model name the server knows")
+    max_tokens: int = Field(default=2048, ge=1, description="tokens per judge reply")
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="environment variable holding the API key, if any"
+    )
+    timeout_s: float = Field(default=300.0, gt=0, description="seconds to wait for reply bytes")
+
+
 class EvalOptions(BaseModel):
     """What `longhorizon eval` passes to the adapters (defaults are the documented ones)."""
 
@@ -68,6 +82,9 @@ class EvalOptions(BaseModel):
     world_seed: int = Field(default=0, description="as synthesis' seed: the same world")
     ray: RayEpisodes | None = Field(
         default=None, description="run held-out episodes on Ray workers (None: in process)"
+    )
+    judge: JudgeSettings | None = Field(
+        default=None, description="the LLM judge (None: items that need one are unscored)"
     )
 
     def tokens(self) -> int:

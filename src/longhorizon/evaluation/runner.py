@@ -10,12 +10,21 @@ again, so a rerun after a kill continues; result.json is rebuilt from the items 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from longhorizon.domains import registry
-from longhorizon.evaluation import hipho, ifbench, ifeval, mlebench, molbench, molbench_ms1
+from longhorizon.evaluation import (
+    frontierscience,
+    hipho,
+    ifbench,
+    ifeval,
+    mlebench,
+    molbench,
+    molbench_ms1,
+)
 from longhorizon.evaluation.bench import Bench, Loaded, run_bench
 from longhorizon.evaluation.heldout import heldout_bench
 from longhorizon.evaluation.horizon import by_hops, truncation
@@ -35,6 +44,7 @@ BENCHES: dict[str, Bench] = {
         molbench.BENCH,
         molbench_ms1.BENCH,
         hipho.BENCH,
+        frontierscience.BENCH,
         mlebench.BENCH,
     )
 }
@@ -80,12 +90,27 @@ def summarise(
         seeds=sorted(by_seed),
         primary=bench.primary,
         metrics=metrics,
-        n_items={s: len(items) for s, items in by_seed.items()},
+        n_items={s: sum(r.scored for r in items.values()) for s, items in by_seed.items()},
+        unscored={s: _unscored(items.values()) for s, items in by_seed.items()},
         truncated={s: truncation(items).truncated for s, items in by_seed.items()},
         forced={s: truncation(items).forced for s, items in by_seed.items()},
         by_hops=by_hops(bench.metrics[0], by_seed),
         info=info or {},
     )
+
+
+def _unscored(items: Iterable[ItemResult]) -> dict[str, int]:
+    """How many items have no score, by why (sorted by reason)."""
+    return dict(sorted(Counter(r.unscored for r in items if r.unscored is not None).items()))
+
+
+def _todo(bench: Bench, loaded: Loaded, done: dict[str, ItemResult], judge: bool) -> list[Any]:
+    """Items not yet answered; with a judge configured, unscored ones are answered again."""
+    return [
+        item
+        for item in loaded.items
+        if (r := done.get(bench.item_id(item))) is None or (judge and not r.scored)
+    ]
 
 
 async def run_seed(
@@ -96,10 +121,11 @@ async def run_seed(
     options: EvalOptions,
     bench_dir: Path,
 ) -> dict[str, Any]:
-    """Answer the items of `loaded` not yet in this seed's items file; returns run stats."""
+    """Answer the items of `loaded` not yet in this seed's items file (and, with a judge, the
+    unscored ones again: a judge that was missing or down gets its chance); returns run stats."""
     path = items_path(bench_dir, seed)
     done = read_items(path)
-    todo = [item for item in loaded.items if bench.item_id(item) not in done]
+    todo = _todo(bench, loaded, done, options.judge is not None)
     start = time.perf_counter()
     new: list[ItemResult] = []
 

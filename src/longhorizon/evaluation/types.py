@@ -23,7 +23,11 @@ _JSON = ConfigDict(ser_json_inf_nan="constants")
 
 
 class ItemResult(BaseModel):
-    """One benchmark item under one seed: its score (0/1 or a fraction) and what was said."""
+    """One benchmark item under one seed: its score (0/1 or a fraction) and what was said.
+
+    `unscored` names why an answered item has no score (an LLM judge absent, failed or not
+    understood; see `evaluation.judge`): `score` is then 0 and no metric counts the item.
+    """
 
     model_config = _JSON
 
@@ -34,6 +38,11 @@ class ItemResult(BaseModel):
     prediction: str | None = None
     reference: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    unscored: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.unscored is None
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -65,6 +74,11 @@ class BenchResult(BaseModel):
     primary: str
     metrics: dict[str, MetricResult]
     n_items: dict[int, int] = Field(default_factory=dict, description="items scored per seed")
+    unscored: dict[int, dict[str, int]] = Field(
+        default_factory=dict,
+        description="answered items per seed that have no score, by why (a judge absent or "
+        "failed); they are in no metric and not in n_items",
+    )
     truncated: dict[int, int] = Field(
         default_factory=dict, description="episodes per seed that ended TRUNCATED (a budget)"
     )

@@ -113,6 +113,7 @@ class OpenAIBackend:
         max_backoff_s: float = 8.0,
         max_concurrency: int = 16,
         tool_format: ToolCallFormat = "hermes",
+        token_ids: bool = True,
     ) -> None:
         if max_retries < 0 or max_concurrency < 1:
             raise ValueError("max_retries must be >= 0 and max_concurrency >= 1")
@@ -129,6 +130,9 @@ class OpenAIBackend:
         self.max_backoff_s = max_backoff_s
         self.max_concurrency = max_concurrency
         self.tool_format = tool_format
+        # False: plain chat text (an LLM judge): no vLLM token-id fields, which OpenAI's API
+        # rejects with HTTP 400, and no chat logprobs, which some reasoning models reject.
+        self.token_ids = token_ids
         self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -190,7 +194,8 @@ class OpenAIBackend:
         tools: list[ToolSpec] | None = None,
     ) -> ChatResult:
         payload = {**self._sampling_payload(params), "messages": _api_messages(messages)}
-        payload["logprobs"] = True
+        if self.token_ids:  # without token ids the turn has no Completion, so no logprobs
+            payload["logprobs"] = True
         if params.top_logprobs:
             payload["top_logprobs"] = params.top_logprobs
         if tools:
@@ -226,9 +231,10 @@ class OpenAIBackend:
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
-            "return_token_ids": True,
-            "return_tokens_as_token_ids": True,
         }
+        if self.token_ids:
+            payload["return_token_ids"] = True
+            payload["return_tokens_as_token_ids"] = True
         # Optional fields only when set: the OpenAI API itself has no top_k.
         if params.top_k:
             payload["top_k"] = params.top_k

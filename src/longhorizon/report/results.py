@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from longhorizon.domains import registry
+from longhorizon.evaluation.metrics import scored_by_seed
 from longhorizon.evaluation.stats import Estimate, paired_difference
 from longhorizon.report.data import TEACHER_PREFIX, BySeed, EvalBench, RunData
 from longhorizon.training.teach import GENERALIST
@@ -101,10 +102,12 @@ def _row(run: RunData, bench: str) -> ResultRow:
 
 
 def paired_items(a: BySeed, b: BySeed) -> tuple[list[str], list[float], list[float]]:
-    """Item ids (sorted) and each side's score averaged over the seeds both sides ran."""
+    """Item ids (sorted) and each side's score averaged over the seeds both sides ran (items
+    scored on both; an unscored one, whose judge was absent or failed, is no pair)."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return [], [], []
+    a, b = scored_by_seed(a), scored_by_seed(b)
     groups = [a[s] for s in seeds] + [b[s] for s in seeds]
     ids = sorted(set(groups[0]).intersection(*groups[1:]))
     score_a = [float(np.mean([a[s][i].score for s in seeds])) for i in ids]

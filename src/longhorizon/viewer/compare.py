@@ -20,7 +20,9 @@ class ItemPair:
 
     @property
     def differs(self) -> bool:
-        return self.a is None or self.b is None or self.a.score != self.b.score
+        if self.a is None or self.b is None:
+            return True
+        return (self.a.score, self.a.unscored) != (self.b.score, self.b.unscored)
 
     @property
     def reference(self) -> str | None:
