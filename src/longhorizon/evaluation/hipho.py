@@ -26,7 +26,6 @@ they stay left out as "open-ended", and `info["judge"]` says why.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections import Counter
@@ -238,7 +237,8 @@ async def score_open(
     if judge is None:  # not loaded without a judge; here only if a caller passes one in
         return _open_result(item, seed, 0.0, details, Unscored(NO_JUDGE, NO_JUDGE_MESSAGE))
     problem = _problem(item)
-    grades = await asyncio.gather(*(judge.grade(problem, s, response) for s in item.schemes))
+    # one scheme after another: items already run concurrently, and the order stays fixed
+    grades = [await judge.grade(problem, s, response) for s in item.schemes]
     shares: list[tuple[float, int, RubricGrade]] = []
     for index, (grade, scheme) in enumerate(zip(grades, item.schemes, strict=True)):
         if isinstance(grade, Unscored):
