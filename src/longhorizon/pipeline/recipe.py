@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhorizon.domains import registry
+from longhorizon.evaluation.options import JudgeSettings
 from longhorizon.models.tiny import TinyModelConfig
 from longhorizon.pipeline.teachers import check_teachers, domain_grpo, teacher_stages
 
@@ -88,6 +89,9 @@ class EvalSpec(BaseModel):
     max_turns: int | None = None
     max_tokens: int | None = None
     batch_size: int = 8
+    # the LLM judge of answers no verifier checks (hipho's open questions, frontierscience);
+    # None: those items are reported unscored
+    judge: JudgeSettings | None = None
 
 
 class ServingSpec(BaseModel):

@@ -140,6 +140,7 @@ def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
         levels={d: level.model_dump(mode="json") for d, level in p.levels.items()},
         world_seed=p.recipe.seed,
         show_progress=True,
+        judge=spec.judge,
     )
 
 

@@ -297,6 +297,8 @@ SPEC: DomainSpec[ScienceLevel] = DomainSpec(
     min_tool_steps=0,
     heldout_size=100,
     corpus=corpus_files,
-    extra_benches=("hipho",),  # physics olympiad questions, text-only subset
+    # physics olympiad questions (text-only subset); FrontierScience (olympiad and research,
+    # the judge where answers cannot be matched)
+    extra_benches=("hipho", "frontierscience"),
     tool_steps=tool_steps,
 )
