@@ -124,14 +124,18 @@ def assert_same_curve(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
         for key in ("reward_mean", "reward_std", "pass_rate", "response_tokens", "loss"):
             assert g[key] == pytest.approx(w[key], rel=1e-6, abs=1e-9), key
         assert g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-5)
-        assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-9)
+        # engine_kl is rounding noise here (the snapshot is the policy): ~3e-5, to 1e-7
+        assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-6)
 
 
 def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: Path) -> None:
-    fields = tool_fields(tmp_path, steps=2, save_every=1)
+    """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt."""
+    rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 2, "concurrency": 1}
+    fields = tool_fields(tmp_path, steps=2, save_every=1, rollout=rollout, micro_batch_size=2)
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
     want = read_metrics(tmp_path / "baseline")
-    assert any(r["loss"] is not None for r in want)  # an update was made
+    assert all(r["loss"] is not None for r in want)  # an update every step
+    assert any(r["groups"]["rounds"] == 2 for r in want)  # a group was dropped and refilled
     config = tmp_path / "rl.yaml"
     config.write_text(json.dumps({**fields, "parallel": "ddp"}))  # JSON is YAML
     script = tmp_path / "run_rl.py"

@@ -158,6 +158,7 @@ def episode_rows(trajs: list[Trajectory]) -> list[EpisodeRow]:
 
 
 def rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:
+    """`episode_metrics` of these episodes (a trainer with ranks gathers the rows first)."""
     return episode_metrics(episode_rows(trajs))
 
 
