@@ -1,6 +1,7 @@
 """`longhorizon distill`: Stage-3 multi-teacher on-policy distillation (SVA by default).
 
 longhorizon distill --config distill.yaml [--set loss.kind=sva_tail ...] [--dry-run]
+torchrun --nproc_per_node=2 -m longhorizon.cli.main distill --config distill.yaml --set parallel=ddp
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """`longhorizon rl`: Stage-2 GRPO on harness rollouts, rewarded by the domains' verifier.
 
 longhorizon rl --config rl.yaml [--set objective.clip_high=0.28 ...] [--dry-run]
+torchrun --nproc_per_node=2 -m longhorizon.cli.main rl --config rl.yaml --set parallel=ddp
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
-from longhorizon.training.config import config_fingerprint, omit_at_default
+from longhorizon.training.config import Parallel, config_fingerprint, omit_at_default
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 Aggregation = Literal["token", "sample", "domain"]
@@ -39,6 +39,8 @@ Routing = Literal["hard", "soft"]
 ROUTING_FIELDS = ("routing", "routing_weights")
 ENGINE_FIELDS = ("backend", "vllm")  # the rollout engine's, added later likewise
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
+# Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
+PARALLEL_FIELDS = ("parallel",)
 # Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
 # share the rest equally (a single teacher gets 1).
 OWN_TEACHER_WEIGHT = 0.5
@@ -128,6 +130,27 @@ class EngineRollout(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return omit_at_default(self, handler(self), ENGINE_FIELDS)
+
+
+def parallel_problem(parallel: Parallel, backend: EngineKind, trainer: str) -> str | None:
+    """Why `parallel` cannot run a rollout trainer (OPD, GRPO) on `backend` (None: it can).
+
+    ddp: each rank rolls out its share of the step on its own in-process snapshot, and the
+    ranks' gradients are summed. fsdp2 is refused: the snapshot, the reference model and the
+    teachers' top-k all read the policy's full weights in every rank, which FSDP2 shards."""
+    if parallel == "fsdp2":
+        return (
+            f"parallel: fsdp2 is not built for {trainer}: its rollout snapshot, reference and "
+            "scoring passes need the policy's full weights on every rank; use parallel: ddp "
+            "(the model replicated, gradients summed over ranks) or none"
+        )
+    if parallel == "ddp" and backend != "hf":
+        return (
+            f"parallel: ddp rolls out on each rank's in-process snapshot; rollout.backend "
+            f"{backend} (one server synced by several ranks) is not built for {trainer} under "
+            "ddp: use rollout.backend: hf, or parallel: none"
+        )
+    return None
 
 
 class RolloutConfig(EngineRollout):
@@ -234,6 +257,11 @@ class DistillConfig(BaseModel):
     resume: bool = True  # continue from the latest checkpoint in output_dir
     tensorboard: bool = True
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
+    parallel: Parallel = Field(
+        default="none",
+        description="none, or ddp under torchrun: each rank rolls out and scores its share of "
+        "the step's prompts; gradients are summed over ranks (fsdp2: not built, refused)",
+    )
     token_monitors: int = Field(
         default=5,
         ge=0,
@@ -248,6 +276,9 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
+        problem = parallel_problem(self.parallel, self.rollout.backend, "OPD")
+        if problem:
+            raise ValueError(problem)
         if (
             self.rollout.backend != "hf"
             and self.loss.kind in STUDENT_TOPK_KINDS
@@ -291,7 +322,7 @@ class DistillConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), ROUTING_FIELDS)
+        return omit_at_default(self, handler(self), (*ROUTING_FIELDS, *PARALLEL_FIELDS))
 
     @property
     def final_path(self) -> Path:
@@ -313,4 +344,4 @@ class DistillConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of the fields that decide the loss curve (not logging nor run bookkeeping)."""
-        return config_fingerprint(self, {"token_monitors", *ENGINE_PLACE})
+        return config_fingerprint(self, {"token_monitors", *PARALLEL_FIELDS, *ENGINE_PLACE})

@@ -1,6 +1,7 @@
 """Stage 3: multi-teacher, domain-routed on-policy distillation, resumable like SFT.
 
     longhorizon distill --config distill.yaml [--set lr=1e-6 ...] [--dry-run]
+    torchrun --nproc_per_node=2 -m longhorizon.cli.main distill --config X --set parallel=ddp
 
 Each step: the rollout engine (`serving/engine.py`: a frozen in-process snapshot of the
 student, or with `rollout.backend: vllm` a vLLM server) rolls out a balanced set of prompts
@@ -21,6 +22,15 @@ Exact resume: a step's prompts, minibatch order and sampling seeds are functions
 step), its episodes have per-step ids (reused from the store when a killed run finished them),
 and the checkpoint holds student, optimizer, scheduler and RNG states. Test hook:
 LONGHORIZON_DISTILL_KILL_AT_STEP=N SIGKILLs the process right after step N is logged.
+
+Under `parallel: ddp` (torchrun) every rank holds the student, its own frozen teachers and its
+own snapshot. The step's prompts are drawn as in one process and split over the ranks (prompt
+i on rank i mod W, same seeds); each rank rolls out, scores and trains on its share. The
+minibatches are drawn over the whole step's samples in their one-process order (each rank
+trains its members of each), the objective's normalisers are counted over every rank
+(`distill/step.py`) and the gradients summed, so an update equals the one-process update.
+Rank 0 alone writes metrics (aggregated over ranks), token monitors (gathered), checkpoints and
+the final model; rollouts and teacher scores go to the shared store and cache.
 """
 
 from __future__ import annotations
@@ -45,12 +55,14 @@ from longhorizon.distill.monitors import SampleMonitors, TokenMonitorLog, sample
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
+    episode_metrics,
+    episode_rows,
     minibatch_indices,
     open_rollout_engine,
     pick_prompts,
-    rollout_metrics,
     rollout_rates,
     rollout_samples,
+    sample_order,
     step_rng,
     step_tasks,
 )
@@ -75,7 +87,14 @@ from longhorizon.training.checkpoint import (
     resume_latest,
     save_final_model,
 )
-from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.distributed import (
+    DistEnv,
+    all_gather_objects,
+    all_reduce_sum,
+    init_distributed,
+    rank_share,
+    shutdown,
+)
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.optim import build_optimizer, build_scheduler
@@ -104,8 +123,9 @@ class Distiller:
     def __init__(self, config: DistillConfig, verify: Verify, console: Console | None = None):
         self.config = config
         self.verify = verify
-        self.console = console or Console()
-        self.env: DistEnv = init_distributed("none")
+        self.env: DistEnv = init_distributed(config.parallel)
+        # Every rank runs the same loop; only rank 0 speaks.
+        self.console = (console or Console()) if self.env.is_main else Console(quiet=True)
         self.state = TrainerState()
         self.logger: MetricsLogger | None = None
         self.teachers: TeacherRegistry | None = None
@@ -120,8 +140,9 @@ class Distiller:
             torch.set_num_threads(cfg.num_threads)
         seed_everything(cfg.seed)
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
-        (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
-        self.console.rule(f"OPD run {cfg.output_dir}")
+        if self.env.is_main:
+            (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
+        self.console.rule(f"OPD run {cfg.output_dir} ({self.env.world_size} rank(s))")
         self.console.print(Syntax(cfg.to_yaml(), "yaml"))
         self._setup_models()
         self._setup_data()
@@ -136,11 +157,11 @@ class Distiller:
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)
         self.rollouts.load_from(self.state.step)
         self.cache = ScoreCache(cfg.output_dir / "teacher_cache")
-        if cfg.token_monitors:
+        if cfg.token_monitors and self.env.is_main:
             self.monitors = TokenMonitorLog(cfg.output_dir, self.state.step)
         self.logger = MetricsLogger(
             cfg.output_dir,
-            enabled=True,
+            enabled=self.env.is_main,
             total_steps=cfg.steps,
             start_step=self.state.step,
             tensorboard=cfg.tensorboard,
@@ -152,7 +173,8 @@ class Distiller:
         cfg = self.config
         path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        self.student = student.to(self.env.device)  # type: ignore[arg-type]
         special = tuple(self.tokenizer.all_special_ids) if cfg.loss.exclude_special else ()
         excluded = tuple(sorted({*cfg.loss.excluded_ids, *special}))
         self.loss = cfg.loss.model_copy(update={"excluded_ids": excluded})
@@ -183,12 +205,14 @@ class Distiller:
         cfg = self.config
         args = (self.student, self.optimizer, self.scheduler, self.env, cfg.fingerprint())
         found = resume_latest(cfg.output_dir, *args) if cfg.resume else None
+        world = {"parallel": cfg.parallel, "world_size": self.env.world_size}
         if found is None:
             self.state = TrainerState(
-                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), parallel="none"
+                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), **world
             )
             return
-        path, self.state = found
+        path, state = found
+        self.state = state.model_copy(update=world)
         self.console.print(f"resumed from {path} at step {self.state.step}")
 
     # ---- train -------------------------------------------------------------------------------
@@ -236,9 +260,11 @@ class Distiller:
         scored = await self.score(samples)
         clock.append(time.perf_counter())
         record: dict[str, Any] = {"step": step + 1}
-        record.update(self.update(step, scored) if samples else {"loss": None, "domains": {}})
+        (count,) = all_reduce_sum([float(len(samples))], self.env)  # every rank decides alike
+        record.update(self.update(step, scored) if count else {"loss": None, "domains": {}})
         clock.append(time.perf_counter())
-        record["rollouts"] = rollout_metrics(trajs)
+        rows = all_gather_objects(episode_rows(trajs), self.env)
+        record["rollouts"] = episode_metrics([row for part in rows for row in part])
         record["engine"] = engine
         record["seconds"] = clock[-1] - clock[0]
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
@@ -267,7 +293,8 @@ class Distiller:
         prompts = pick_prompts(self.prompts, cfg.prompts_per_step, rng, cfg.domain_weights)
         tasks = step_tasks(prompts, step, cfg.max_turns, cfg.max_tokens)
         assert self.rollouts is not None
-        return await self.rollouts.run(runner, tasks, harness.sampling.seed)
+        # episode seeds are seed + sample, whatever rank runs the prompt
+        return await self.rollouts.run(runner, rank_share(tasks, self.env), harness.sampling.seed)
 
     async def score(self, samples: list[RolloutSample]) -> _Scored:
         """Teacher scores of every sample, with what the loss kind needs."""
@@ -300,7 +327,11 @@ class Distiller:
         """
         cfg = self.config
         rng = step_rng(cfg.seed, step, "minibatches")
-        chosen = minibatch_indices(len(scored.samples), cfg.minibatches, cfg.epochs, rng)
+        order = self._step_order(scored.samples)
+        chosen = [
+            [i for g in part if (i := order[g]) is not None]  # this rank's members of the part
+            for part in minibatch_indices(len(order), cfg.minibatches, cfg.epochs, rng)
+        ]
         records = [
             optimizer_update(
                 self.student,
@@ -309,12 +340,23 @@ class Distiller:
                 [scored.samples[i] for i in part],
                 [scored.scores[i] for i in part],
                 self.settings,
+                self.env,
             )
             for part in chosen
         ]
-        if self.monitors is not None:
-            self.monitors.write(self._monitors(step, scored, chosen, records))
+        if cfg.token_monitors:
+            mine = self._monitors(step, scored, chosen, records)
+            gathered = [m for part in all_gather_objects(mine, self.env) for m in part]
+            if self.monitors is not None:
+                self.monitors.write(m for _, m in sorted(gathered, key=lambda x: x[0]))
         return merge_updates(records)
+
+    def _step_order(self, samples: list[RolloutSample]) -> list[int | None]:
+        """Every sample of the step (all ranks), in one-process order: this rank's index of
+        each, or None where another rank holds it."""
+        ranked = all_gather_objects([sample_order(s) for s in samples], self.env)
+        where = sorted((key, r, i) for r, keys in enumerate(ranked) for i, key in enumerate(keys))
+        return [i if r == self.env.rank else None for _, r, i in where]
 
     def _monitors(
         self,
@@ -322,8 +364,9 @@ class Distiller:
         scored: _Scored,
         chosen: list[list[int]],
         records: list[dict[str, Any]],
-    ) -> list[SampleMonitors]:
-        """Each sample's per-token monitors from its first update of the step."""
+    ) -> list[tuple[tuple[int, int, int], SampleMonitors]]:
+        """Each of this rank's samples' per-token monitors from its first update of the step,
+        with its place in the step (`sample_order`)."""
         assert self.teachers is not None
         seen: dict[int, SampleMonitors] = {}
         for part, record in zip(chosen, records, strict=True):
@@ -335,7 +378,7 @@ class Distiller:
                 teacher = self.teachers.name(sample.domain)
                 k = self.config.token_monitors
                 seen[i] = sample_monitors(step + 1, sample, teacher, scored.scores[i], values, k)
-        return [seen[i] for i in sorted(seen)]
+        return [(sample_order(scored.samples[i]), seen[i]) for i in sorted(seen)]
 
     def _save_final(self) -> None:
         cfg = self.config

@@ -29,16 +29,19 @@ __all__ = [
     "StepRollouts",
     "balanced_prompts",
     "domain_slots",
+    "episode_metrics",
+    "episode_rows",
     "minibatch_indices",
     "open_rollout_engine",
     "pick_prompts",
     "rollout_metrics",
     "rollout_samples",
+    "sample_order",
     "step_rng",
     "step_tasks",
 ]
 
-STEP_ID = re.compile(r"@step(\d+)\.\d+#\d+$")
+STEP_ID = re.compile(r"@step(\d+)\.(\d+)#(\d+)$")
 
 
 def step_rng(seed: int, step: int, purpose: str) -> random.Random:
@@ -137,18 +140,41 @@ def _engine_logprobs(traj: Trajectory, leaf: int) -> list[float] | None:
         return None
 
 
+def sample_order(sample: RolloutSample) -> tuple[int, int, int]:
+    """Where a sample of step rollouts stands in a one-process step: (prompt index, sample of
+    that prompt, sequence of the trajectory), read from its `TASK@stepS.I#k` id."""
+    match = STEP_ID.search(sample.trajectory_id)
+    if match is None:
+        raise ValueError(f"{sample.trajectory_id!r} is not a step rollout id (TASK@stepS.I#k)")
+    return int(match.group(2)), int(match.group(3)), sample.sequence
+
+
+EpisodeRow = tuple[str, bool, bool, int]  # domain, passed, truncated, tool calls
+
+
+def episode_rows(trajs: list[Trajectory]) -> list[EpisodeRow]:
+    """What `rollout_metrics` reads of each episode (small: gathered from every rank)."""
+    return [(t.domain, t.passed, t.status is Status.TRUNCATED, t.usage.tool_calls) for t in trajs]
+
+
 def rollout_metrics(trajs: list[Trajectory]) -> dict[str, dict[str, float]]:
-    by_domain: dict[str, list[Trajectory]] = defaultdict(list)
-    for t in trajs:
-        by_domain[t.domain].append(t)
+    """`episode_metrics` of these episodes (a trainer with ranks gathers the rows first)."""
+    return episode_metrics(episode_rows(trajs))
+
+
+def episode_metrics(rows: list[EpisodeRow]) -> dict[str, dict[str, float]]:
+    """Per domain: episodes, success and truncation rates, tool calls per episode."""
+    by_domain: dict[str, list[EpisodeRow]] = defaultdict(list)
+    for row in rows:
+        by_domain[row[0]].append(row)
     return {
         d: {
-            "episodes": float(len(ts)),
-            "success": sum(t.passed for t in ts) / len(ts),
-            "truncation": sum(t.status is Status.TRUNCATED for t in ts) / len(ts),
-            "tool_calls": sum(t.usage.tool_calls for t in ts) / len(ts),
+            "episodes": float(len(rs)),
+            "success": sum(r[1] for r in rs) / len(rs),
+            "truncation": sum(r[2] for r in rs) / len(rs),
+            "tool_calls": sum(r[3] for r in rs) / len(rs),
         }
-        for d, ts in by_domain.items()
+        for d, rs in by_domain.items()
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from longhorizon.distill.aggregate import sample_scales
+from longhorizon.distill.aggregate import Reduce, sample_scales
 from longhorizon.distill.batch import DistillBatch, RolloutSample, build_batch
 from longhorizon.distill.config import DistillLossConfig
 from longhorizon.distill.losses import distill_loss, trainable_positions
@@ -73,6 +73,10 @@ def micro_batches(
         for lo, hi in _spans(len(samples), settings.micro_batch_size)
     ]
     if not parts:
+        if env is not None:  # a rank with no sample still takes part in the counts' sum
+            none = torch.zeros(0, dtype=torch.long)
+            aggregation = settings.loss.aggregation
+            sample_scales(none, none, len(settings.domains), aggregation, None, _reduce(env))
         return []
     tokens_N = torch.cat(
         [trainable_positions(b.teacher, b.layout, vocab_size, settings.loss).sum(1) for b in parts]
@@ -85,7 +89,7 @@ def micro_batches(
         len(settings.domains),
         settings.loss.aggregation,
         weights,
-        None if env is None else lambda counts: all_reduce_sum(counts, env),
+        None if env is None else _reduce(env),
     )
     scaled, start = [], 0
     for b in parts:
@@ -94,6 +98,10 @@ def micro_batches(
         scaled.append(dataclasses.replace(b, layout=layout))
         start += n
     return scaled
+
+
+def _reduce(env: DistEnv) -> Reduce:
+    return lambda counts: all_reduce_sum(counts, env)
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:

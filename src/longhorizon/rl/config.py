@@ -9,19 +9,26 @@ are the spec's search-teacher values: lr 1e-6 constant, 32 prompts x 8 rollouts,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 
-from longhorizon.distill.config import ENGINE_PLACE, EngineRollout
+from longhorizon.distill.config import (
+    ENGINE_PLACE,
+    PARALLEL_FIELDS,
+    EngineRollout,
+    parallel_problem,
+)
 from longhorizon.rl.shaping import Shaping
-from longhorizon.training.config import config_fingerprint
+from longhorizon.training.config import Parallel, config_fingerprint, omit_at_default
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
@@ -157,6 +164,18 @@ class RLConfig(BaseModel):
     resume: bool = True  # continue from the latest checkpoint in output_dir
     tensorboard: bool = True
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
+    parallel: Parallel = Field(
+        default="none",
+        description="none, or ddp under torchrun: each rank rolls out its share of the step's "
+        "prompts; gradients are summed over ranks (fsdp2: not built, refused)",
+    )
+
+    @model_validator(mode="after")
+    def _parallel(self) -> RLConfig:
+        problem = parallel_problem(self.parallel, self.rollout.backend, "GRPO")
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _engine_correction(self) -> RLConfig:
@@ -169,6 +188,10 @@ class RLConfig(BaseModel):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), PARALLEL_FIELDS)
+
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
@@ -177,5 +200,6 @@ class RLConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     def fingerprint(self) -> str:
-        """Hash of the fields that decide the training curve (not logging nor bookkeeping)."""
-        return config_fingerprint(self, set(ENGINE_PLACE))
+        """Hash of the fields that decide the training curve (not logging nor bookkeeping, nor
+        the number of ranks: they change it only by float rounding)."""
+        return config_fingerprint(self, {*PARALLEL_FIELDS, *ENGINE_PLACE})

@@ -1,6 +1,7 @@
 """Stage 2: GRPO on multi-turn tool rollouts with verifier rewards, resumable like SFT and OPD.
 
     longhorizon rl --config rl.yaml [--set lr=1e-6 ...] [--dry-run]
+    torchrun --nproc_per_node=2 -m longhorizon.cli.main rl --config rl.yaml --set parallel=ddp
 
 Each step: the rollout engine, synced to the policy's weights (`serving/engine.py`: an
 in-process snapshot, or a vLLM server with `rollout.backend: vllm`), rolls out G episodes for
@@ -15,6 +16,14 @@ logged per step).
 
 Setup / train / cleanup as SFT. Outputs in `output_dir`: config.yaml, metrics.jsonl,
 tensorboard/, rollouts/, checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_rl.json).
+
+Under `parallel: ddp` (torchrun) every rank holds the policy, its reference and its own
+snapshot; each round's prompts are split over the ranks (`rank_share`: prompt i on rank
+i mod W, with the seed it has in one process), each rank rolls out its share into the shared
+store, and the groups are gathered so that every rank sees the step's whole set: dynamic
+sampling, advantages and metrics are those of one process. The kept samples are then split
+over the ranks, normalised over the whole batch (`rl/step.py`), and the gradients summed.
+Rank 0 alone writes metrics, checkpoints and the final model.
 
 Exact resume: a step's prompts and sampling seeds are functions of (seed, step), its episodes
 have per-step ids (reused from the store when a killed run finished them), and the checkpoint
@@ -71,7 +80,14 @@ from longhorizon.training.checkpoint import (
     resume_latest,
     save_final_model,
 )
-from longhorizon.training.distributed import DistEnv, init_distributed, shutdown
+from longhorizon.training.distributed import (
+    DistEnv,
+    all_gather_objects,
+    barrier,
+    init_distributed,
+    rank_share,
+    shutdown,
+)
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.optim import build_optimizer, build_scheduler
@@ -106,8 +122,9 @@ class GRPOTrainer:
         self.verify = verify
         self.kinds = dict(kinds or {})
         self.final_metadata = final_metadata or {}
-        self.console = console or Console()
-        self.env: DistEnv = init_distributed("none")
+        self.env: DistEnv = init_distributed(config.parallel)
+        # Every rank runs the same loop; only rank 0 speaks.
+        self.console = (console or Console()) if self.env.is_main else Console(quiet=True)
         self.state = TrainerState()
         self.logger: MetricsLogger | None = None
         self.rollouts: StepRollouts | None = None
@@ -120,8 +137,9 @@ class GRPOTrainer:
             torch.set_num_threads(cfg.num_threads)
         seed_everything(cfg.seed)
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
-        (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
-        self.console.rule(f"GRPO run {cfg.output_dir}")
+        if self.env.is_main:
+            (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
+        self.console.rule(f"GRPO run {cfg.output_dir} ({self.env.world_size} rank(s))")
         self.console.print(Syntax(cfg.to_yaml(), "yaml"))
         self._setup_models()
         tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
@@ -143,7 +161,7 @@ class GRPOTrainer:
         self.rollouts.load_from(self.state.step)
         self.logger = MetricsLogger(
             cfg.output_dir,
-            enabled=True,
+            enabled=self.env.is_main,
             total_steps=cfg.steps,
             start_step=self.state.step,
             tensorboard=cfg.tensorboard,
@@ -166,7 +184,8 @@ class GRPOTrainer:
         cfg = self.config
         path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        self.policy = policy.to(self.env.device)  # type: ignore[arg-type]
         self.reference = None
         if cfg.objective.kl_coef > 0:  # frozen starting policy
             self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
@@ -175,12 +194,14 @@ class GRPOTrainer:
         cfg = self.config
         args = (self.policy, self.optimizer, self.scheduler, self.env, cfg.fingerprint())
         found = resume_latest(cfg.output_dir, *args) if cfg.resume else None
+        world = {"parallel": cfg.parallel, "world_size": self.env.world_size}
         if found is None:
             self.state = TrainerState(
-                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), parallel="none"
+                total_steps=cfg.steps, config_fingerprint=cfg.fingerprint(), **world
             )
             return
-        path, self.state = found
+        path, state = found
+        self.state = state.model_copy(update=world)
         self.console.print(f"resumed from {path} at step {self.state.step}")
 
     # ---- train ---------------------------------------------------------------------------------
@@ -229,11 +250,12 @@ class GRPOTrainer:
                     self.reference,
                     self.optimizer,
                     self.scheduler,
-                    samples,
+                    rank_share(samples, self.env),  # the same list on every rank
                     cfg.objective,
                     cfg.micro_batch_size,
                     self.tokenizer.pad_token_id or 0,
                     cfg.max_grad_norm,
+                    self.env,
                 )
             )
         else:  # every group was dropped: no update (the lr schedule counts updates)
@@ -254,7 +276,9 @@ class GRPOTrainer:
         if not saved.exists():
             if self.state.step:
                 raise RuntimeError(f"{saved} is missing: the pre-filtered pool cannot be rebuilt")
-            shutil.rmtree(cfg.output_dir / "prefilter", ignore_errors=True)  # a killed attempt
+            if self.env.is_main:
+                shutil.rmtree(cfg.output_dir / "prefilter", ignore_errors=True)  # a killed try
+            barrier(self.env)
             store = TrajectoryStore(cfg.output_dir / "prefilter")
             rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.prefilter_attempts)
             try:
@@ -262,7 +286,9 @@ class GRPOTrainer:
                 kept = await prefilter_prompts(episodes, tasks, cfg.seed)
             finally:
                 store.close()
-            write_text_atomic(saved, json.dumps([t.id for t in kept], indent=1) + "\n")
+            if self.env.is_main:  # every rank kept the same prompts (the attempts are gathered)
+                write_text_atomic(saved, json.dumps([t.id for t in kept], indent=1) + "\n")
+            barrier(self.env)
         ids = set(json.loads(saved.read_text()))
         kept = [t for t in tasks if t.id in ids]
         if not kept:
@@ -283,7 +309,8 @@ class GRPOTrainer:
         self, tasks: list[Task], seeds: list[int], rollouts: StepRollouts | None = None
     ) -> list[Trajectory]:
         """The episodes of each task (its own seed per task), in task order: G of them, or
-        as many as `rollouts` runs per task."""
+        as many as `rollouts` runs per task. Each rank runs its share of the tasks; every rank
+        gets them all."""
         cfg = self.config.rollout
         harness = HarnessConfig(
             sampling=SamplingParams(temperature=cfg.temperature),
@@ -300,10 +327,12 @@ class GRPOTrainer:
         )
         rollouts = rollouts or self.rollouts
         assert rollouts is not None
-        runs = await asyncio.gather(
-            *(rollouts.run(runner, [t], s) for t, s in zip(tasks, seeds, strict=True))
-        )
-        return [t for run in runs for t in run]
+        mine = rank_share(range(len(tasks)), self.env)
+        runs = await asyncio.gather(*(rollouts.run(runner, [tasks[i]], seeds[i]) for i in mine))
+        by_task: dict[int, list[Trajectory]] = {}
+        for part in all_gather_objects(dict(zip(mine, runs, strict=True)), self.env):
+            by_task.update(part)
+        return [t for i in range(len(tasks)) for t in by_task[i]]
 
     def _save_final(self) -> None:
         cfg = self.config

@@ -8,10 +8,13 @@ Per trained token t of a rollout with advantage A (log-probabilities of the samp
     H_t      = entropy of the policy's full distribution at t
     loss_t   = w_t surr_t + kl_coef k3_t - entropy_coef H_t
 The batch loss is sum_t scale_t loss_t, with `token_scales` fixing the aggregation over the
-whole batch (token-mean or sequence-mean), so micro-batching never changes the gradient.
+whole batch (token-mean or sequence-mean, counted over every rank), so neither micro-batching
+nor the number of ranks changes the gradient.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -107,14 +110,20 @@ def truncated_is_weights(trainer_logp_T: Tensor, engine_logp_T: Tensor, cap: flo
     return torch.exp(trainer_logp_T - engine_logp_T).clamp(max=cap).detach()
 
 
-def token_scales(tokens_N: Tensor, aggregation: str) -> Tensor:
+def token_scales(
+    tokens_N: Tensor, aggregation: str, reduce: Callable[[list[float]], list[float]] | None = None
+) -> Tensor:
     """Weight of each token of sequence n in the batch loss, from the trained-token counts of
-    EVERY sequence of the batch: token-mean 1/sum(tokens); sequence-mean 1/(N tokens_n)."""
+    EVERY sequence of the batch: token-mean 1/sum(tokens); sequence-mean 1/(N tokens_n).
+
+    `reduce` sums the two counts over ranks when `tokens_N` holds only this rank's share."""
     tokens = tokens_N.to(torch.float64)
+    kept = tokens > 0
+    local = [float(tokens.sum()), float(kept.sum())]
+    total, sequences = reduce(local) if reduce else local
     if aggregation == "token":
-        return torch.full_like(tokens, 1.0 / max(float(tokens.sum()), 1.0))
+        return torch.full_like(tokens, 1.0 / max(total, 1.0))
     if aggregation == "sequence":
-        kept = tokens > 0
-        n = max(int(kept.sum()), 1)
+        n = max(sequences, 1.0)
         return torch.where(kept, 1.0 / (n * tokens.clamp(min=1)), torch.zeros_like(tokens))
     raise ValueError(f"unknown aggregation {aggregation!r}: token or sequence")

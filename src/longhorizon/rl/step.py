@@ -1,8 +1,10 @@
-"""One GRPO optimizer update: the batch objective over micro-batches, clip, step.
+"""One GRPO optimizer update: the batch objective over micro-batches and ranks, clip, step.
 
 The aggregation weights (`objective.token_scales`) come from the trained-token counts of the
-whole batch before any forward pass, and each micro-batch's loss carries them: the micro-batch
-losses add up to exactly the batch objective, and so do their gradients.
+whole batch before any forward pass (each rank counts its share, the counts are summed over
+ranks), and each micro-batch's loss carries them: the micro-batch losses add up, over
+micro-batches and ranks, to exactly the batch objective, and so do their gradients (summed over
+ranks before the clip and the step).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from longhorizon.rl.objective import (
     truncated_is_weights,
 )
 from longhorizon.rl.samples import RLSample
+from longhorizon.training.distributed import (
+    DistEnv,
+    all_gather_objects,
+    all_reduce_gradients,
+    all_reduce_sum,
+)
 
 __all__ = ["RLBatch", "accumulate_gradients", "build_batch", "optimizer_update"]
 
@@ -45,7 +53,11 @@ class RLBatch:
 
 
 def build_batch(
-    samples: list[RLSample], pad_id: int, scale_N: Tensor, dtype: torch.dtype
+    samples: list[RLSample],
+    pad_id: int,
+    scale_N: Tensor,
+    dtype: torch.dtype,
+    device: torch.device | None = None,
 ) -> RLBatch:
     n, width = len(samples), max(len(s.input_ids) for s in samples)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -60,7 +72,15 @@ def build_batch(
         engine[i, : length - 1] = torch.tensor(s.engine_logprobs[1:], dtype=dtype)
     adv = torch.tensor([s.advantage for s in samples], dtype=dtype)
     domains = [s.domain for s in samples]
-    return RLBatch(ids, attention, mask, engine, adv, scale_N.to(dtype), domains)
+    return RLBatch(
+        ids.to(device),
+        attention.to(device),
+        mask.to(device),
+        engine.to(device),
+        adv.to(device),
+        scale_N.to(device=device, dtype=dtype),
+        domains,
+    )
 
 
 def _logprobs(model: nn.Module, batch: RLBatch) -> tuple[Tensor, Tensor]:
@@ -121,22 +141,41 @@ def accumulate_gradients(
     objective: GRPOObjective,
     micro_batch_size: int,
     pad_id: int,
+    env: DistEnv | None = None,
 ) -> dict[str, Any]:
-    """Backward of the batch objective into `.grad`; returns its value and per-domain monitors."""
-    dtype = next(model.parameters()).dtype
-    tokens_N = torch.tensor([sum(s.loss_mask[1:]) for s in samples])
-    scale_N = token_scales(tokens_N, objective.aggregation)
+    """Backward of the batch objective into `.grad`; returns its value and per-domain monitors.
+
+    `samples` are this rank's share of the batch (all of it in one process); with `env`, the
+    normalisers, the gradients, the loss and the monitors are summed over ranks."""
+    first = next(model.parameters())
+    reduce = None if env is None else lambda counts: all_reduce_sum(counts, env)
+    tokens_N = torch.tensor([sum(s.loss_mask[1:]) for s in samples], dtype=torch.float64)
+    scale_N = token_scales(tokens_N, objective.aggregation, reduce)
     total = 0.0
     sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
     for lo, hi in _spans(len(samples), micro_batch_size):
-        batch = build_batch(samples[lo:hi], pad_id, scale_N[lo:hi], dtype)
+        batch = build_batch(samples[lo:hi], pad_id, scale_N[lo:hi], first.dtype, first.device)
         loss, parts = micro_batch_loss(model, reference, batch, objective)
         loss.backward()
         total += float(loss.detach())
         for key, values in parts.items():
             for domain, value in zip(batch.domains, values.tolist(), strict=True):
                 sums[domain][key] += value
+    if env is not None:
+        all_reduce_gradients(model, env)
+        (total,) = all_reduce_sum([total], env)
+        sums = _sum_over_ranks(sums, env)
     return {"loss": total, "domains": {d: _means(s) for d, s in sorted(sums.items())}}
+
+
+def _sum_over_ranks(sums: dict[str, dict[str, float]], env: DistEnv) -> dict[str, dict[str, float]]:
+    """Per-domain monitor sums added over ranks (a rank may lack a domain, or every one)."""
+    total: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
+    for part in all_gather_objects(dict(sums), env):
+        for domain, values in part.items():
+            for key, value in values.items():
+                total[domain][key] += value
+    return total
 
 
 def _means(sums: dict[str, float]) -> dict[str, float]:
@@ -155,12 +194,16 @@ def optimizer_update(
     micro_batch_size: int,
     pad_id: int,
     max_grad_norm: float | None,
+    env: DistEnv | None = None,
 ) -> dict[str, Any]:
-    """One optimizer step on the batch objective; returns loss, lr, grad norm and monitors."""
+    """One optimizer step on the batch objective (`samples`: this rank's share); returns loss,
+    lr, grad norm and monitors, all of the whole batch."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     lr = scheduler.get_last_lr()[0]
-    record = accumulate_gradients(model, reference, samples, objective, micro_batch_size, pad_id)
+    record = accumulate_gradients(
+        model, reference, samples, objective, micro_batch_size, pad_id, env
+    )
     limit = max_grad_norm if max_grad_norm is not None else float("inf")
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
     optimizer.step()

@@ -246,6 +246,7 @@ def end_of_step(
     if state.step % every == 0 and state.step < state.total_steps:
         path = save_checkpoint(model, optimizer, scheduler, state, output_dir, env, keep)
     if os.environ.get(kill_env) == str(state.step):
+        barrier(env)  # every rank gets here (rank 0's log line written) before any dies
         os.kill(os.getpid(), signal.SIGKILL)
     return path
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from longhorizon.training.config import Parallel
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,12 +114,37 @@ def all_reduce_sum(values: list[float], env: DistEnv) -> list[float]:
 
 def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
     """Sum gradients over ranks in place, for losses already normalised over the global batch
-    (a trainer that does not go through a DDP wrapper's forward)."""
+    (a trainer that does not go through a DDP wrapper's forward, so that ranks may run
+    different numbers of micro-batches, none included)."""
     if not env.distributed:
         return
-    for param in model.parameters():
-        if param.grad is not None:
-            dist.all_reduce(param.grad)
+    params = [p for p in model.parameters() if p.requires_grad]
+    # A rank with no sample this step has no gradient where the others have one: agree first
+    # on which parameters take part, so every rank makes the same collectives.
+    present = [p.grad is not None for p in params]
+    flags = torch.tensor(present, dtype=torch.int32, device=env.device)
+    dist.all_reduce(flags)
+    for param, anywhere in zip(params, flags.tolist(), strict=True):
+        if not anywhere:
+            continue
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        dist.all_reduce(param.grad)
+
+
+def rank_share(items: Sequence[T], env: DistEnv) -> list[T]:
+    """This rank's share of a list every rank holds in the same order: items r, r + W, ...
+    (over the ranks, each item exactly once; the whole list in one process)."""
+    return list(items[env.rank :: env.world_size])
+
+
+def all_gather_objects(value: T, env: DistEnv) -> list[T]:
+    """Every rank's `value` (picklable), in rank order; `[value]` in one process."""
+    if not env.distributed:
+        return [value]
+    out: list[Any] = [None] * env.world_size
+    dist.all_gather_object(out, value)
+    return out
 
 
 def barrier(env: DistEnv) -> None:

@@ -1,0 +1,172 @@
+"""GRPO under DDP: the gradient of a step is the one-process gradient whatever the number of ranks
+and the micro-batch size, and a 2-rank torchrun run equals a one-process run step by step, also
+when it is killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from transformers import AutoModelForCausalLM
+
+from longhorizon.core import TrajectoryStore
+from longhorizon.rl import RLConfig
+from longhorizon.rl.config import GRPOObjective
+from longhorizon.rl.grpo import KILL_ENV
+from longhorizon.rl.step import accumulate_gradients
+from longhorizon.training.checkpoint import STATE_FILE
+from longhorizon.training.distributed import DistEnv, rank_share
+from longhorizon.training.metrics import read_metrics
+from tests.test_rl_grpo import RL_SCRIPT, launch, run_in_process, tool_fields
+from tests.test_rl_objective import make_samples
+from tests.test_training_sft import TORCHRUN
+
+OBJECTIVES = {
+    "token": GRPOObjective(kl_coef=0.1, entropy_coef=0.01),
+    "sequence": GRPOObjective(kl_coef=0.1, entropy_coef=0.01, aggregation="sequence"),
+}
+SPLITS = ("strided", "all-on-rank-0")  # the trainer's split, and a rank with no sample at all
+MICRO = (1, 4)
+
+
+def load_models(path: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """float64 policy and a reference 0.02 away from it (so the KL term is not 0)."""
+    policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float64)
+    ref = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float64)
+    noise = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=noise, dtype=p.dtype))
+    return policy, ref.requires_grad_(False)
+
+
+def take_grads(model: torch.nn.Module) -> list[torch.Tensor]:
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def _rank_worker(rank: int, init_file: str, path: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    try:
+        policy, ref = load_models(path)
+        samples = make_samples(policy.config.vocab_size, n=7)
+        env = DistEnv("ddp", rank=rank, world_size=2)
+        results: dict[tuple[str, str, int], Any] = {}
+        for name, objective in OBJECTIVES.items():
+            for split in SPLITS:
+                share = rank_share(samples, env)
+                if split == "all-on-rank-0":
+                    share = samples if rank == 0 else []
+                for micro in MICRO:
+                    record = accumulate_gradients(policy, ref, share, objective, micro, 0, env)
+                    results[(name, split, micro)] = (record, take_grads(policy))
+        torch.save(results, out.format(rank=rank))
+    finally:
+        dist.destroy_process_group()
+
+
+def assert_records_close(
+    got: Any, want: Any, rel: float, absolute: float = 0.0, where: str = ""
+) -> None:
+    """Nested metric records equal in their keys, strings and Nones, numbers within tolerance."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), where
+        for key in want:
+            assert_records_close(got[key], want[key], rel, absolute, f"{where}/{key}")
+    elif isinstance(want, float | int) and not isinstance(want, bool):
+        assert got == pytest.approx(want, rel=rel, abs=absolute), where
+    else:
+        assert got == want, where
+
+
+def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
+    tiny_llama_path: str,
+) -> None:
+    """float64, against one process on the whole batch at once: token- and sequence-mean, the
+    trainer's strided split and a split that leaves rank 1 without samples, micro-batches of
+    1 and 4 (a ragged last one)."""
+    policy, ref = load_models(tiny_llama_path)
+    samples = make_samples(policy.config.vocab_size, n=7)
+    want = {}
+    for name, objective in OBJECTIVES.items():
+        record = accumulate_gradients(policy, ref, samples, objective, len(samples), 0)
+        want[name] = (record, take_grads(policy))
+    with tempfile.TemporaryDirectory() as tmp:
+        init, out = os.path.join(tmp, "init"), os.path.join(tmp, "rank{rank}.pt")
+        mp.spawn(_rank_worker, args=(init, tiny_llama_path, out), nprocs=2, join=True)
+        got = [torch.load(out.format(rank=r), weights_only=False) for r in (0, 1)]
+    assert set(got[0]) == {(n, s, m) for n in OBJECTIVES for s in SPLITS for m in MICRO}
+    for key, (record, grads) in got[0].items():
+        want_record, want_grads = want[key[0]]
+        assert record["loss"] == pytest.approx(want_record["loss"], rel=1e-10, abs=1e-12), key
+        assert_records_close(record["domains"], want_record["domains"], rel=1e-9)
+        for g, w, other in zip(grads, want_grads, got[1][key][1], strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+            assert torch.equal(g, other)  # both ranks step on the same gradient
+
+
+# ---- the trainer under torchrun ----------------------------------------------------------------
+def assert_same_curve(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    """Step by step: the same groups and rollouts, the same losses and monitors up to float
+    rounding (the ranks sum in another order)."""
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g["groups"] == w["groups"] and g["rollouts"] == w["rollouts"]
+        for key in ("reward_mean", "reward_std", "pass_rate", "response_tokens", "loss"):
+            assert g[key] == pytest.approx(w[key], rel=1e-6, abs=1e-9), key
+        assert g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-5)
+        # engine_kl is rounding noise here (the snapshot is the policy): ~3e-5, to 1e-7
+        assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-6)
+
+
+def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: Path) -> None:
+    """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt."""
+    rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 2, "concurrency": 1}
+    fields = tool_fields(tmp_path, steps=2, save_every=1, rollout=rollout, micro_batch_size=2)
+    run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
+    want = read_metrics(tmp_path / "baseline")
+    assert all(r["loss"] is not None for r in want)  # an update every step
+    assert any(r["groups"]["rounds"] == 2 for r in want)  # a group was dropped and refilled
+    config = tmp_path / "rl.yaml"
+    config.write_text(json.dumps({**fields, "parallel": "ddp"}))  # JSON is YAML
+    script = tmp_path / "run_rl.py"
+    script.write_text(RL_SCRIPT)
+    args = [*TORCHRUN, str(script), str(config)]
+    killed = launch(args, {KILL_ENV: "2"})
+    assert killed.returncode != 0, killed.stderr[-3000:]
+    run = tmp_path / "run"
+    assert [r["step"] for r in read_metrics(run)] == [1, 2]  # step 2 logged, then killed
+    assert not (run / "final").exists()
+    state = json.loads((run / "checkpoints" / "step-00000001" / STATE_FILE).read_text())
+    assert (state["world_size"], state["parallel"]) == (2, "ddp")
+    resumed = launch(args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("resumed from") == 1  # rank 0 speaks, rank 1 is quiet
+    assert "step-00000001" in resumed.stdout
+    assert_same_curve(read_metrics(run), want)
+    stored = [t.id for t in TrajectoryStore(run / "rollouts")]
+    baseline = [t.id for t in TrajectoryStore(tmp_path / "baseline" / "rollouts")]
+    assert len(stored) == len(set(stored)) and sorted(stored) == sorted(baseline)
+    assert AutoModelForCausalLM.from_pretrained(run / "final") is not None
+
+
+def test_fsdp2_and_a_served_engine_under_ddp_are_refused_by_name(tmp_path: Path) -> None:
+    fields = tool_fields(tmp_path)
+    with pytest.raises(ValueError, match="parallel: fsdp2 is not built for GRPO"):
+        RLConfig.model_validate({**fields, "parallel": "fsdp2"})
+    served = {**fields, "rollout": {"backend": "vllm"}, "objective": {"tis_cap": 2.0}}
+    with pytest.raises(ValueError, match=r"rollout.backend vllm .* not built for GRPO under ddp"):
+        RLConfig.model_validate({**served, "parallel": "ddp"})
+    plain = RLConfig.model_validate(fields)
+    ddp = RLConfig.model_validate({**fields, "parallel": "ddp"})
+    assert "parallel" not in plain.model_dump()  # at its default: earlier content keys hold
+    assert ddp.fingerprint() == plain.fingerprint()  # a checkpoint resumes on any rank count
