@@ -32,8 +32,7 @@ from collections.abc import Sequence
 from functools import cache
 from itertools import pairwise
 
-from longhorizon.core.provenance import Provenance
-from longhorizon.core.task import Task, VerifierSpec
+from longhorizon.core.task import Task
 from longhorizon.domains.search.graph import (
     EdgeWeight,
     LinkGraph,
@@ -43,12 +42,8 @@ from longhorizon.domains.search.graph import (
     random_walk,
 )
 from longhorizon.domains.search.tasks import (
-    DEFAULT_MAX_TURNS,
-    DOMAIN,
     contains_phrase,
-    search_protocol,
-    task_id,
-    tool_steps,
+    walk_task,
 )
 from longhorizon.tools.corpus import CorpusError, Document, tokenize
 from longhorizon.tools.knowledge import MAX_K, VISIBLE_LINKS
@@ -215,32 +210,8 @@ def task_from_chain(
     if any(contains_phrase(question, pages.title(p)) for p in walk.pages[1:]):
         return None
     answer = pages.title(walk.pages[-1])
-    return Task(
-        id=task_id(walk, question),
-        domain=DOMAIN,
-        instruction=question,
-        answer=answer,
-        evidence=list(walk.pages),
-        verifiers=[
-            VerifierSpec(name="exact_match"),
-            VerifierSpec(name="evidence_path", params={"pages": list(walk.pages)}),
-        ],
-        protocol=search_protocol(max(DEFAULT_MAX_TURNS, tool_steps(walk.hops) + 1)),
-        provenance=Provenance(
-            source="synthetic",
-            generator=GENERATOR,
-            seed=seed,
-            extra={"walk": list(walk.pages), "relations": list(walk.relations), "cues": cues},
-        ),
-        metadata={
-            "hops": walk.hops,
-            "tool_steps": tool_steps(walk.hops),
-            "start": start,
-            "start_named": named,
-            "ask": "title",
-            "cues": cues,
-        },
-    )
+    metadata = {"start": start, "start_named": named, "ask": "title", "cues": cues}
+    return walk_task(walk, question, answer, seed, extra={"cues": cues}, metadata=metadata)
 
 
 # ---- proposing ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import re
+from typing import Any
 
 from longhorizon.core.messages import Message
 from longhorizon.core.provenance import Provenance
@@ -142,6 +143,31 @@ def task_from_walk(
     hidden = [encyclopedia.name(p) for p in walk.pages[1:]] + [answer]
     if any(contains_phrase(question, h) for h in hidden):
         return None
+    return walk_task(
+        walk,
+        question,
+        answer,
+        seed,
+        extra={},
+        metadata={
+            "start": start,
+            "start_named": named,
+            "ask": ask,
+            "encyclopedia_seed": encyclopedia.seed,
+        },
+    )
+
+
+def walk_task(
+    walk: Walk,
+    question: str,
+    answer: str,
+    seed: int | None,
+    extra: dict[str, Any],
+    metadata: dict[str, Any],
+) -> Task:
+    """The search task of a walk: exact-match answer, the walk's pages as evidence (and its
+    path verifier), turns for its tool steps; `extra` and `metadata` add the proposer's own."""
     return Task(
         id=task_id(walk, question),
         domain=DOMAIN,
@@ -157,16 +183,9 @@ def task_from_walk(
             source="synthetic",
             generator=GENERATOR,
             seed=seed,
-            extra={"walk": list(walk.pages), "relations": list(walk.relations)},
+            extra={"walk": list(walk.pages), "relations": list(walk.relations), **extra},
         ),
-        metadata={
-            "hops": walk.hops,
-            "tool_steps": tool_steps(walk.hops),
-            "start": start,
-            "start_named": named,
-            "ask": ask,
-            "encyclopedia_seed": encyclopedia.seed,
-        },
+        metadata={"hops": walk.hops, "tool_steps": tool_steps(walk.hops), **metadata},
     )
 
 
