@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,19 +30,23 @@ class ChatServer:
         return 200, {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
 
 
+# What a request gets: (status, body bytes), or None to close the connection unanswered.
+Respond = Callable[[str, dict[str, Any], dict[str, str]], tuple[int, bytes] | None]
+
+
 @contextmanager
-def chat_server(*replies: str) -> Iterator[ChatServer]:
-    server = ChatServer(replies=list(replies))
-    lock = threading.Lock()
+def loopback_server(respond: Respond) -> Iterator[str]:
+    """An HTTP server on a free loopback port answering each JSON POST (path, body, headers)
+    with `respond`; yields its base URL and stops it on exit."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
-            with lock:
-                server.requests.append({"path": self.path, **json.loads(self.rfile.read(length))})
-                server.headers.append(dict(self.headers))
-                status, body = server.answer()
-            payload = json.dumps(body).encode()
+            answer = respond(self.path, json.loads(self.rfile.read(length)), dict(self.headers))
+            if answer is None:
+                self.close_connection = True
+                return
+            status, payload = answer
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
@@ -53,11 +57,27 @@ def chat_server(*replies: str) -> Iterator[ChatServer]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def chat_server(*replies: str) -> Iterator[ChatServer]:
+    server = ChatServer(replies=list(replies))
+    lock = threading.Lock()
+
+    def respond(path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, bytes]:
+        with lock:
+            server.requests.append({"path": path, **body})
+            server.headers.append(headers)
+            status, answer = server.answer()
+        return status, json.dumps(answer).encode()
+
+    with loopback_server(respond) as url:
+        server.url = f"{url}/v1"
+        yield server

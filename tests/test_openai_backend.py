@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +23,7 @@ from longhorizon.core.sampling import SamplingParams
 from longhorizon.models.openai_backend import OpenAIBackend
 from longhorizon.models.types import Backend, BackendError, UnsupportedError
 from longhorizon.serving.vllm import VLLMServer, VLLMServerError, free_port
+from tests.chat_server import loopback_server
 
 T = TypeVar("T")
 
@@ -260,33 +259,18 @@ class FakeServer:
 def fake_server() -> Iterator[FakeServer]:
     fake = FakeServer()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", 0))
-            fake.requests.append({"path": self.path, **json.loads(self.rfile.read(length))})
-            time.sleep(fake.delay_s)
-            if fake.hang_up:
-                self.close_connection = True
-                return
-            payload = fake.raw if fake.raw is not None else json.dumps(fake.body).encode()
-            self.send_response(fake.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def respond(
+        path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, bytes] | None:
+        fake.requests.append({"path": path, **body})
+        time.sleep(fake.delay_s)
+        if fake.hang_up:
+            return None
+        return fake.status, fake.raw if fake.raw is not None else json.dumps(fake.body).encode()
 
-        def log_message(self, *args: Any) -> None:  # keep test output quiet
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_server(respond) as url:
+        fake.url = url
         yield fake
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def fast_backend(url: str, **kwargs: Any) -> OpenAIBackend:
