@@ -16,11 +16,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveInt,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
 
+from longhorizon.core import Task
 from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
 from longhorizon.training.config import Parallel, config_fingerprint, omit_at_default
 
@@ -37,7 +39,7 @@ Routing = Literal["hard", "soft"]
 # Fields added after stage keys were cached: left at their default they stay out of the dump
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
-ENGINE_FIELDS = ("backend", "vllm")  # the rollout engine's, added later likewise
+ENGINE_FIELDS = ("backend", "vllm", "domain_max_tokens")  # added later likewise
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 # Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
 PARALLEL_FIELDS = ("parallel",)
@@ -126,10 +128,26 @@ class EngineRollout(BaseModel):
         "server whose weights are synced in place whenever the policy changed)",
     )
     vllm: VLLMEngineConfig = VLLMEngineConfig()
+    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
+    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+    domain_max_tokens: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description="domain -> its own L_resp, over max_tokens (a science or MLE turn with a "
+        "whole derivation or script needs more than a search call)",
+    )
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return omit_at_default(self, handler(self), ENGINE_FIELDS)
+
+    def tokens_for(self, domain: str) -> int | None:
+        """The per-turn token budget of `domain`'s rollouts (None: each task's own L_resp)."""
+        return self.domain_max_tokens.get(domain, self.max_tokens)
+
+    def budgeted(self, task: Task, task_id: str) -> Task:
+        """`task` as one rollout episode: its id `task_id`, under this config's budgets."""
+        tokens = self.tokens_for(task.domain)
+        return task.with_budgets(self.max_turns, tokens).model_copy(update={"id": task_id})
 
 
 def parallel_problem(parallel: Parallel, backend: EngineKind, trainer: str) -> str | None:
@@ -163,8 +181,6 @@ class RolloutConfig(EngineRollout):
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
     refresh_every: int = Field(default=1, ge=1, description="rollout batches per engine sync")
-    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
-    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
 
 def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:

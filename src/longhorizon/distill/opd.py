@@ -291,7 +291,7 @@ class Distiller:
         )
         rng = step_rng(self.config.seed, step, "prompts")
         prompts = pick_prompts(self.prompts, cfg.prompts_per_step, rng, cfg.domain_weights)
-        tasks = step_tasks(prompts, step, cfg.max_turns, cfg.max_tokens)
+        tasks = step_tasks(prompts, step, cfg)
         assert self.rollouts is not None
         # episode seeds are seed + sample, whatever rank runs the prompt
         return await self.rollouts.run(runner, rank_share(tasks, self.env), harness.sampling.seed)

@@ -86,14 +86,9 @@ def pick_prompts(
     return [rng.choice(by_domain[d]) for d in domain_slots(sorted(by_domain), count, weights)]
 
 
-def step_tasks(
-    prompts: list[Task], step: int, max_turns: int | None, max_tokens: int | None
-) -> list[Task]:
+def step_tasks(prompts: list[Task], step: int, cfg: EngineRollout) -> list[Task]:
     """The step's episodes: its own task ids (`TASK@stepS.I`) and the rollout budgets."""
-    return [
-        t.with_budgets(max_turns, max_tokens).model_copy(update={"id": f"{t.id}@step{step}.{i}"})
-        for i, t in enumerate(prompts)
-    ]
+    return [cfg.budgeted(t, f"{t.id}@step{step}.{i}") for i, t in enumerate(prompts)]
 
 
 def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random) -> list[list[int]]:

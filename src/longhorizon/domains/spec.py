@@ -81,9 +81,20 @@ def _no_corpus(synth_out: Path) -> list[Path]:
     return []
 
 
-def _no_tool_steps(level: Any) -> int:
+def _zero(level: Any) -> int:
+    """Nothing declared: no tool steps, no measured turn length."""
     del level
     return 0
+
+
+def fixed_turn_tokens(tokens: int) -> Callable[[Any], int]:
+    """A domain whose longest expert turn is `tokens` long at every level."""
+
+    def turn_tokens(level: Any) -> int:
+        del level
+        return tokens
+
+    return turn_tokens
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,10 @@ class DomainSpec(Generic[LevelT]):
     heldout_size: int = 100
     corpus: Callable[[Path], list[Path]] = _no_corpus
     extra_benches: tuple[str, ...] = ()  # other benches that measure this domain (e.g. ifeval)
-    tool_steps: Callable[[LevelT], int] = _no_tool_steps
+    tool_steps: Callable[[LevelT], int] = _zero
+    # Tokens (SmolLM2's tokenizer) of the longest model turn the expert writes at a level;
+    # a per-turn budget below it cuts expert-like turns (default 0: not measured, no check).
+    turn_tokens: Callable[[LevelT], int] = _zero
 
     @property
     def bench(self) -> str:
@@ -155,6 +169,20 @@ class DomainSpec(Generic[LevelT]):
                 f"its level ({steps} tool steps + the answer turn): raise it to >= {need}, "
                 f"or lower the {self.name} level"
             )
+
+    def token_shortfall(self, level: LevelT, max_tokens: int | None, where: str) -> str | None:
+        """Why `max_tokens` per turn (None: each task's own L_resp) cuts the turns an expert
+        writes at `level`; None when it does not. A warning, not an error: a shorter budget
+        can be a deliberate speed choice (distilling on a prefix)."""
+        need = self.turn_tokens(level)
+        if max_tokens is None or max_tokens >= need:
+            return None
+        cut = " (a cut tool call does not parse)" if self.tools else ""
+        return (
+            f"{where} = {max_tokens} tokens per turn is below the {need} of {self.name}'s "
+            f"longest expert turn at its level: such turns are cut{cut}; set "
+            f"{where.rsplit('.', 1)[0]}.domain_max_tokens.{self.name} >= {need}"
+        )
 
     def verify(self, task: Task, trajectory: Trajectory) -> list[Verdict]:
         """The one verifier: synthesis filter, training reward, OPD rollouts, evaluation.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from longhorizon.domains import registry
 from longhorizon.evaluation.options import JudgeSettings
@@ -88,6 +88,9 @@ class EvalSpec(BaseModel):
     extra_benches: list[str] = Field(default_factory=list, description="e.g. ifeval, molbench")
     max_turns: int | None = None
     max_tokens: int | None = None
+    # domain -> tokens per turn on its held-out split, over max_tokens (a science derivation
+    # or an MLE script needs more than a search call)
+    domain_max_tokens: dict[str, PositiveInt] = Field(default_factory=dict)
     batch_size: int = 8
     # the LLM judge of answers no verifier checks (hipho's open questions, frontierscience);
     # None: those items are reported unscored
@@ -163,6 +166,13 @@ class Recipe(BaseModel):
     def _budgets_fit_tasks(self) -> Recipe:
         """Every turn budget a stage sets is at least what each domain's tasks need."""
         rollout = self.distill.get("rollout") or {}
+        for where, named in (
+            ("eval.domain_max_tokens", self.eval.domain_max_tokens),
+            ("distill.rollout.domain_max_tokens", rollout.get("domain_max_tokens") or {}),
+        ):
+            unknown = sorted(set(named) - set(self.domains))
+            if unknown:
+                raise ValueError(f"{where} names {unknown}, not domains of this recipe")
         budgets = {"eval.max_turns": self.eval.max_turns}
         budgets["distill.rollout.max_turns"] = rollout.get("max_turns")
         for domain in self.domains:
@@ -170,6 +180,31 @@ class Recipe(BaseModel):
             for where, turns in budgets.items():
                 spec.check_turns(level, turns, where)
         return self
+
+
+def token_warnings(recipe: Recipe) -> list[str]:
+    """Per-turn token budgets (eval, OPD and GRPO rollouts) that cut the turns a domain's
+    expert writes, one line each; `run` and `--dry-run` print them."""
+    rollout = recipe.distill.get("rollout") or {}
+    warnings = []
+    for domain in recipe.domains:
+        spec, level = registry.get(domain), recipe.synth.level(domain)
+        budgets = {
+            "eval.max_tokens": recipe.eval.domain_max_tokens.get(domain, recipe.eval.max_tokens),
+            "distill.rollout.max_tokens": (rollout.get("domain_max_tokens") or {}).get(
+                domain, rollout.get("max_tokens")
+            ),
+        }
+        if "grpo" in teacher_stages(recipe.teachers, recipe.domains).get(domain, []):
+            grpo = domain_grpo(recipe.teachers, domain).get("rollout") or {}
+            budgets["teachers.grpo.rollout.max_tokens"] = (grpo.get("domain_max_tokens") or {}).get(
+                domain, grpo.get("max_tokens")
+            )
+        for where, tokens in budgets.items():
+            warning = spec.token_shortfall(level, tokens, where)
+            if warning:
+                warnings.append(warning)
+    return warnings
 
 
 def unknown_domains(domains: Iterable[str]) -> str | None:

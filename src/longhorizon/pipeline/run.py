@@ -25,7 +25,7 @@ from longhorizon.domains import registry, synthesize
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.tables import horizon_table
 from longhorizon.evaluation.types import BenchResult
-from longhorizon.pipeline.recipe import Recipe
+from longhorizon.pipeline.recipe import Recipe, token_warnings
 from longhorizon.pipeline.stages import Plan, plan
 from longhorizon.synthesis import print_report
 
@@ -70,6 +70,8 @@ def run_pipeline(recipe: Recipe) -> Path:
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
     )
     the_plan = plan(recipe, student_checkpoint(recipe))
+    for warning in token_warnings(recipe):
+        console.print(f"[yellow]budget: {warning}[/yellow]")
     log = StageLog(out)
     steps: dict[str, Callable[[Plan], None]] = {
         "synth": run_synth,
@@ -131,9 +133,10 @@ def run_distill_stage(p: Plan) -> None:
 
 def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
     spec = p.recipe.eval
+    domain = heldout_domain(p, bench)
     return EvalOptions(
         limit=spec.limits.get(bench, spec.limit),
-        max_tokens=spec.max_tokens,
+        max_tokens=spec.domain_max_tokens.get(domain or "", spec.max_tokens),
         max_turns=spec.max_turns,
         batch_size=spec.batch_size,
         train_tasks=train_tasks,
@@ -186,9 +189,14 @@ def eval_model(p: Plan, label: str) -> None:
         asyncio.run(evaluate_model(model, [bench], p.recipe.eval.seeds, out, options))
 
 
+def heldout_domain(p: Plan, bench: str) -> str | None:
+    """The domain whose held-out split `bench` is (None for other benches)."""
+    return next((d for d in p.synth if registry.get(d).bench == bench), None)
+
+
 def train_tasks(p: Plan, bench: str) -> Path | None:
     """The task store a held-out bench is audited against (None for other benches)."""
-    domain = next((d for d in p.synth if registry.get(d).bench == bench), None)
+    domain = heldout_domain(p, bench)
     return p.synth[domain].out / "tasks" if domain is not None else None
 
 

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.domains import registry
-from longhorizon.pipeline.recipe import Recipe
+from longhorizon.pipeline.recipe import Recipe, token_warnings
 from longhorizon.pipeline.stages import plan
 
 console = Console()
@@ -77,4 +77,6 @@ def print_plan(recipe: Recipe) -> None:
     )
     table.add_row("report", f"{recipe.out / 'report'}")
     console.print(table)
+    for warning in token_warnings(recipe):
+        console.print(f"[yellow]budget: {warning}[/yellow]")
     console.print("[green]recipe valid[/green]")

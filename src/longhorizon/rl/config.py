@@ -115,8 +115,6 @@ class RLRolloutConfig(EngineRollout):
         description="before training, attempt every prompt this many times with the starting "
         "policy and keep those with mixed outcomes (0: off; the report uses 5 for search)",
     )
-    max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
-    max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
 
     @model_validator(mode="after")
     def _check(self) -> RLRolloutConfig:

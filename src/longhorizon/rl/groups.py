@@ -47,12 +47,7 @@ class GroupStats:
 
 
 def _round_tasks(prompts: list[Task], step: int, start: int, cfg: RLRolloutConfig) -> list[Task]:
-    return [
-        t.with_budgets(cfg.max_turns, cfg.max_tokens).model_copy(
-            update={"id": f"{t.id}@step{step}.{start + i}"}
-        )
-        for i, t in enumerate(prompts)
-    ]
+    return [cfg.budgeted(t, f"{t.id}@step{step}.{start + i}") for i, t in enumerate(prompts)]
 
 
 def _by_task(trajs: list[Trajectory], tasks: list[Task]) -> list[list[Trajectory]]:

@@ -3,6 +3,7 @@ multiple choice at an `InstructionLevel`; no tools, so no guesser and no corpus.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from longhorizon.core.task import Task
@@ -15,6 +16,8 @@ from longhorizon.domains.spec import DomainSpec, World
 
 __all__ = ["SPEC", "open_world"]
 
+TOKENS_PER_CHAR = 0.4  # SmolLM2's tokenizer on the expert's English answers
+
 
 def open_world(level: InstructionLevel, seed: int, resource_dir: Path) -> World:
     """Tasks are drawn from seeds alone: the world has no resources to write."""
@@ -24,6 +27,12 @@ def open_world(level: InstructionLevel, seed: int, resource_dir: Path) -> World:
         return propose_tasks(n, seed=heldout_seed, level=level)
 
     return World(proposer=InstructionProposer(level), heldout=heldout, expert=expert_script)
+
+
+def turn_tokens(level: InstructionLevel) -> int:
+    """The expert's answer is at most `max_response_chars` long, at <= 0.4 tokens a char
+    (235 tokens at 600 chars: results/tiny-six-seed0-199ecb0/turn-lengths.json)."""
+    return math.ceil(TOKENS_PER_CHAR * level.max_response_chars)
 
 
 SPEC: DomainSpec[InstructionLevel] = DomainSpec(
@@ -37,4 +46,5 @@ SPEC: DomainSpec[InstructionLevel] = DomainSpec(
     open_world=open_world,
     heldout_size=200,
     extra_benches=("ifeval",),
+    turn_tokens=turn_tokens,
 )

@@ -21,7 +21,7 @@ from longhorizon.domains.mle.tasks import (
     task_from_recipe,
 )
 from longhorizon.domains.mle.verify import verify
-from longhorizon.domains.spec import DomainSpec, World
+from longhorizon.domains.spec import DomainSpec, World, fixed_turn_tokens
 from longhorizon.harness.agent import Script
 from longhorizon.kag import KnowledgeActionGraph
 
@@ -104,4 +104,5 @@ SPEC: DomainSpec[MLELevel] = DomainSpec(
     heldout_size=20,
     extra_benches=("mle-medals",),
     tool_steps=MLELevel.tool_steps,
+    turn_tokens=fixed_turn_tokens(789),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
 )

@@ -34,7 +34,7 @@ from longhorizon.domains.science.tasks import (
     task_from_problem,
 )
 from longhorizon.domains.science.verify import VERIFIERS, verify
-from longhorizon.domains.spec import DomainSpec, World
+from longhorizon.domains.spec import DomainSpec, World, fixed_turn_tokens
 from longhorizon.harness.agent import Script
 from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
 from longhorizon.tools.corpus import CorpusIndex
@@ -301,4 +301,5 @@ SPEC: DomainSpec[ScienceLevel] = DomainSpec(
     # the judge where answers cannot be matched)
     extra_benches=("hipho", "frontierscience"),
     tool_steps=tool_steps,
+    turn_tokens=fixed_turn_tokens(489),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
 )

@@ -24,7 +24,7 @@ from longhorizon.domains.search.tasks import (
     tool_steps,
 )
 from longhorizon.domains.search.verify import EVIDENCE_PATH, VERIFIERS, verify
-from longhorizon.domains.spec import DomainSpec, World
+from longhorizon.domains.spec import DomainSpec, World, fixed_turn_tokens
 from longhorizon.harness.agent import Script
 from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
 from longhorizon.tools.corpus import CorpusIndex
@@ -129,4 +129,5 @@ SPEC: DomainSpec[SearchLevel] = DomainSpec(
     heldout_size=100,
     corpus=corpus_files,
     tool_steps=SearchLevel.tool_steps,
+    turn_tokens=fixed_turn_tokens(85),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
 )

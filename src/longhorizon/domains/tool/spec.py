@@ -9,7 +9,7 @@ from pathlib import Path
 
 from longhorizon.core.messages import Message
 from longhorizon.core.task import Task
-from longhorizon.domains.spec import HELDOUT_SEED, DomainSpec, World
+from longhorizon.domains.spec import HELDOUT_SEED, DomainSpec, World, fixed_turn_tokens
 from longhorizon.domains.tool.expert import expert_script
 from longhorizon.domains.tool.graph import DOMAIN, RUBRICS, load_into_kag
 from longhorizon.domains.tool.level import ToolLevel
@@ -85,4 +85,5 @@ SPEC: DomainSpec[ToolLevel] = DomainSpec(
     min_tool_steps=MIN_TOOL_STEPS,
     heldout_size=100,
     tool_steps=ToolLevel.tool_steps,
+    turn_tokens=fixed_turn_tokens(65),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
 )
