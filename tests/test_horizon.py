@@ -92,6 +92,118 @@ def test_eval_dry_run_shows_the_refusal(tmp_path: Path) -> None:
     assert "max_turns = 4 is below the 11 turns search tasks need" in text
 
 
+# ---- tokens per turn ---------------------------------------------------------------------------
+
+
+def _six(**changes: object) -> Recipe:
+    data = yaml.safe_load(find_recipe("tiny-six").read_text())
+    for section, fields in changes.items():
+        data[section] = {**data[section], **fields}  # type: ignore[dict-item]
+    return Recipe.model_validate(data)
+
+
+def test_a_short_token_budget_names_the_expert_turn_it_cuts() -> None:
+    level = SearchLevel()
+    assert SEARCH.token_shortfall(level, 85, "eval.max_tokens") is None
+    assert SEARCH.token_shortfall(level, None, "eval.max_tokens") is None  # each task's own
+    text = SEARCH.token_shortfall(level, 64, "eval.max_tokens")
+    assert text == (
+        "eval.max_tokens = 64 tokens per turn is below the 85 of search's longest expert turn "
+        "at its level: such turns are cut (a cut tool call does not parse); set "
+        "eval.domain_max_tokens.search >= 85"
+    )
+    level600 = INSTRUCTION.parse_level({"max_response_chars": 600})
+    assert INSTRUCTION.turn_tokens(level600) == 240
+    assert "cut; set" in (INSTRUCTION.token_shortfall(level600, 64, "eval.max_tokens") or "")
+
+
+def test_tiny_six_covers_every_expert_turn_but_instruction_in_opd() -> None:
+    from longhorizon.pipeline.recipe import token_warnings
+
+    assert token_warnings(_six()) == [
+        "distill.rollout.max_tokens = 64 tokens per turn is below the 240 of instruction's "
+        "longest expert turn at its level: such turns are cut; set "
+        "distill.rollout.domain_max_tokens.instruction >= 240"
+    ]
+    lowered = token_warnings(_six(eval={"domain_max_tokens": {"mle": 700}}))
+    assert any(
+        w.startswith("eval.max_tokens = 700 tokens per turn is below the 789") for w in lowered
+    )
+    no_science = {"domain_max_tokens": {"instruction": 240, "mle": 800}}
+    assert any(
+        "192 tokens per turn is below the 489 of science's" in w
+        for w in token_warnings(_six(eval=no_science))
+    )
+    with pytest.raises(ValidationError, match=r"eval\.domain_max_tokens names \['maths'\]"):
+        _six(eval={"domain_max_tokens": {"maths": 100}})
+
+
+def test_each_heldout_split_is_evaluated_under_its_domain_budget() -> None:
+    from longhorizon.pipeline.run import eval_options
+    from longhorizon.pipeline.stages import plan
+
+    p = plan(_six(), "@student")
+    tokens = {
+        b: eval_options(p, b, None).max_tokens
+        for b in (
+            "science-heldout",
+            "mle-heldout",
+            "instruction-heldout",
+            "search-heldout",
+            "ifeval",
+        )
+    }
+    assert tokens == {
+        "science-heldout": 512,
+        "mle-heldout": 800,
+        "instruction-heldout": 240,
+        "search-heldout": 192,
+        "ifeval": 192,
+    }
+
+
+def test_rollout_budgets_apply_per_domain_and_stay_out_of_the_dump_unset() -> None:
+    from longhorizon.core import Task
+    from longhorizon.distill.config import RolloutConfig
+
+    cfg = RolloutConfig(max_turns=5, max_tokens=64, domain_max_tokens={"science": 512})
+    science = cfg.budgeted(Task(id="a", domain="science", instruction="q"), "a@step0.0")
+    search = cfg.budgeted(Task(id="b", domain="search", instruction="q"), "b@step0.1")
+    assert (science.id, science.protocol.budgets.max_response_tokens) == ("a@step0.0", 512)
+    assert (search.protocol.budgets.max_response_tokens, search.protocol.budgets.max_turns) == (
+        64,
+        5,
+    )
+    assert "domain_max_tokens" not in RolloutConfig(max_tokens=64).model_dump()
+    assert cfg.model_dump()["domain_max_tokens"] == {"science": 512}
+
+
+@pytest.mark.parametrize(
+    ("domain", "level", "n"),
+    [
+        ("search", {"entities": 400, "hops": [1, 4]}, 8),
+        ("molecules", {"pool_size": 400, "constraints": [1, 2], "set_size": [4, 5]}, 6),
+        ("tool", None, 6),
+        ("science", {"materials": 10}, 12),
+    ],
+)
+def test_the_declared_turn_length_holds_every_expert_turn(
+    domain: str,
+    level: dict | None,
+    n: int,
+    tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    from longhorizon.core import TrajectoryStore
+    from longhorizon.core.trajectory import longest_turn
+    from longhorizon.domains import registry, synthesize
+
+    spec = registry.get(domain)
+    report = asyncio.run(synthesize(spec, n, tmp_path, level=level, concurrency=4))
+    longest = max(longest_turn(t) for t in TrajectoryStore(tmp_path / "trajectories"))
+    assert report.longest_turn == longest > 0
+    assert longest <= spec.turn_tokens(spec.parse_level(level))
+
+
 # ---- hop levels --------------------------------------------------------------------------------
 
 

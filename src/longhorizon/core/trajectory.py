@@ -83,3 +83,9 @@ class Trajectory(BaseModel):
     def token_sequences(self) -> list[TokenSequence]:
         """The training sequences (one per leaf call; one in total for a linear episode)."""
         return [call_sequence(self.calls, i) for i in leaf_calls(self.calls)]
+
+
+def longest_turn(trajectory: Trajectory) -> int:
+    """Completion tokens of the trajectory's longest model call (0: none): what a per-turn
+    budget must hold for a model to write the same turns."""
+    return max((len(c.completion_ids) for c in trajectory.calls), default=0)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.trajectory import longest_turn
 from longhorizon.core.progress import progress_bar
 from longhorizon.harness import HarnessConfig
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
@@ -63,6 +64,7 @@ class SynthReport:
     contamination: list[Hit] = field(default_factory=list)
     wall_s: float = 0.0
     exhausted: bool = False  # a round of draws found nothing new: the level has no more tasks
+    longest_turn: int = 0  # completion tokens of the longest model call accepted: L_resp's floor
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
@@ -191,6 +193,7 @@ class SelfPlay:
         self.report.accepted += 1
         self.report.turns.append(traj.usage.model_calls)
         self.report.tokens.append(sum(len(s) for s in traj.token_sequences()))
+        self.report.longest_turn = max(self.report.longest_turn, longest_turn(traj))
         self.domain.proposer.feedback(task, [])
 
     def _reject(self, task: Task, reasons: list[str]) -> None:

@@ -26,6 +26,7 @@ def print_report(report: SynthReport, console: Console | None = None) -> None:
         table.add_row(f"rejected: {reason}", str(count))
     table.add_row("avg turns (accepted)", f"{summary['avg_turns']:.2f}")
     table.add_row("avg tokens (accepted)", f"{summary['avg_tokens']:.0f}")
+    table.add_row("longest model turn (tokens)", str(report.longest_turn))
     hits = AUDIT_OFF if benchmarks_off() else str(len(report.contamination))
     table.add_row("decontamination hits", hits)
     table.add_row("wall s", f"{report.wall_s:.1f}")
