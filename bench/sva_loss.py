@@ -383,7 +383,7 @@ def main() -> None:
         "rows": rows,
         "goal_v151936_t8192_k64": goal(rows),
     }
-    write_result("sva_loss", payload)
+    write_result("sva_loss" if args.device == "cpu" else f"sva_loss-{args.device}", payload)
 
 
 if __name__ == "__main__":
