@@ -97,9 +97,9 @@ def test_concurrent_requests_share_a_batch(tiny_backend: HFBackend) -> None:
     seen: list[int] = []
     original = tiny_backend.generate_sync
 
-    def spy(prompts, params):  # type: ignore[no-untyped-def]
+    def spy(prompts, params, limits=None):  # type: ignore[no-untyped-def]
         seen.append(len(prompts))
-        return original(prompts, params)
+        return original(prompts, params, limits)
 
     tiny_backend.generate_sync = spy  # type: ignore[method-assign]
     params = SamplingParams(temperature=0, max_tokens=4)
@@ -114,6 +114,43 @@ def test_concurrent_requests_share_a_batch(tiny_backend: HFBackend) -> None:
         del tiny_backend.generate_sync
     assert seen == [3]
     assert [r.prompt_ids for r in results] == prompts
+
+
+def test_requests_with_different_budgets_share_a_batch_and_keep_their_own(
+    tiny_backend: HFBackend,
+) -> None:
+    seen: list[list[int] | None] = []
+    original = tiny_backend.generate_sync
+
+    def spy(prompts, params, limits=None):  # type: ignore[no-untyped-def]
+        seen.append(limits)
+        return original(prompts, params, limits)
+
+    prompts = [prompt_ids(tiny_backend, p) for p in PROMPTS]
+    budgets = [3, 9, 5]
+    alone = [
+        original([p], SamplingParams(temperature=0, max_tokens=n))[0]
+        for p, n in zip(prompts, budgets, strict=True)
+    ]
+
+    async def main():  # type: ignore[no-untyped-def]
+        calls = (
+            tiny_backend.generate(p, SamplingParams(temperature=0, max_tokens=n))
+            for p, n in zip(prompts, budgets, strict=True)
+        )
+        return await asyncio.gather(*calls)
+
+    tiny_backend.generate_sync = spy  # type: ignore[method-assign]
+    try:
+        together = asyncio.run(main())
+    finally:
+        del tiny_backend.generate_sync
+    assert seen == [budgets]  # one batch, each request with its own budget
+    for a, t, n in zip(alone, together, budgets, strict=True):
+        assert t.completion_ids == a.completion_ids and len(t.completion_ids) <= n
+        assert t.finish_reason == a.finish_reason
+    with pytest.raises(ValueError, match=r"limits \[3, 12\] must give each prompt 1..9 tokens"):
+        original(prompts[:2], SamplingParams(max_tokens=9), [3, 12])
 
 
 def test_chat_reports_bad_tool_calls_as_values(tool_caller_path: str) -> None:

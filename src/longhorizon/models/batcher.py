@@ -8,11 +8,19 @@ from collections.abc import Awaitable, Callable
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.models.types import Completion
 
-BatchFn = Callable[[list[list[int]], SamplingParams], Awaitable[list[Completion]]]
+# (prompts, shared params, each prompt's own max_tokens) -> one completion per prompt
+BatchFn = Callable[[list[list[int]], SamplingParams, list[int]], Awaitable[list[Completion]]]
+
+
+def _shared(params: SamplingParams) -> SamplingParams:
+    """What requests must agree on to share a batch: everything but their token budget."""
+    return params.model_copy(update={"max_tokens": 1})
 
 
 class MicroBatcher:
-    """Requests arriving within `wait_s` of each other with equal params share one batch."""
+    """Requests arriving within `wait_s` of each other with equal params share one batch; their
+    token budgets may differ (domains with short and long turns decode together), and the batch
+    runs until its longest budget."""
 
     def __init__(self, batch_fn: BatchFn, max_batch_size: int, wait_s: float) -> None:
         self.batch_fn = batch_fn
@@ -32,10 +40,10 @@ class MicroBatcher:
     async def _drain(self) -> None:
         while self._pending:
             await asyncio.sleep(self.wait_s)
-            params = self._pending[0][1]
-            batch = [r for r in self._pending if r[1] == params][: self.max_batch_size]
+            shared = _shared(self._pending[0][1])
+            batch = [r for r in self._pending if _shared(r[1]) == shared][: self.max_batch_size]
             self._pending = [r for r in self._pending if all(r is not b for b in batch)]
-            await self._run(batch, params)
+            await self._run(batch, shared)
 
     async def _run(
         self,
@@ -43,7 +51,9 @@ class MicroBatcher:
         params: SamplingParams,
     ) -> None:
         try:
-            results = await self.batch_fn([b[0] for b in batch], params)
+            limits = [b[1].max_tokens for b in batch]
+            longest = params.model_copy(update={"max_tokens": max(limits)})
+            results = await self.batch_fn([b[0] for b in batch], longest, limits)
         except Exception as exc:  # every waiter learns of the failure
             for *_, future in batch:
                 if not future.done():

@@ -99,9 +99,9 @@ class HFBackend:
         return await self._batcher.submit(prompt_ids, params)
 
     async def generate_batch(
-        self, prompts: list[list[int]], params: SamplingParams
+        self, prompts: list[list[int]], params: SamplingParams, limits: list[int] | None = None
     ) -> list[Completion]:
-        return await asyncio.to_thread(self.generate_sync, prompts, params)
+        return await asyncio.to_thread(self.generate_sync, prompts, params, limits)
 
     async def score(
         self, input_ids: list[int], *, positions: list[int] | None = None, top_k: int = 0
@@ -121,17 +121,25 @@ class HFBackend:
 
     # ---- generation -----------------------------------------------------------------------
     @torch.inference_mode()
-    def generate_sync(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
-        """Batched generation with a KV cache; prompts are left-padded."""
+    def generate_sync(
+        self, prompts: list[list[int]], params: SamplingParams, limits: list[int] | None = None
+    ) -> list[Completion]:
+        """Batched generation with a KV cache; prompts are left-padded. `limits`: each prompt's
+        own token budget, at most `params.max_tokens` (default: that for every prompt)."""
         if not prompts or any(not p for p in prompts):
             raise ValueError("every prompt needs at least one token")
+        limits = limits or [params.max_tokens] * len(prompts)
+        if len(limits) != len(prompts) or not all(1 <= n <= params.max_tokens for n in limits):
+            raise ValueError(f"limits {limits} must give each prompt 1..{params.max_tokens} tokens")
         start = time.perf_counter()
         with self._lock:
-            rows = self._decode_loop(prompts, params)
+            rows = self._decode_loop(prompts, params, limits)
         elapsed = time.perf_counter() - start
         return [self._completion(p, r, elapsed) for p, r in zip(prompts, rows, strict=True)]
 
-    def _decode_loop(self, prompts: list[list[int]], params: SamplingParams) -> list[_Row]:
+    def _decode_loop(
+        self, prompts: list[list[int]], params: SamplingParams, limits: list[int]
+    ) -> list[_Row]:
         from transformers import DynamicCache
 
         input_ids, attention = self._left_pad(prompts)
@@ -147,10 +155,10 @@ class HFBackend:
         )
         rows = [_Row() for _ in prompts]
         generators = make_generators(params, len(prompts))
-        for step in range(params.max_tokens):
+        for _ in range(max(limits)):
             logits = out.logits[:, -1, :].float()
             tokens = sample_tokens(logits, params, generators)
-            self._record_step(rows, logits, tokens, params, last=step == params.max_tokens - 1)
+            self._record_step(rows, logits, tokens, params, limits)
             if all(r.finish for r in rows):
                 break
             attention = torch.cat([attention, attention.new_ones(len(rows), 1)], dim=-1)
@@ -170,7 +178,7 @@ class HFBackend:
         logits: torch.Tensor,
         tokens: torch.Tensor,
         params: SamplingParams,
-        last: bool,
+        limits: list[int],
     ) -> None:
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)  # no B x V log-softmax copy
         chosen = (logits.gather(-1, tokens[:, None]) - lse).squeeze(-1).tolist()
@@ -189,7 +197,7 @@ class HFBackend:
                 row.top.append([TokenLogprob(token_id=t, logprob=v) for t, v in pairs])
             if token in self.eos_ids or self._hit_stop(row.ids, params.stop):
                 row.finish = "stop"
-            elif last:
+            elif len(row.ids) >= limits[i]:
                 row.finish = "length"
 
     def _hit_stop(self, ids: list[int], stop: tuple[str, ...]) -> bool:

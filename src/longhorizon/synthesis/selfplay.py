@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 
 from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
-from longhorizon.core.trajectory import longest_turn
 from longhorizon.core.progress import progress_bar
+from longhorizon.core.trajectory import longest_turn
 from longhorizon.harness import HarnessConfig
 from longhorizon.kag import KnowledgeActionGraph, TaskStatus
 from longhorizon.synthesis.acceptance import rejection_reasons, unverifiable
