@@ -104,9 +104,9 @@ def _six(**changes: object) -> Recipe:
 
 def test_a_short_token_budget_names_the_expert_turn_it_cuts() -> None:
     level = SearchLevel()
-    assert SEARCH.token_shortfall(level, 85, "eval.max_tokens") is None
-    assert SEARCH.token_shortfall(level, None, "eval.max_tokens") is None  # each task's own
-    text = SEARCH.token_shortfall(level, 64, "eval.max_tokens")
+    assert SEARCH.token_shortfall(level, 85, "eval", "eval.max_tokens") is None
+    assert SEARCH.token_shortfall(level, None, "eval", "eval.max_tokens") is None  # each task's own
+    text = SEARCH.token_shortfall(level, 64, "eval", "eval.max_tokens")
     assert text == (
         "eval.max_tokens = 64 tokens per turn is below the 85 of search's longest expert turn "
         "at its level: such turns are cut (a cut tool call does not parse); set "
@@ -114,7 +114,9 @@ def test_a_short_token_budget_names_the_expert_turn_it_cuts() -> None:
     )
     level600 = INSTRUCTION.parse_level({"max_response_chars": 600})
     assert INSTRUCTION.turn_tokens(level600) == 240
-    assert "cut; set" in (INSTRUCTION.token_shortfall(level600, 64, "eval.max_tokens") or "")
+    assert "cut; set" in (
+        INSTRUCTION.token_shortfall(level600, 64, "eval", "eval.max_tokens") or ""
+    )
 
 
 def test_tiny_six_covers_every_expert_turn_but_instruction_in_opd() -> None:
@@ -127,7 +129,9 @@ def test_tiny_six_covers_every_expert_turn_but_instruction_in_opd() -> None:
     ]
     lowered = token_warnings(_six(eval={"domain_max_tokens": {"mle": 700}}))
     assert any(
-        w.startswith("eval.max_tokens = 700 tokens per turn is below the 789") for w in lowered
+        w.startswith("eval.domain_max_tokens.mle = 700 tokens per turn is below the 789")
+        and w.endswith("set eval.domain_max_tokens.mle >= 789")
+        for w in lowered
     )
     no_science = {"domain_max_tokens": {"instruction": 240, "mle": 800}}
     assert any(
@@ -136,6 +140,16 @@ def test_tiny_six_covers_every_expert_turn_but_instruction_in_opd() -> None:
     )
     with pytest.raises(ValidationError, match=r"eval\.domain_max_tokens names \['maths'\]"):
         _six(eval={"domain_max_tokens": {"maths": 100}})
+
+
+def test_a_domain_turn_budget_below_its_tasks_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match=r"eval\.domain_max_turns\.mle = 12 is below the 18"):
+        _six(eval={"domain_max_turns": {"science": 5, "mle": 12}})
+    rollout = {**_six().distill["rollout"], "domain_max_turns": {"search": 10}}
+    with pytest.raises(ValidationError, match=r"rollout\.domain_max_turns\.search = 10 is below"):
+        _six(distill={"rollout": rollout})
+    with pytest.raises(ValidationError, match=r"eval\.domain_max_turns names \['maths'\]"):
+        _six(eval={"domain_max_turns": {"maths": 3}})
 
 
 def test_each_heldout_split_is_evaluated_under_its_domain_budget() -> None:
@@ -153,6 +167,8 @@ def test_each_heldout_split_is_evaluated_under_its_domain_budget() -> None:
             "ifeval",
         )
     }
+    turns = {b: eval_options(p, b, None).max_turns for b in ("science-heldout", "mle-heldout")}
+    assert turns == {"science-heldout": 5, "mle-heldout": 18}
     assert tokens == {
         "science-heldout": 512,
         "mle-heldout": 800,
@@ -166,15 +182,24 @@ def test_rollout_budgets_apply_per_domain_and_stay_out_of_the_dump_unset() -> No
     from longhorizon.core import Task
     from longhorizon.distill.config import RolloutConfig
 
-    cfg = RolloutConfig(max_turns=5, max_tokens=64, domain_max_tokens={"science": 512})
+    cfg = RolloutConfig(
+        max_turns=5,
+        max_tokens=64,
+        domain_max_tokens={"science": 512},
+        domain_max_turns={"science": 3},
+    )
     science = cfg.budgeted(Task(id="a", domain="science", instruction="q"), "a@step0.0")
     search = cfg.budgeted(Task(id="b", domain="search", instruction="q"), "b@step0.1")
     assert (science.id, science.protocol.budgets.max_response_tokens) == ("a@step0.0", 512)
+    assert science.protocol.budgets.max_turns == 3
     assert (search.protocol.budgets.max_response_tokens, search.protocol.budgets.max_turns) == (
         64,
         5,
     )
-    assert "domain_max_tokens" not in RolloutConfig(max_tokens=64).model_dump()
+    assert (
+        not {"domain_max_tokens", "domain_max_turns"}
+        & RolloutConfig(max_tokens=64).model_dump().keys()
+    )
     assert cfg.model_dump()["domain_max_tokens"] == {"science": 512}
 
 

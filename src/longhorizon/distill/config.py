@@ -39,7 +39,8 @@ Routing = Literal["hard", "soft"]
 # Fields added after stage keys were cached: left at their default they stay out of the dump
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
-ENGINE_FIELDS = ("backend", "vllm", "domain_max_tokens")  # added later likewise
+# the rollout engine's and the per-domain budgets, added later likewise
+ENGINE_FIELDS = ("backend", "vllm", "domain_max_turns", "domain_max_tokens")
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 # Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
 PARALLEL_FIELDS = ("parallel",)
@@ -130,6 +131,11 @@ class EngineRollout(BaseModel):
     vllm: VLLMEngineConfig = VLLMEngineConfig()
     max_turns: int | None = Field(default=None, ge=1, description="overrides each task's T_max")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides each task's L_resp")
+    domain_max_turns: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description="domain -> its own T_max, over max_turns (a one-step science task need not "
+        "be given MLE's 18 turns)",
+    )
     domain_max_tokens: dict[str, PositiveInt] = Field(
         default_factory=dict,
         description="domain -> its own L_resp, over max_tokens (a science or MLE turn with a "
@@ -140,14 +146,12 @@ class EngineRollout(BaseModel):
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return omit_at_default(self, handler(self), ENGINE_FIELDS)
 
-    def tokens_for(self, domain: str) -> int | None:
-        """The per-turn token budget of `domain`'s rollouts (None: each task's own L_resp)."""
-        return self.domain_max_tokens.get(domain, self.max_tokens)
-
     def budgeted(self, task: Task, task_id: str) -> Task:
-        """`task` as one rollout episode: its id `task_id`, under this config's budgets."""
-        tokens = self.tokens_for(task.domain)
-        return task.with_budgets(self.max_turns, tokens).model_copy(update={"id": task_id})
+        """`task` as one rollout episode: its id `task_id`, under its domain's budgets (None:
+        the task's own T_max and L_resp)."""
+        turns = self.domain_max_turns.get(task.domain, self.max_turns)
+        tokens = self.domain_max_tokens.get(task.domain, self.max_tokens)
+        return task.with_budgets(turns, tokens).model_copy(update={"id": task_id})
 
 
 def parallel_problem(parallel: Parallel, backend: EngineKind, trainer: str) -> str | None:

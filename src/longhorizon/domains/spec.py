@@ -170,10 +170,13 @@ class DomainSpec(Generic[LevelT]):
                 f"or lower the {self.name} level"
             )
 
-    def token_shortfall(self, level: LevelT, max_tokens: int | None, where: str) -> str | None:
-        """Why `max_tokens` per turn (None: each task's own L_resp) cuts the turns an expert
-        writes at `level`; None when it does not. A warning, not an error: a shorter budget
-        can be a deliberate speed choice (distilling on a prefix)."""
+    def token_shortfall(
+        self, level: LevelT, max_tokens: int | None, section: str, where: str
+    ) -> str | None:
+        """Why `max_tokens` per turn (None: each task's own L_resp), set by `where` in config
+        section `section`, cuts the turns an expert writes at `level`; None when it does not.
+        A warning, not an error: a shorter budget can be a deliberate speed choice (distilling
+        on a prefix)."""
         need = self.turn_tokens(level)
         if max_tokens is None or max_tokens >= need:
             return None
@@ -181,7 +184,7 @@ class DomainSpec(Generic[LevelT]):
         return (
             f"{where} = {max_tokens} tokens per turn is below the {need} of {self.name}'s "
             f"longest expert turn at its level: such turns are cut{cut}; set "
-            f"{where.rsplit('.', 1)[0]}.domain_max_tokens.{self.name} >= {need}"
+            f"{section}.domain_max_tokens.{self.name} >= {need}"
         )
 
     def verify(self, task: Task, trajectory: Trajectory) -> list[Verdict]:

@@ -88,8 +88,10 @@ class EvalSpec(BaseModel):
     extra_benches: list[str] = Field(default_factory=list, description="e.g. ifeval, molbench")
     max_turns: int | None = None
     max_tokens: int | None = None
-    # domain -> tokens per turn on its held-out split, over max_tokens (a science derivation
-    # or an MLE script needs more than a search call)
+    # domain -> turns and tokens per turn on its held-out split, over max_turns and max_tokens
+    # (a one-step science task needs fewer turns than MLE; a science derivation or an MLE
+    # script more tokens than a search call)
+    domain_max_turns: dict[str, PositiveInt] = Field(default_factory=dict)
     domain_max_tokens: dict[str, PositiveInt] = Field(default_factory=dict)
     batch_size: int = 8
     # the LLM judge of answers no verifier checks (hipho's open questions, frontierscience);
@@ -164,44 +166,48 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _budgets_fit_tasks(self) -> Recipe:
-        """Every turn budget a stage sets is at least what each domain's tasks need."""
-        rollout = self.distill.get("rollout") or {}
-        for where, named in (
-            ("eval.domain_max_tokens", self.eval.domain_max_tokens),
-            ("distill.rollout.domain_max_tokens", rollout.get("domain_max_tokens") or {}),
-        ):
-            unknown = sorted(set(named) - set(self.domains))
-            if unknown:
-                raise ValueError(f"{where} names {unknown}, not domains of this recipe")
-        budgets = {"eval.max_turns": self.eval.max_turns}
-        budgets["distill.rollout.max_turns"] = rollout.get("max_turns")
+        """Every turn budget a stage sets is at least what each domain's tasks need, and the
+        per-domain budgets name only this recipe's domains."""
+        sections = {"eval": self.eval.model_dump(), "distill.rollout": self.distill.get("rollout")}
+        for section, fields in sections.items():
+            for name in ("domain_max_turns", "domain_max_tokens"):
+                unknown = sorted(set((fields or {}).get(name) or {}) - set(self.domains))
+                if unknown:
+                    raise ValueError(
+                        f"{section}.{name} names {unknown}, not domains of this recipe"
+                    )
         for domain in self.domains:
             spec, level = registry.get(domain), self.synth.level(domain)
-            for where, turns in budgets.items():
+            for section, fields in sections.items():
+                where, turns = domain_budget(fields or {}, domain, "max_turns", section)
                 spec.check_turns(level, turns, where)
         return self
+
+
+def domain_budget(
+    fields: dict[str, Any], domain: str, name: str, section: str
+) -> tuple[str, int | None]:
+    """(the setting's name, its value) of budget `name` for `domain` in a config section:
+    `domain_<name>[domain]` where the section sets it, else the shared `<name>`."""
+    own = (fields.get(f"domain_{name}") or {}).get(domain)
+    if own is not None:
+        return f"{section}.domain_{name}.{domain}", own
+    return f"{section}.{name}", fields.get(name)
 
 
 def token_warnings(recipe: Recipe) -> list[str]:
     """Per-turn token budgets (eval, OPD and GRPO rollouts) that cut the turns a domain's
     expert writes, one line each; `run` and `--dry-run` print them."""
-    rollout = recipe.distill.get("rollout") or {}
+    shared = {"eval": recipe.eval.model_dump(), "distill.rollout": recipe.distill.get("rollout")}
     warnings = []
     for domain in recipe.domains:
         spec, level = registry.get(domain), recipe.synth.level(domain)
-        budgets = {
-            "eval.max_tokens": recipe.eval.domain_max_tokens.get(domain, recipe.eval.max_tokens),
-            "distill.rollout.max_tokens": (rollout.get("domain_max_tokens") or {}).get(
-                domain, rollout.get("max_tokens")
-            ),
-        }
+        sections = dict(shared)
         if "grpo" in teacher_stages(recipe.teachers, recipe.domains).get(domain, []):
-            grpo = domain_grpo(recipe.teachers, domain).get("rollout") or {}
-            budgets["teachers.grpo.rollout.max_tokens"] = (grpo.get("domain_max_tokens") or {}).get(
-                domain, grpo.get("max_tokens")
-            )
-        for where, tokens in budgets.items():
-            warning = spec.token_shortfall(level, tokens, where)
+            sections["teachers.grpo.rollout"] = domain_grpo(recipe.teachers, domain).get("rollout")
+        for section, fields in sections.items():
+            where, tokens = domain_budget(fields or {}, domain, "max_tokens", section)
+            warning = spec.token_shortfall(level, tokens, section, where)
             if warning:
                 warnings.append(warning)
     return warnings

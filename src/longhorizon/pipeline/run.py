@@ -137,7 +137,7 @@ def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
     return EvalOptions(
         limit=spec.limits.get(bench, spec.limit),
         max_tokens=spec.domain_max_tokens.get(domain or "", spec.max_tokens),
-        max_turns=spec.max_turns,
+        max_turns=spec.domain_max_turns.get(domain or "", spec.max_turns),
         batch_size=spec.batch_size,
         train_tasks=train_tasks,
         levels={d: level.model_dump(mode="json") for d, level in p.levels.items()},

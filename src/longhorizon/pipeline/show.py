@@ -15,6 +15,11 @@ console = Console()
 _TRACES = {"without": "no-tool traces", "with": "tool traces", "any": "all traces"}
 
 
+def _own(budgets: dict[str, int]) -> str:
+    """Per-domain budgets as ` (science 5, search 11)`; empty when none."""
+    return f" ({', '.join(f'{d} {n}' for d, n in sorted(budgets.items()))})" if budgets else ""
+
+
 def print_plan(recipe: Recipe) -> None:
     """Build (and so validate) every stage config without loading a model or touching data."""
     p = plan(recipe, recipe.student.name())
@@ -72,7 +77,8 @@ def print_plan(recipe: Recipe) -> None:
     table.add_row(
         "eval",
         f"{', '.join(recipe.benches())} x {recipe.eval.seeds} seed(s), "
-        f"models {', '.join(p.models())}; max_turns {recipe.eval.max_turns or 'task T_max'} "
+        f"models {', '.join(p.models())}; max_turns {recipe.eval.max_turns or 'task T_max'}"
+        f"{_own(recipe.eval.domain_max_turns)} "
         f"(OPD rollouts {rollout_turns}; tasks need: {needs})",
     )
     table.add_row("report", f"{recipe.out / 'report'}")
