@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from longhorizon.cli.main import app
 from longhorizon.core import Budgets, Message, Protocol, Task, TaskStore, TrajectoryStore
 from longhorizon.distill.config import DistillConfig, TeacherSpec
-from longhorizon.distill.opd import KILL_ENV, run_distill
+from longhorizon.distill.opd import KILL_ENV, Distiller, run_distill
 from longhorizon.distill.rollouts import domain_slots, minibatch_indices
 from longhorizon.distill.scoring import ScoreCache, ScoreRequest, score_sequences
 from longhorizon.distill.teachers import TeacherError, TeacherRegistry
@@ -180,6 +180,56 @@ def test_every_loss_kind_runs_one_opd_step(tmp_path: Path, kind: str) -> None:
     (record,) = read_metrics(tmp_path / "run")
     assert record["loss"] is not None and np.isfinite(record["loss"]) and record["grad_norm"] > 0
     assert set(record["domains"]) == {"arith", "maths"}
+
+
+def one_step_forward_dtypes(fields: dict[str, object]) -> tuple[Distiller, list[torch.dtype]]:
+    """Run one OPD step; the dtypes of a student linear layer's outputs in its loss forward
+    (the gradient-carrying ones: rollouts and scoring run without gradients)."""
+    distiller = Distiller(DistillConfig.model_validate(fields), verify_answer)
+    seen: list[torch.dtype] = []
+    threads = torch.get_num_threads()
+    try:
+        distiller.setup()
+        layer = distiller.student.model.layers[0].mlp.down_proj
+        layer.register_forward_hook(
+            lambda _m, _a, out: seen.append(out.dtype) if out.requires_grad else None
+        )
+        distiller.train()
+    finally:
+        distiller.cleanup()
+        torch.set_num_threads(threads)
+    return distiller, seen
+
+
+def test_bfloat16_autocast_runs_the_student_forward_over_float32_weights(tmp_path: Path) -> None:
+    short = {"prompts_per_step": 2, "concurrency": 2, "max_tokens": 12, "max_turns": 1}
+    losses = {}
+    for dtype in ("auto", "bfloat16"):
+        fields = opd_fields(tmp_path / dtype, steps=1, dtype=dtype, rollout=short)
+        distiller, seen = one_step_forward_dtypes(fields)
+        assert next(distiller.student.parameters()).dtype == torch.float32  # master weights
+        want = torch.bfloat16 if dtype == "bfloat16" else torch.float32  # auto on CPU: float32
+        assert distiller.autocast == (torch.bfloat16 if dtype == "bfloat16" else None)
+        assert seen and set(seen) == {want}
+        (record,) = read_metrics(tmp_path / dtype / "run")
+        assert np.isfinite(record["loss"]) and record["grad_norm"] > 0
+        losses[dtype] = record["loss"]
+    # The same rollouts and teacher scores (float32 snapshot, same seed): the loss moves by
+    # bf16 rounding only.
+    assert losses["bfloat16"] != losses["auto"]
+    assert losses["bfloat16"] == pytest.approx(losses["auto"], rel=1e-3)  # 3e-5 measured
+
+
+def test_dtype_enters_the_dump_only_when_set(tmp_path: Path) -> None:
+    default = DistillConfig.model_validate(opd_fields(tmp_path))
+    assert "dtype" not in default.model_dump() and "dtype" not in yaml.safe_load(default.to_yaml())
+    auto = DistillConfig.model_validate(opd_fields(tmp_path, dtype="auto"))
+    assert auto.model_dump() == default.model_dump() and auto.fingerprint() == default.fingerprint()
+    bf16 = DistillConfig.model_validate(opd_fields(tmp_path, dtype="bfloat16"))
+    assert bf16.model_dump()["dtype"] == yaml.safe_load(bf16.to_yaml())["dtype"] == "bfloat16"
+    assert bf16.fingerprint() != default.fingerprint()  # a checkpoint resumes in its precision
+    with pytest.raises(ValueError, match="dtype"):
+        DistillConfig.model_validate(opd_fields(tmp_path, dtype="float16"))
 
 
 def test_a_served_teacher_that_cannot_score_ids_fails_at_start(tool_caller_path: str) -> None:

@@ -27,7 +27,7 @@ from longhorizon.core import (
 )
 from longhorizon.models.tool_caller import QUESTION
 from longhorizon.rl import RLConfig, run_rl
-from longhorizon.rl.grpo import KILL_ENV
+from longhorizon.rl.grpo import KILL_ENV, GRPOTrainer
 from longhorizon.training.metrics import read_metrics
 from longhorizon.verifiers import verify_answer
 
@@ -87,6 +87,82 @@ def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None
     assert 0 < records[0]["groups"]["filtered_share"] < 1
     assert records[0]["groups"]["truncated"] == 8 * records[0]["groups"]["rolled"]
     assert records[0]["loss"] is not None and records[0]["grad_norm"] > 0
+
+
+def one_step_forward_dtypes(
+    fields: dict[str, object],
+) -> tuple[GRPOTrainer, list[torch.dtype], list[torch.dtype]]:
+    """Run one GRPO step; the output dtypes of a policy linear layer in its loss forward (the
+    gradient-carrying ones: rollouts run without gradients) and of the reference's."""
+    trainer = GRPOTrainer(RLConfig.model_validate(fields), verify_answer)
+    policy: list[torch.dtype] = []
+    reference: list[torch.dtype] = []
+    threads = torch.get_num_threads()
+    try:
+        trainer.setup()
+        assert trainer.reference is not None
+        trainer.policy.model.layers[0].mlp.down_proj.register_forward_hook(
+            lambda _m, _a, out: policy.append(out.dtype) if out.requires_grad else None
+        )
+        trainer.reference.model.layers[0].mlp.down_proj.register_forward_hook(
+            lambda _m, _a, out: reference.append(out.dtype)
+        )
+        trainer.train()
+    finally:
+        trainer.cleanup()
+        torch.set_num_threads(threads)
+    return trainer, policy, reference
+
+
+def test_bfloat16_autocast_runs_policy_and_reference_over_float32_weights(tmp_path: Path) -> None:
+    budgets = Budgets(max_turns=1, max_response_tokens=4, max_context_tokens=1024)
+    task = Task(
+        id="say",
+        domain="bandit",
+        instruction="Say one word.",
+        answer="",
+        protocol=Protocol(tools=(), budgets=budgets),
+    )
+    tasks = str(write_tasks(tmp_path / "tasks", [task]))
+    losses = {}
+    for dtype in ("auto", "bfloat16"):
+        fields = {
+            "model": "tiny-tool-caller",
+            "dtype": dtype,
+            "tasks": [tasks],
+            "output_dir": str(tmp_path / dtype),
+            "steps": 1,
+            # every group kept: one update (rewards all 0 here: the k3 KL and entropy terms)
+            "rollout": {"prompts_per_step": 1, "group_size": 4, "dynamic_sampling": False},
+            "objective": {"overlong": "keep"},
+            "tensorboard": False,
+            "num_threads": 1,
+        }
+        trainer, policy, reference = one_step_forward_dtypes(fields)
+        assert next(trainer.policy.parameters()).dtype == torch.float32  # master weights
+        assert trainer.autocast == (torch.bfloat16 if dtype == "bfloat16" else None)
+        want = torch.bfloat16 if dtype == "bfloat16" else torch.float32  # auto on CPU: float32
+        assert policy and set(policy) == {want}
+        assert reference and set(reference) == {want}
+        (record,) = read_metrics(tmp_path / dtype)
+        assert record["loss"] is not None and torch.isfinite(torch.tensor(record["loss"]))
+        assert record["grad_norm"] > 0
+        # the policy and its reference (equal weights at step 0) ran in the same precision
+        assert record["domains"]["bandit"]["kl"] == 0.0
+        losses[dtype] = record["loss"]
+    # The same rollouts (float32 snapshot, same seed): the loss moves by bf16 rounding only.
+    assert losses["bfloat16"] != losses["auto"]
+    assert losses["bfloat16"] == pytest.approx(losses["auto"], rel=0.05)  # 0.7% measured
+
+
+def test_dtype_enters_the_dump_only_when_set(tmp_path: Path) -> None:
+    default = RLConfig.model_validate(tool_fields(tmp_path))
+    assert "dtype" not in default.model_dump() and "dtype" not in yaml.safe_load(default.to_yaml())
+    auto = RLConfig.model_validate(tool_fields(tmp_path, dtype="auto"))
+    assert auto.model_dump() == default.model_dump() and auto.fingerprint() == default.fingerprint()
+    bf16 = RLConfig.model_validate(tool_fields(tmp_path, dtype="bfloat16"))
+    assert bf16.model_dump()["dtype"] == yaml.safe_load(bf16.to_yaml())["dtype"] == "bfloat16"
+    assert bf16.fingerprint() != default.fingerprint()  # a checkpoint resumes in its precision
 
 
 def tool_fields(tmp_path: Path, **extra: object) -> dict[str, object]:

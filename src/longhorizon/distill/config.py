@@ -24,7 +24,12 @@ from pydantic import (
 
 from longhorizon.core import Task
 from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
-from longhorizon.training.config import Parallel, config_fingerprint, omit_at_default
+from longhorizon.training.config import (
+    Parallel,
+    Precision,
+    config_fingerprint,
+    omit_at_default,
+)
 
 LossKind = Literal["sva", "full_rkl", "sampled_token", "student_topk", "union", "sva_tail"]
 Aggregation = Literal["token", "sample", "domain"]
@@ -44,6 +49,8 @@ ENGINE_FIELDS = ("backend", "vllm", "domain_max_turns", "domain_max_tokens")
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 # Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
 PARALLEL_FIELDS = ("parallel",)
+# Added likewise (issue 17): at "auto" (float32 on CPU, as before) it stays out of the dump.
+PRECISION_FIELDS = ("dtype",)
 # Default soft mixture: the sample's own domain's teacher gets this weight, the other teachers
 # share the rest equally (a single teacher gets 1).
 OWN_TEACHER_WEIGHT = 0.5
@@ -228,6 +235,11 @@ class DistillConfig(BaseModel):
 
     # ---- models and data ----------------------------------------------------------------------
     model: str = Field(description="the student: short name, checkpoint dir or hub id")
+    dtype: Precision = Field(
+        default="auto",
+        description="the student's precision, as SFT's: auto is bfloat16 autocast over float32 "
+        "weights on a GPU that supports it, else float32 (the teachers have their own dtype)",
+    )
     teachers: tuple[TeacherSpec, ...]
     tasks: tuple[Path, ...] = Field(description="task stores (directories) the prompts come from")
     corpus: dict[str, tuple[Path, ...]] = Field(default_factory=dict, description="domain -> files")
@@ -342,7 +354,8 @@ class DistillConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), (*ROUTING_FIELDS, *PARALLEL_FIELDS))
+        names = (*ROUTING_FIELDS, *PARALLEL_FIELDS, *PRECISION_FIELDS)
+        return omit_at_default(self, handler(self), names)
 
     @property
     def final_path(self) -> Path:

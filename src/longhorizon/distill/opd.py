@@ -97,6 +97,7 @@ from longhorizon.training.distributed import (
 )
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
+from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
 from longhorizon.training.sft import seed_everything
 
@@ -132,6 +133,7 @@ class Distiller:
         self.rollouts: StepRollouts | None = None
         self.monitors: TokenMonitorLog | None = None
         self.engine: RolloutEngine | None = None
+        self.autocast: torch.dtype | None = None  # the student's loss forward (`dtype`)
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -173,7 +175,9 @@ class Distiller:
         cfg = self.config
         path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        student = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        # float32 weights, autocast to bfloat16 where `dtype` says so (as SFT)
+        dtype, self.autocast = precision(cfg.dtype, self.env.device)
+        student = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         self.student = student.to(self.env.device)  # type: ignore[arg-type]
         special = tuple(self.tokenizer.all_special_ids) if cfg.loss.exclude_special else ()
         excluded = tuple(sorted({*cfg.loss.excluded_ids, *special}))
@@ -199,6 +203,7 @@ class Distiller:
             domain_weights=cfg.domain_loss_weights or None,
             max_grad_norm=cfg.max_grad_norm,
             token_monitors=cfg.token_monitors > 0,
+            autocast=self.autocast,
         )
 
     def _resume(self) -> None:

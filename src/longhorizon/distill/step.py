@@ -29,6 +29,7 @@ from longhorizon.training.distributed import (
     all_reduce_sum,
     unwrap,
 )
+from longhorizon.training.modeling import autocast_context
 
 __all__ = ["StepSettings", "accumulate_gradients", "micro_batches", "optimizer_update"]
 
@@ -46,6 +47,7 @@ class StepSettings:
     domain_weights: dict[str, float] | None = None
     max_grad_norm: float | None = None
     token_monitors: bool = False  # return the per-position monitors of every sample
+    autocast: torch.dtype | None = None  # the student's forward under autocast (config `dtype`)
 
 
 def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -118,15 +120,22 @@ def _to_device(obj: Any, device: torch.device) -> Any:
 
 
 def micro_batch_loss(
-    model: nn.Module, batch: DistillBatch, loss: DistillLossConfig
+    model: nn.Module,
+    batch: DistillBatch,
+    loss: DistillLossConfig,
+    autocast: torch.dtype | None = None,
 ) -> DistillOutput:
-    """The micro-batch's share of the batch objective (and its monitors)."""
+    """The micro-batch's share of the batch objective (and its monitors); the model's body
+    runs under `autocast`, the loss outside it."""
     device = next(model.parameters()).device
     batch = _to_device(batch, device)
-    hidden = model.base_model(  # type: ignore[operator]
-        input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
-    ).last_hidden_state[:, :-1]
-    head = StudentHead(hidden, model.get_output_embeddings().weight)  # type: ignore[operator]
+    with autocast_context(device, autocast):
+        hidden = model.base_model(  # type: ignore[operator]
+            input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
+        ).last_hidden_state[:, :-1]
+    w_VH = model.get_output_embeddings().weight  # type: ignore[operator]
+    # In the weights' dtype: the k-row gathers and log-softmaxes stay float32 (kernels.py).
+    head = StudentHead(hidden.to(w_VH.dtype), w_VH)
     return distill_loss(head, batch.teacher, batch.layout, loss)
 
 
@@ -145,7 +154,7 @@ def accumulate_gradients(
     positions: dict[int, dict[str, Any]] = {}
     start = 0
     for batch in micro_batches(samples, scores, settings, vocab, env):
-        out = micro_batch_loss(module, batch, settings.loss)
+        out = micro_batch_loss(module, batch, settings.loss, settings.autocast)
         out.loss.backward()
         total += float(out.loss.detach())
         if settings.token_monitors and out.positions is not None:

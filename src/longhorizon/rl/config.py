@@ -24,11 +24,17 @@ from pydantic import (
 from longhorizon.distill.config import (
     ENGINE_PLACE,
     PARALLEL_FIELDS,
+    PRECISION_FIELDS,
     EngineRollout,
     parallel_problem,
 )
 from longhorizon.rl.shaping import Shaping
-from longhorizon.training.config import Parallel, config_fingerprint, omit_at_default
+from longhorizon.training.config import (
+    Parallel,
+    Precision,
+    config_fingerprint,
+    omit_at_default,
+)
 
 __all__ = ["GRPOObjective", "RLConfig", "RLRolloutConfig"]
 
@@ -137,6 +143,11 @@ class RLConfig(BaseModel):
 
     # ---- model and data ------------------------------------------------------------------------
     model: str = Field(description="the policy: short name, checkpoint dir or hub id")
+    dtype: Precision = Field(
+        default="auto",
+        description="the policy's (and its reference's) precision, as SFT's: auto is bfloat16 "
+        "autocast over float32 weights on a GPU that supports it, else float32",
+    )
     tasks: tuple[Path, ...] = Field(description="task stores (directories) the prompts come from")
     corpus: dict[str, tuple[Path, ...]] = Field(default_factory=dict, description="domain -> files")
     rollout: RLRolloutConfig = RLRolloutConfig()
@@ -188,7 +199,7 @@ class RLConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), PARALLEL_FIELDS)
+        return omit_at_default(self, handler(self), (*PARALLEL_FIELDS, *PRECISION_FIELDS))
 
     @property
     def final_path(self) -> Path:

@@ -90,6 +90,7 @@ from longhorizon.training.distributed import (
 )
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
+from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
 from longhorizon.training.sft import seed_everything
 
@@ -129,6 +130,7 @@ class GRPOTrainer:
         self.logger: MetricsLogger | None = None
         self.rollouts: StepRollouts | None = None
         self.engine: RolloutEngine | None = None
+        self.autocast: torch.dtype | None = None  # the loss's forward passes (`dtype`)
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -184,7 +186,9 @@ class GRPOTrainer:
         cfg = self.config
         path = resolve_model(cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        policy = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        # float32 weights, autocast to bfloat16 where `dtype` says so (as SFT)
+        dtype, self.autocast = precision(cfg.dtype, self.env.device)
+        policy = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         self.policy = policy.to(self.env.device)  # type: ignore[arg-type]
         self.reference = None
         if cfg.objective.kl_coef > 0:  # frozen starting policy
@@ -256,6 +260,7 @@ class GRPOTrainer:
                     self.tokenizer.pad_token_id or 0,
                     cfg.max_grad_norm,
                     self.env,
+                    self.autocast,
                 )
             )
         else:  # every group was dropped: no update (the lr schedule counts updates)

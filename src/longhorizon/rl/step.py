@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from longhorizon.distill.kernels import compute_dtype
 from longhorizon.rl.config import GRPOObjective
 from longhorizon.rl.objective import (
     clip_fractions,
@@ -32,6 +33,7 @@ from longhorizon.training.distributed import (
     all_reduce_gradients,
     all_reduce_sum,
 )
+from longhorizon.training.modeling import autocast_context
 
 __all__ = ["RLBatch", "accumulate_gradients", "build_batch", "optimizer_update"]
 
@@ -83,24 +85,34 @@ def build_batch(
     )
 
 
-def _logprobs(model: nn.Module, batch: RLBatch) -> tuple[Tensor, Tensor]:
-    """Sampled-token logprobs and full-distribution entropies, (N, T - 1) each.
+def _logprobs(
+    model: nn.Module, batch: RLBatch, autocast: torch.dtype | None = None
+) -> tuple[Tensor, Tensor]:
+    """Sampled-token logprobs and full-distribution entropies, (N, T - 1) each; the model runs
+    under `autocast`, the log-softmax in float32 (float64 for float64 logits) outside it.
 
     Materialises the N x T x V log-softmax (the entropy needs every logit): fine for the tiny
     and 135M models on CPU; long sequences of large-vocabulary models want a chunked pass.
     """
-    logits = model(input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT).logits[:, :-1]
-    logp_all = torch.log_softmax(logits, dim=-1)
+    with autocast_context(batch.input_ids_NT.device, autocast):
+        out = model(input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT)
+    logits = out.logits[:, :-1]
+    logp_all = torch.log_softmax(logits.to(compute_dtype(logits.dtype)), dim=-1)
     logp = logp_all.gather(-1, batch.input_ids_NT[:, 1:, None]).squeeze(-1)
     entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp, entropy
 
 
 def micro_batch_loss(
-    model: nn.Module, reference: nn.Module | None, batch: RLBatch, objective: GRPOObjective
+    model: nn.Module,
+    reference: nn.Module | None,
+    batch: RLBatch,
+    objective: GRPOObjective,
+    autocast: torch.dtype | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """The micro-batch's share of the batch loss and its per-sample monitor sums."""
-    logp, entropy = _logprobs(model, batch)
+    """The micro-batch's share of the batch loss and its per-sample monitor sums; the policy's
+    and the reference's forward passes run under `autocast`."""
+    logp, entropy = _logprobs(model, batch, autocast)
     if objective.tis_cap is None:
         old, weight = batch.engine_logp_NT, torch.ones_like(logp)
     else:  # one update per step: the trainer's pi_old is the current policy, detached
@@ -111,7 +123,7 @@ def micro_batch_loss(
     kl = torch.zeros_like(logp)
     if reference is not None:
         with torch.no_grad():
-            ref, _ = _logprobs(reference, batch)
+            ref, _ = _logprobs(reference, batch, autocast)
         kl = k3_kl(logp, ref)
     per_token = weight * surr + objective.kl_coef * kl - objective.entropy_coef * entropy
     mask = batch.mask_NT
@@ -142,6 +154,7 @@ def accumulate_gradients(
     micro_batch_size: int,
     pad_id: int,
     env: DistEnv | None = None,
+    autocast: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Backward of the batch objective into `.grad`; returns its value and per-domain monitors.
 
@@ -155,7 +168,7 @@ def accumulate_gradients(
     sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
     for lo, hi in _spans(len(samples), micro_batch_size):
         batch = build_batch(samples[lo:hi], pad_id, scale_N[lo:hi], first.dtype, first.device)
-        loss, parts = micro_batch_loss(model, reference, batch, objective)
+        loss, parts = micro_batch_loss(model, reference, batch, objective, autocast)
         loss.backward()
         total += float(loss.detach())
         for key, values in parts.items():
@@ -195,6 +208,7 @@ def optimizer_update(
     pad_id: int,
     max_grad_norm: float | None,
     env: DistEnv | None = None,
+    autocast: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """One optimizer step on the batch objective (`samples`: this rank's share); returns loss,
     lr, grad norm and monitors, all of the whole batch."""
@@ -202,7 +216,7 @@ def optimizer_update(
     optimizer.zero_grad(set_to_none=True)
     lr = scheduler.get_last_lr()[0]
     record = accumulate_gradients(
-        model, reference, samples, objective, micro_batch_size, pad_id, env
+        model, reference, samples, objective, micro_batch_size, pad_id, env, autocast
     )
     limit = max_grad_norm if max_grad_norm is not None else float("inf")
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)

@@ -9,7 +9,6 @@ average gradients over ranks; the caller multiplies by the world size to undo th
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 
 from longhorizon.training.chunked_ce import chunked_cross_entropy
 from longhorizon.training.distributed import unwrap
+from longhorizon.training.modeling import autocast_context
 from longhorizon.training.packing import IGNORE, MicroBatch
 
 
@@ -109,13 +109,8 @@ def micro_batch_loss(
     keep = (labels != IGNORE).nonzero().squeeze(1)
     if keep.numel() == 0:  # a padding micro-batch: keep one position so every weight gets a grad
         keep = torch.zeros(1, dtype=torch.long)
-    amp = (
-        torch.autocast(device.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    )
     targets = labels[keep].to(device)
-    with amp:
+    with autocast_context(device, autocast_dtype):
         if chunk_size is None:
             losses = materialised_losses(model, batch, device, keep, targets)
         else:

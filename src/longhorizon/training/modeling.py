@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -19,6 +20,15 @@ def precision(choice: str, device: torch.device) -> tuple[torch.dtype, torch.dty
     ):
         return torch.float32, torch.bfloat16
     return torch.float32, None
+
+
+def autocast_context(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to `dtype` (the second half of `precision`) on `device`; None: none at all."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def resolve_isolation(choice: str, attn_implementation: str, device: torch.device) -> Isolation:
