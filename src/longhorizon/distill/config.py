@@ -47,6 +47,7 @@ ROUTING_FIELDS = ("routing", "routing_weights")
 # the rollout engine's and the per-domain budgets, added later likewise
 ENGINE_FIELDS = ("backend", "vllm", "domain_max_turns", "domain_max_tokens")
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
+STREAMING_FIELDS = ("max_staleness",)  # added later likewise (issue 17)
 # Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
 PARALLEL_FIELDS = ("parallel",)
 # Added likewise (issue 17): at "auto" (float32 on CPU, as before) it stays out of the dump.
@@ -182,6 +183,25 @@ def parallel_problem(parallel: Parallel, backend: EngineKind, trainer: str) -> s
     return None
 
 
+def staleness_problem(rollout: RolloutConfig, parallel: Parallel) -> str | None:
+    """Why OPD cannot overlap rollouts and updates with these settings (None: it can)."""
+    if rollout.max_staleness == 0:
+        return None
+    if parallel != "none":
+        return (
+            f"rollout.max_staleness: {rollout.max_staleness} is not built for parallel: "
+            f"{parallel} (overlapped rollouts are built and tested in one process only): set "
+            "rollout.max_staleness: 0, or parallel: none"
+        )
+    if rollout.backend != "hf":
+        return (
+            f"rollout.max_staleness: {rollout.max_staleness} is not built for rollout.backend: "
+            f"{rollout.backend} (built and tested on the in-process hf snapshot only): set "
+            "rollout.max_staleness: 0, or rollout.backend: hf"
+        )
+    return None
+
+
 class RolloutConfig(EngineRollout):
     prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
     domain_weights: dict[str, float] = Field(
@@ -192,6 +212,27 @@ class RolloutConfig(EngineRollout):
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
     refresh_every: int = Field(default=1, ge=1, description="rollout batches per engine sync")
+    max_staleness: int = Field(
+        default=0,
+        ge=0,
+        description="0: each step rolls out on the policy it trains (on-policy); 1: the "
+        "rollouts of step t+1 run on the policy from before step t's update while that "
+        "update runs (`distill/opd.py`)",
+    )
+
+    @model_validator(mode="after")
+    def _check_staleness(self) -> RolloutConfig:
+        if self.max_staleness > 1:
+            raise ValueError(
+                f"rollout.max_staleness: {self.max_staleness} is not built: 0 (on-policy) or 1 "
+                "(the next step's rollouts overlap this step's update, one policy version "
+                "behind); deeper pipelines would need several engine snapshots at once"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), (*ENGINE_FIELDS, *STREAMING_FIELDS))
 
 
 def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:
@@ -309,6 +350,9 @@ class DistillConfig(BaseModel):
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
         problem = parallel_problem(self.parallel, self.rollout.backend, "OPD")
+        if problem:
+            raise ValueError(problem)
+        problem = staleness_problem(self.rollout, self.parallel)
         if problem:
             raise ValueError(problem)
         if (

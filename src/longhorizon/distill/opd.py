@@ -12,6 +12,10 @@ optimizer updates on the configured loss (SVA by default). The engine is synced 
 student's weights every `rollout.refresh_every` steps; with vLLM, the engine-vs-trainer KL on
 the sampled tokens (`distill/mismatch.py`) is logged every step.
 
+Streaming (`rollout.max_staleness: 1`): the engine is synced after a step's scoring, and the
+next step's rollouts run on it while the step's update runs in a worker thread, one policy
+version behind; each step logs that version, its staleness and the engine-vs-trainer KL.
+
 The run has three phases, as SFT: setup (config printed and saved, models, optimizer, resume),
 train (checkpoints every `save_every` steps through training/checkpoint), cleanup. Outputs in
 `output_dir`: config.yaml, metrics.jsonl, token_monitors.jsonl (`distill/monitors.py`),
@@ -63,6 +67,7 @@ from longhorizon.distill.rollouts import (
     rollout_rates,
     rollout_samples,
     sample_order,
+    sample_staleness,
     step_rng,
     step_tasks,
 )
@@ -134,6 +139,8 @@ class Distiller:
         self.monitors: TokenMonitorLog | None = None
         self.engine: RolloutEngine | None = None
         self.autocast: torch.dtype | None = None  # the student's loss forward (`dtype`)
+        # max_staleness 1: the next step's episodes, rolled out during this step's update
+        self._prefetched: dict[int, list[Trajectory]] = {}
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -248,32 +255,73 @@ class Distiller:
         )
 
     async def train_step(self, step: int) -> dict[str, Any]:
-        """Roll out, score, update; returns the step's log record."""
+        """Roll out, score, update; returns the step's log record.
+
+        With `rollout.max_staleness: 1` the step's rollouts were started during the previous
+        step's update (a process's first step rolls out its own); after scoring, the engine
+        takes this step's policy and the next step's rollouts run while this step's update
+        runs in a worker thread. The step ends when both are done, so a checkpoint after it
+        finds every episode of the next step stored (a resumed run reuses them)."""
         clock = [time.perf_counter()]
         assert self.engine is not None
-        synced: dict[str, Any] = {}
-        if step % self.config.rollout.refresh_every == 0:
-            synced = await self.engine.sync(self.student, step)
-        trajs = await self.rollout(step)
+        stream = self.config.rollout.max_staleness > 0
+        synced = {} if stream else await self._sync(step)
+        trajs = self._prefetched.pop(step, None)
+        if trajs is None:
+            trajs = await self.rollout(step)
         samples = rollout_samples(trajs)
-        engine = {"backend": self.engine.kind, "synced": bool(synced), **synced}
-        if self.engine.kind != "hf" and samples:  # an in-process snapshot IS the trainer
+        gap: dict[str, Any] = {}
+        # an on-policy in-process snapshot IS the trainer; a stale one or a server is not
+        if (self.engine.kind != "hf" or stream) and samples:
             pad = self.tokenizer.pad_token_id or 0
-            gap = engine_kl(self.student, samples, self.config.micro_batch_size, pad)
-            engine |= gap or {}
+            gap = engine_kl(self.student, samples, self.config.micro_batch_size, pad) or {}
         clock.append(time.perf_counter())
         scored = await self.score(samples)
         clock.append(time.perf_counter())
+        if stream:
+            synced = await self._sync(step)
+        upcoming = self._roll_out_next(step) if stream else None
         record: dict[str, Any] = {"step": step + 1}
         (count,) = all_reduce_sum([float(len(samples))], self.env)  # every rank decides alike
-        record.update(self.update(step, scored) if count else {"loss": None, "domains": {}})
-        clock.append(time.perf_counter())
+        try:
+            no_update: dict[str, Any] = {"loss": None, "domains": {}}
+            record.update(await self._update(step, scored, stream) if count else no_update)
+            clock.append(time.perf_counter())
+            if upcoming is not None:
+                self._prefetched[step + 1] = await upcoming
+            if stream:
+                clock.append(time.perf_counter())
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()  # only when the update failed: it is done otherwise
         rows = all_gather_objects(episode_rows(trajs), self.env)
         record["rollouts"] = episode_metrics([row for part in rows for row in part])
-        record["engine"] = engine
+        record["engine"] = {"backend": self.engine.kind, "synced": bool(synced), **synced, **gap}
+        if stream:
+            record["engine"] |= sample_staleness(trajs, step)
         record["seconds"] = clock[-1] - clock[0]
-        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
+        phases = (*PHASES, "overlap_wait") if stream else PHASES
+        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(phases)}
         return record
+
+    async def _sync(self, step: int) -> dict[str, Any]:
+        """The engine takes the student's weights (version `step`) on refresh steps."""
+        assert self.engine is not None
+        if step % self.config.rollout.refresh_every:
+            return {}
+        return await self.engine.sync(self.student, step)
+
+    def _roll_out_next(self, step: int) -> asyncio.Task[list[Trajectory]] | None:
+        """The next step's rollouts, started on the engine as it is now (None after the last)."""
+        if step + 1 >= self.config.steps:
+            return None
+        return asyncio.create_task(self.rollout(step + 1))
+
+    async def _update(self, step: int, scored: _Scored, threaded: bool) -> dict[str, Any]:
+        # a worker thread leaves the event loop to the next step's rollouts meanwhile
+        if threaded:
+            return await asyncio.to_thread(self.update, step, scored)
+        return self.update(step, scored)
 
     async def rollout(self, step: int) -> list[Trajectory]:
         cfg = self.config.rollout
@@ -299,7 +347,8 @@ class Distiller:
         tasks = step_tasks(prompts, step, cfg)
         assert self.rollouts is not None
         # episode seeds are seed + sample, whatever rank runs the prompt
-        return await self.rollouts.run(runner, rank_share(tasks, self.env), harness.sampling.seed)
+        share = rank_share(tasks, self.env)
+        return await self.rollouts.run(runner, share, harness.sampling.seed, self.engine.version)
 
     async def score(self, samples: list[RolloutSample]) -> _Scored:
         """Teacher scores of every sample, with what the loss kind needs."""
@@ -309,9 +358,12 @@ class Distiller:
         ]
         if self.loss.kind in STUDENT_TOPK_KINDS and requests:
             # the rollout weights: the snapshot, or the student itself before its update
-            # (a vllm engine is synced every step for these kinds; DistillConfig checks it)
+            # (a vllm engine is synced every step for these kinds; DistillConfig checks it).
+            # Stale rollouts: the student's own top-k, which a resumed run also has (it
+            # holds no snapshot of the policy that sampled them)
             assert self.engine is not None
-            policy = self.engine.model or self.student
+            stale = self.config.rollout.max_staleness > 0
+            policy = self.student if stale else (self.engine.model or self.student)
             ids = await asyncio.to_thread(
                 policy_topk, policy, requests, self.loss.k, self.loss.excluded_ids
             )

@@ -26,6 +26,7 @@ from longhorizon.models.registry import resolve_model
 from longhorizon.serving.engine import RolloutEngine, open_engine
 
 __all__ = [
+    "POLICY_VERSION",
     "StepRollouts",
     "balanced_prompts",
     "domain_slots",
@@ -37,11 +38,13 @@ __all__ = [
     "rollout_metrics",
     "rollout_samples",
     "sample_order",
+    "sample_staleness",
     "step_rng",
     "step_tasks",
 ]
 
 STEP_ID = re.compile(r"@step(\d+)\.(\d+)#(\d+)$")
+POLICY_VERSION = "policy_version"  # metadata key: the trainer step whose weights sampled it
 
 
 def step_rng(seed: int, step: int, purpose: str) -> random.Random:
@@ -144,6 +147,15 @@ def sample_order(sample: RolloutSample) -> tuple[int, int, int]:
     return int(match.group(2)), int(match.group(3)), sample.sequence
 
 
+def sample_staleness(trajs: list[Trajectory], step: int) -> dict[str, int | None]:
+    """The policy version that sampled step `step`'s episodes (the oldest recorded) and how
+    many updates it is behind the policy the step trains (version `step`)."""
+    versions = [t.metadata[POLICY_VERSION] for t in trajs if POLICY_VERSION in t.metadata]
+    if not versions:
+        return {"policy_version": None, "staleness": None}
+    return {"policy_version": min(versions), "staleness": step - min(versions)}
+
+
 EpisodeRow = tuple[str, bool, bool, int]  # domain, passed, truncated, tool calls
 
 
@@ -192,9 +204,11 @@ class StepRollouts:
                 self._stored[traj.id] = traj
 
     async def run(
-        self, runner: EpisodeRunner, tasks: list[Task], seed: int | None
+        self, runner: EpisodeRunner, tasks: list[Task], seed: int | None, version: int | None = None
     ) -> list[Trajectory]:
-        """The step's finished episodes in job order (ABORTED ones retried, then dropped)."""
+        """The step's finished episodes in job order (ABORTED ones retried, then dropped);
+        `version`, the policy version that samples them, is kept in each new episode's
+        metadata (`POLICY_VERSION`)."""
         jobs = [(t, s) for t in tasks for s in range(self.samples_per_prompt)]
         results: list[Trajectory | None] = [None] * len(jobs)
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -205,13 +219,13 @@ class StepRollouts:
             while not queue.empty():
                 i = queue.get_nowait()
                 task, sample = jobs[i]
-                results[i] = await self._episode(runner, task, sample, seed)
+                results[i] = await self._episode(runner, task, sample, seed, version)
 
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(jobs)) or 1)))
         return [t for t in results if t is not None]
 
     async def _episode(
-        self, runner: EpisodeRunner, task: Task, sample: int, seed: int | None
+        self, runner: EpisodeRunner, task: Task, sample: int, seed: int | None, version: int | None
     ) -> Trajectory | None:
         tid = trajectory_id(task, sample)
         if tid in self._stored:
@@ -224,6 +238,8 @@ class StepRollouts:
             traj = await runner.run(task, tid, seed=seed)
         if traj.status is Status.ABORTED:
             return None
+        if version is not None:
+            traj.metadata[POLICY_VERSION] = version
         self.store.add(traj)
         return traj
 
