@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch
 from longhorizon.core import Message, SamplingParams
 from longhorizon.models.decoding import filter_logits
 from longhorizon.models.hf import HFBackend
-from longhorizon.models.types import Backend
+from longhorizon.models.types import Backend, Completion
 
 PROMPTS = ["What is the capital of France?", "Name three colours.", "Hi"]
 
@@ -191,3 +193,95 @@ def test_exponential_race_samples_the_distribution() -> None:
     assert freq.tolist() == pytest.approx([0.6, 0.3, 0.1, 0.0], abs=0.015)
     seeded = sample_tokens(logits[:3], params, make_generators(params, 3))
     assert seeded.tolist() == sample_tokens(logits[:3], params, make_generators(params, 3)).tolist()
+
+
+def random_prompts(lengths: list[int]) -> list[list[int]]:
+    """Prompts of random ids: a random model continues each with different tokens (chat prompts
+    all decode to the same newlines), so a row mapped to the wrong place shows."""
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randint(3, 40000, (n,), generator=generator).tolist() for n in lengths]
+
+
+def uncompacted(backend: HFBackend) -> HFBackend:
+    return HFBackend(backend.model, backend.tokenizer, compact=False)
+
+
+def one_by_one(
+    backend: HFBackend, prompts: list[list[int]], params: SamplingParams, limits: list[int]
+) -> list[Completion]:
+    pairs = zip(prompts, limits, strict=True)
+    return [backend.generate_sync([p], params, [n])[0] for p, n in pairs]
+
+
+def forward_batch_sizes(backend: HFBackend, run: Callable[[], object]) -> list[int]:
+    """The number of rows in each forward pass the model makes while `run` runs."""
+    sizes: list[int] = []
+    forward = backend.model.forward
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        sizes.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    backend.model.forward = spy
+    try:
+        run()
+    finally:
+        del backend.model.forward
+    return sizes
+
+
+@pytest.fixture(scope="module")
+def caller_and_batch(tool_caller_path: str) -> tuple[HFBackend, list[list[int]], list[int]]:
+    """The tool caller, and a batch whose rows stop at 5, 12, 33 (its EOS) and 40 tokens."""
+    from tests.helpers import CALCULATOR, QUESTION_MESSAGES
+
+    backend = HFBackend.from_pretrained(tool_caller_path)
+    asks_tool = backend.renderer.prompt_ids(QUESTION_MESSAGES, [CALCULATOR])
+    return backend, [asks_tool, *random_prompts([5, 9, 3])], [40, 5, 40, 12]
+
+
+def test_finished_rows_leave_the_batch_and_outputs_do_not_change(
+    caller_and_batch: tuple[HFBackend, list[list[int]], list[int]],
+) -> None:
+    backend, prompts, limits = caller_and_batch
+    params = SamplingParams(temperature=0, max_tokens=40, top_logprobs=2)
+    compact = backend.generate_sync(prompts, params, limits)
+    static = uncompacted(backend).generate_sync(prompts, params, limits)
+    alone = one_by_one(backend, prompts, params, limits)
+    assert [c.finish_reason for c in compact] == ["stop", "length", "length", "length"]
+    assert [len(c.completion_ids) for c in compact] == [33, 5, 40, 12]
+    assert compact[0].completion_ids[-1] in backend.eos_ids
+    assert len({round(c.logprobs[1], 3) for c in compact}) == 4  # a swapped row would show
+    for c, s, a in zip(compact, static, alone, strict=True):
+        for ref in (s, a):
+            assert c.completion_ids == ref.completion_ids
+            assert c.finish_reason == ref.finish_reason
+            assert c.logprobs == pytest.approx(ref.logprobs, abs=1e-5)
+            assert [[t.token_id for t in step] for step in c.top_logprobs or []] == [
+                [t.token_id for t in step] for step in ref.top_logprobs or []
+            ]
+
+
+def test_forward_batch_shrinks_as_rows_finish(
+    caller_and_batch: tuple[HFBackend, list[list[int]], list[int]],
+) -> None:
+    backend, prompts, limits = caller_and_batch
+    params = SamplingParams(temperature=0, max_tokens=40)
+    compact = forward_batch_sizes(backend, lambda: backend.generate_sync(prompts, params, limits))
+    # prefill, then one forward after each of steps 1..39: rows end after 5, 12 and 33 tokens
+    assert compact == [4] + [4] * 4 + [3] * 7 + [2] * 21 + [1] * 7
+    static = uncompacted(backend)
+    sizes = forward_batch_sizes(static, lambda: static.generate_sync(prompts, params, limits))
+    assert sizes == [4] * 40
+
+
+def test_seeded_sampling_is_the_same_compacted_and_alone(tiny_backend: HFBackend) -> None:
+    prompts, limits = random_prompts([4, 11, 7]), [3, 10, 6]
+    params = SamplingParams(temperature=1.0, seed=7, max_tokens=10)
+    compact = tiny_backend.generate_sync(prompts, params, limits)
+    static = uncompacted(tiny_backend).generate_sync(prompts, params, limits)
+    alone = one_by_one(tiny_backend, prompts, params, limits)
+    assert [len(c.completion_ids) for c in compact] == limits
+    for c, s, a in zip(compact, static, alone, strict=True):
+        assert c.completion_ids == s.completion_ids == a.completion_ids
+        assert c.logprobs == pytest.approx(a.logprobs, abs=1e-5)

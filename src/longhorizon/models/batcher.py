@@ -20,7 +20,7 @@ def _shared(params: SamplingParams) -> SamplingParams:
 class MicroBatcher:
     """Requests arriving within `wait_s` of each other with equal params share one batch; their
     token budgets may differ (domains with short and long turns decode together), and the batch
-    runs until its longest budget."""
+    runs until its longest budget (the hf backend drops each row from it as the row ends)."""
 
     def __init__(self, batch_fn: BatchFn, max_batch_size: int, wait_s: float) -> None:
         self.batch_fn = batch_fn

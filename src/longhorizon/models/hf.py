@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,6 +19,9 @@ from longhorizon.models.decoding import make_generators, sample_tokens
 from longhorizon.models.render import ChatRenderer
 from longhorizon.models.toolcalls import ToolCallFormat
 from longhorizon.models.types import ChatResult, Completion, SequenceScores
+
+if TYPE_CHECKING:
+    from transformers import DynamicCache
 
 SCORE_CHUNK = 512  # positions per output-layer chunk: bounds memory to chunk x vocab
 
@@ -33,6 +36,39 @@ class _Row:
     finish: str | None = None
 
 
+@dataclass
+class _Live:
+    """The rows still in the forward batch: their indices in the caller's batch, and the state
+    that travels with each row (attention, positions, sampling generator)."""
+
+    index: list[int]
+    attention: torch.Tensor
+    positions: torch.Tensor
+    generators: list[torch.Generator] | None
+
+    def drop_finished(
+        self, rows: list[_Row], tokens: torch.Tensor, cache: DynamicCache
+    ) -> torch.Tensor:
+        """Drop finished rows from every per-row tensor and the KV cache; the live tokens."""
+        keep = [k for k, i in enumerate(self.index) if not rows[i].finish]
+        if len(keep) == len(self.index):
+            return tokens
+        where = torch.tensor(keep, device=tokens.device)
+        cache.batch_select_indices(where)
+        self.index = [self.index[k] for k in keep]
+        self.attention, self.positions = self.attention[where], self.positions[where]
+        if self.generators is not None:  # each row keeps its own generator: same samples
+            self.generators = [self.generators[k] for k in keep]
+        return tokens[where]
+
+    def advance(self) -> None:
+        """Attention and positions for the one new token of every live row."""
+        self.attention = torch.cat(
+            [self.attention, self.attention.new_ones(len(self.index), 1)], -1
+        )
+        self.positions = self.positions[:, -1:] + 1
+
+
 def _dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -43,7 +79,8 @@ class HFBackend:
     """In-process transformers model behind the async Backend interface.
 
     Concurrent `generate` calls are gathered into batches (see MicroBatcher); the model runs in
-    a worker thread so the event loop stays free for tools and other episodes.
+    a worker thread so the event loop stays free for tools and other episodes. With `compact`
+    (the default) a row that finishes leaves the batch, so later steps compute only live rows.
     """
 
     name = "hf"
@@ -57,8 +94,10 @@ class HFBackend:
         max_batch_size: int = 8,
         batch_wait_s: float = 0.005,
         tool_format: ToolCallFormat = "auto",
+        compact: bool = True,
     ) -> None:
         self.model = model.eval()
+        self.compact = compact
         self._tokenizer = tokenizer
         self.model_id = model_id or str(getattr(model.config, "name_or_path", "hf-model"))
         self.renderer = ChatRenderer(tokenizer)
@@ -155,18 +194,21 @@ class HFBackend:
         )
         rows = [_Row() for _ in prompts]
         generators = make_generators(params, len(prompts))
+        live = _Live(list(range(len(prompts))), attention, positions, generators)
         for _ in range(max(limits)):
             logits = out.logits[:, -1, :].float()
-            tokens = sample_tokens(logits, params, generators)
-            self._record_step(rows, logits, tokens, params, limits)
-            if all(r.finish for r in rows):
+            tokens = sample_tokens(logits, params, live.generators)
+            live_rows = [rows[i] for i in live.index]
+            self._record_step(live_rows, logits, tokens, params, [limits[i] for i in live.index])
+            if all(r.finish for r in live_rows):
                 break
-            attention = torch.cat([attention, attention.new_ones(len(rows), 1)], dim=-1)
-            positions = positions[:, -1:] + 1
+            if self.compact:  # the output layer costs batch x vocab: stop paying for done rows
+                tokens = live.drop_finished(rows, tokens, cache)
+            live.advance()
             out = self.model(
                 input_ids=tokens[:, None].to(self.device),
-                attention_mask=attention,
-                position_ids=positions,
+                attention_mask=live.attention,
+                position_ids=live.positions,
                 past_key_values=cache,
                 use_cache=True,
             )
@@ -180,6 +222,7 @@ class HFBackend:
         params: SamplingParams,
         limits: list[int],
     ) -> None:
+        """Append each unfinished row's token; `rows`, `limits` and the tensors are aligned."""
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)  # no B x V log-softmax copy
         chosen = (logits.gather(-1, tokens[:, None]) - lse).squeeze(-1).tolist()
         top = None
