@@ -55,15 +55,20 @@ def run_in_process(fields: dict[str, object], verify=verify_answer, kinds=None) 
         torch.set_num_threads(threads)
 
 
-def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None:
-    budgets = Budgets(max_turns=1, max_response_tokens=1, max_context_tokens=1024)
-    task = Task(
+def bandit_task(max_response_tokens: int) -> Task:
+    """One single-turn prompt with no tools: the bandit whose reward is a token."""
+    budgets = Budgets(max_turns=1, max_response_tokens=max_response_tokens, max_context_tokens=1024)
+    return Task(
         id="say",
         domain="bandit",
         instruction="Say one word.",
         answer="",
         protocol=Protocol(tools=(), budgets=budgets),
     )
+
+
+def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None:
+    task = bandit_task(max_response_tokens=1)
     fields = {
         "model": "tiny-tool-caller",
         "tasks": [str(write_tasks(tmp_path / "tasks", [task]))],
@@ -115,14 +120,7 @@ def one_step_forward_dtypes(
 
 
 def test_bfloat16_autocast_runs_policy_and_reference_over_float32_weights(tmp_path: Path) -> None:
-    budgets = Budgets(max_turns=1, max_response_tokens=4, max_context_tokens=1024)
-    task = Task(
-        id="say",
-        domain="bandit",
-        instruction="Say one word.",
-        answer="",
-        protocol=Protocol(tools=(), budgets=budgets),
-    )
+    task = bandit_task(max_response_tokens=4)
     tasks = str(write_tasks(tmp_path / "tasks", [task]))
     losses = {}
     for dtype in ("auto", "bfloat16"):
