@@ -208,6 +208,7 @@ def test_rollout_budgets_apply_per_domain_and_stay_out_of_the_dump_unset() -> No
     [
         ("search", {"entities": 400, "hops": [1, 4]}, 8),
         ("molecules", {"pool_size": 400, "constraints": [1, 2], "set_size": [4, 5]}, 6),
+        ("molecules", {"pool_size": 400, "set_size": [8, 8], "kind_weights": [1, 0, 0]}, 6),
         ("tool", None, 6),
         ("science", {"materials": 10}, 12),
     ],

@@ -8,6 +8,9 @@ KINDS = ("filter", "rank", "pair")
 RANK_TOP = 3  # rank tasks ask for the top 3, in order
 
 
+SMILES_TOKENS = 25  # a pool SMILES plus its newline, rounded up from the longest measured
+
+
 class MoleculesLevel(BaseModel):
     """The pool, the task mix and the three dials of difficulty.
 
@@ -47,3 +50,8 @@ class MoleculesLevel(BaseModel):
         """The most tool steps the expert's path takes: three calls for each molecule of the
         largest filter task, plus one retry after a mistyped SMILES."""
         return 3 * self.set_size[1] + 1
+
+    def turn_tokens(self) -> int:
+        """The expert's longest turn: a filter answer listing every molecule of the largest
+        set, about 24 SmolLM2 tokens a SMILES (121 measured at sets of 5, 197 at 8)."""
+        return SMILES_TOKENS * self.set_size[1]

@@ -18,7 +18,7 @@ from longhorizon.domains.molecules.level import KINDS, MoleculesLevel
 from longhorizon.domains.molecules.pool import Pool, build_pool
 from longhorizon.domains.molecules.tasks import DOMAIN, EXAMINED, propose_task, protocol
 from longhorizon.domains.molecules.verify import VERIFIERS, verify
-from longhorizon.domains.spec import DomainSpec, World, fixed_turn_tokens
+from longhorizon.domains.spec import DomainSpec, World
 from longhorizon.harness.agent import Script
 from longhorizon.kag import Edge, EdgeType, KnowledgeActionGraph, Node, NodeType
 from longhorizon.tools.chem import RULES, molecule_ref, properties
@@ -180,5 +180,5 @@ SPEC: DomainSpec[MoleculesLevel] = DomainSpec(
     heldout_size=100,
     extra_benches=("molbench", "molbench-ms-1"),
     tool_steps=MoleculesLevel.tool_steps,
-    turn_tokens=fixed_turn_tokens(121),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
+    turn_tokens=MoleculesLevel.turn_tokens,
 )
