@@ -119,13 +119,44 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     assert AutoModelForCausalLM.from_pretrained(run / "final") is not None
 
 
-def test_fsdp2_and_a_served_engine_under_ddp_are_refused_by_name(tmp_path: Path) -> None:
+def test_fsdp2_is_refused_by_name_and_ddp_takes_a_served_engine(tmp_path: Path) -> None:
     fields = opd_fields(tmp_path)
     with pytest.raises(ValueError, match="parallel: fsdp2 is not built for OPD"):
         DistillConfig.model_validate({**fields, "parallel": "fsdp2"})
-    with pytest.raises(ValueError, match=r"rollout.backend vllm .* not built for OPD under ddp"):
-        DistillConfig.model_validate({**fields, "rollout": {"backend": "vllm"}, "parallel": "ddp"})
+    served = {**fields, "rollout": {"backend": "vllm"}, "parallel": "ddp"}
+    assert DistillConfig.model_validate(served).rollout.backend == "vllm"
     plain = DistillConfig.model_validate(fields)
     ddp = DistillConfig.model_validate({**fields, "parallel": "ddp"})
     assert "parallel" not in plain.model_dump()  # at its default: earlier content keys hold
     assert ddp.fingerprint() == plain.fingerprint()  # a checkpoint resumes on any rank count
+
+
+def _open_shared_worker(rank: int, init_file: str, url: str, workdir: str, out: str) -> None:
+    from longhorizon.distill.shared_engine import SharedServerEngine
+    from longhorizon.serving.options import VLLMEngineConfig
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        config = VLLMEngineConfig(base_url=url)
+        SharedServerEngine.open("unused", config, Path(workdir), 1, DistEnv("ddp", rank, 2))
+        Path(out.format(rank=rank)).write_text("opened")
+    except RuntimeError as exc:
+        Path(out.format(rank=rank)).write_text(str(exc))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_rollout_server_rank_0_cannot_open_fails_every_rank_with_its_reason() -> None:
+    """Under ddp, rank 0 opens the one vLLM server; the others must not wait forever for an
+    address it never had (here: nothing listens at the base URL)."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with tempfile.TemporaryDirectory() as tmp:
+        init, out = os.path.join(tmp, "init"), os.path.join(tmp, "rank{rank}.txt")
+        mp.spawn(_open_shared_worker, args=(init, url, tmp, out), nprocs=2, join=True)
+        told = [Path(out.format(rank=r)).read_text() for r in (0, 1)]
+    assert told[0] == told[1]
+    assert told[0].startswith("rank 0 could not open the rollout server: ConnectError")

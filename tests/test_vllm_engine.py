@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -156,40 +157,89 @@ def test_distill_cli_with_the_student_on_vllm_and_a_vllm_teacher_runs_five_steps
     assert (tmp_path / "run" / "final" / "longhorizon_distill.json").exists()
 
 
-@pytest.mark.vllm
-def test_grpo_steps_roll_out_on_the_vllm_engine(
-    vllm_policy_server: VLLMServer, tmp_path: Path
-) -> None:
-    rollout = {"prompts_per_step": 1, "group_size": 2, "max_tries": 1, "dynamic_sampling": False}
-    engine = {"base_url": vllm_policy_server.base_url, "check_tokens": 8}
-    fields = {
+def grpo_fields(server: VLLMServer, tmp_path: Path, prompts: int) -> dict[str, Any]:
+    """2 GRPO steps of `prompts` groups of 2 on SmolLM2-135M, rolled out on `server`."""
+    rollout = {"prompts_per_step": prompts, "group_size": 2, "max_tries": 1, **SHORT}
+    engine = {"base_url": server.base_url, "check_tokens": 8}
+    return {
         "model": "smollm2-135m",
         "tasks": [str(instruction_tasks(tmp_path / "tasks"))],
         "output_dir": str(tmp_path / "run"),
         "steps": 2,
         "lr": 1e-4,
-        "rollout": {**rollout, **SHORT, "backend": "vllm", "vllm": engine},
+        "rollout": {
+            **rollout,
+            "dynamic_sampling": False,
+            **SHORT,
+            "backend": "vllm",
+            "vllm": engine,
+        },
         "objective": {"tis_cap": 2.0, "entropy_coef": 0.01},  # entropy: a gradient at A = 0
         "micro_batch_size": 2,
         "tensorboard": False,
         "num_threads": 1,
     }
-    threads = torch.get_num_threads()
-    try:
-        run_rl(RLConfig.model_validate(fields), verify)
-    finally:
-        torch.set_num_threads(threads)
-    records = read_metrics(tmp_path / "run")
+
+
+def synced_each_step(run: Path) -> list[dict[str, Any]]:
+    """The run's 2 step records, each after a sync that left the server's greedy tokens ours."""
+    records = read_metrics(run)
     assert [r["step"] for r in records] == [1, 2]
     for r in records:
         e = r["engine"]
         assert e["backend"] == "vllm" and e["synced"] and e["version"] == r["step"] - 1
         assert e["greedy_match"] is True, e
-        assert abs(e["kl"]) < 1e-2 and abs(r["domains"]["instruction"]["engine_kl"]) < 1e-2
-        assert r["grad_norm"] > 0
+    return records
+
+
+@pytest.mark.vllm
+def test_grpo_steps_roll_out_on_the_vllm_engine(
+    vllm_policy_server: VLLMServer, tmp_path: Path
+) -> None:
+    fields = grpo_fields(vllm_policy_server, tmp_path, prompts=1)
+    threads = torch.get_num_threads()
+    try:
+        run_rl(RLConfig.model_validate(fields), verify)
+    finally:
+        torch.set_num_threads(threads)
+    for r in synced_each_step(tmp_path / "run"):
+        assert abs(r["engine"]["kl"]) < 1e-2
+        assert abs(r["domains"]["instruction"]["engine_kl"]) < 1e-2 and r["grad_norm"] > 0
     stored = list(TrajectoryStore(tmp_path / "run" / "rollouts"))
     assert len(stored) == 4
     assert all(c.completion_logprobs for t in stored for c in t.calls)  # vLLM's: pi_old
+
+
+GRPO_SCRIPT = (
+    "import json, sys\n"
+    "from longhorizon.domains import verify\n"
+    "from longhorizon.rl import RLConfig, run_rl\n"
+    "run_rl(RLConfig.model_validate(json.load(open(sys.argv[1]))), verify)\n"
+)
+
+
+@pytest.mark.vllm
+def test_two_ddp_ranks_roll_out_on_one_server_that_rank_0_syncs(
+    vllm_policy_server: VLLMServer, tmp_path: Path
+) -> None:
+    """GRPO under torchrun, 2 ranks, one group each: every rank samples from the one server,
+    which holds each step's weights before any rank samples (rank 0 checks its greedy tokens
+    against its own replica after each sync)."""
+    from tests.test_training_sft import TORCHRUN
+
+    fields = {**grpo_fields(vllm_policy_server, tmp_path, prompts=2), "parallel": "ddp"}
+    config, script = tmp_path / "rl.json", tmp_path / "run_rl.py"
+    config.write_text(json.dumps(fields))
+    script.write_text(GRPO_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+    run = subprocess.run(
+        [*TORCHRUN, str(script), str(config)], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    synced_each_step(tmp_path / "run")
+    stored = list(TrajectoryStore(tmp_path / "run" / "rollouts"))
+    assert len(stored) == len({t.id for t in stored}) == 8  # 2 steps x 2 ranks x a group of 2
+    assert weight_version(vllm_policy_server) == "1"  # rank 0 synced it, once per step
 
 
 @pytest.mark.vllm

@@ -92,9 +92,10 @@ def eval_payload(p: Plan, label: str) -> dict[str, Any]:
     # where episodes run (in process or on Ray) and progress bars do not change the scores
     where = {"show_progress", "ray"}
     options = {b: {k: v for k, v in o.items() if k not in where} for b, o in options.items()}
-    for o in options.values():  # added after runs were cached: no judge leaves keys unchanged
-        if o.get("judge") is None:
-            o.pop("judge", None)
+    for o in options.values():  # added after runs were cached: unset, keys stay unchanged
+        for late in ("judge", "summariser"):
+            if o.get(late) is None:
+                o.pop(late, None)
     return {
         "model": p.models()[label],
         "seeds": p.recipe.eval.seeds,

@@ -27,6 +27,7 @@ from longhorizon.cli.config_options import (
     config_yaml,
     resolve_config,
 )
+from longhorizon.cli.summariser import SUMMARISER, SUMMARISER_BACKEND, SUMMARISER_URL
 from longhorizon.cli.synth import cli_levels
 from longhorizon.core.benchmarks import benchmark_file
 from longhorizon.core.files import write_text_atomic
@@ -93,6 +94,9 @@ def evaluate(
     judge_max_tokens: int | None = typer.Option(
         None, min=1, help="LLM judge: tokens per reply (default 2048)"
     ),
+    summariser: str | None = SUMMARISER,
+    summariser_backend: str | None = SUMMARISER_BACKEND,
+    summariser_url: str | None = SUMMARISER_URL,
 ) -> None:
     """Evaluate a model (--model), score a responses file (--responses), or compare runs.
 
@@ -126,6 +130,9 @@ def evaluate(
         "judge_base_url": judge_base_url,
         "judge_model": judge_model,
         "judge_max_tokens": judge_max_tokens,
+        "summariser": summariser,
+        "summariser_backend": summariser_backend,
+        "summariser_base_url": summariser_url,
     }
     if level:
         flags["levels"] = cli_levels(level)

@@ -10,6 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from longhorizon.cli.summariser import (
+    SUMMARISER,
+    SUMMARISER_BACKEND,
+    SUMMARISER_URL,
+    cli_summariser,
+)
 from longhorizon.core import SamplingParams, Task, TrajectoryStore
 from longhorizon.harness import HarnessConfig, RolloutReport, run_rollouts
 from longhorizon.scaleout import RolloutSpec, open_runner
@@ -62,6 +68,9 @@ def rollout(
     ),
     ray_address: str | None = RAY,
     workers: int = typer.Option(2, min=1, help="Ray workers (with --ray)"),
+    summariser: str | None = SUMMARISER,
+    summariser_backend: str | None = SUMMARISER_BACKEND,
+    summariser_url: str | None = SUMMARISER_URL,
 ) -> None:
     """Run every task not yet in OUT, streaming trajectories into OUT/trajectories."""
     if backend not in ("hf", "openai", "vllm"):
@@ -80,6 +89,7 @@ def rollout(
         ),
         user_model=user_model,
         user_base_url=user_base_url,
+        summariser=cli_summariser(summariser, summariser_backend, summariser_url),
     )
     task_list = load_tasks(tasks)
     if ray_address is None:

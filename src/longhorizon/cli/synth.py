@@ -11,6 +11,12 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from longhorizon.cli.rollout import RAY
+from longhorizon.cli.summariser import (
+    SUMMARISER,
+    SUMMARISER_BACKEND,
+    SUMMARISER_URL,
+    cli_summariser,
+)
 from longhorizon.domains import LevelError, registry, synthesize
 from longhorizon.domains.spec import DomainSpec
 from longhorizon.domains.synth import SynthWorkerSpec
@@ -62,6 +68,9 @@ def synth(
         help="no-tool tries of the --model guesser before a solved task counts as needing its "
         "tools (tries after the first sample at T=0.7; the first right answer rejects it)",
     ),
+    summariser: str | None = SUMMARISER,
+    summariser_backend: str | None = SUMMARISER_BACKEND,
+    summariser_url: str | None = SUMMARISER_URL,
 ) -> None:
     """Propose, solve, verify and keep tasks until N are accepted; print the report."""
     spec = cli_spec(domain)
@@ -74,6 +83,9 @@ def synth(
             "--guess-tries needs --model: the scripted guesser is deterministic, so every try "
             "would repeat the first"
         )
+    visit_summariser = cli_summariser(summariser, summariser_backend, summariser_url)
+    if ray_address is not None and visit_summariser is not None:
+        raise typer.BadParameter("--summariser runs in this process; drop it or --ray")
     out.mkdir(parents=True, exist_ok=True)
     runner = None
     if ray_address is not None:
@@ -100,6 +112,7 @@ def synth(
         eval_sets=eval_set,
         runner=runner,
         guess_tries=guess_tries,
+        summariser=visit_summariser,
     )
     try:
         report = asyncio.run(run)

@@ -24,6 +24,7 @@ from pydantic import (
 
 from longhorizon.core import Task
 from longhorizon.serving.options import BOOKKEEPING_FIELDS, EngineKind, VLLMEngineConfig
+from longhorizon.serving.summariser import SummariserConfig
 from longhorizon.training.config import (
     Parallel,
     Precision,
@@ -45,7 +46,7 @@ Routing = Literal["hard", "soft"]
 # (and so out of every content key and checkpoint fingerprint).
 ROUTING_FIELDS = ("routing", "routing_weights")
 # the rollout engine's and the per-domain budgets, added later likewise
-ENGINE_FIELDS = ("backend", "vllm", "domain_max_turns", "domain_max_tokens")
+ENGINE_FIELDS = ("backend", "vllm", "domain_max_turns", "domain_max_tokens", "summariser")
 ENGINE_PLACE = tuple(f"rollout.vllm.{name}" for name in BOOKKEEPING_FIELDS)
 STREAMING_FIELDS = ("max_staleness",)  # added later likewise (issue 17)
 # Added after OPD and GRPO runs were cached (issues 13, 17): at "none" it stays out of the dump.
@@ -149,6 +150,9 @@ class EngineRollout(BaseModel):
         description="domain -> its own L_resp, over max_tokens (a science or MLE turn with a "
         "whole derivation or script needs more than a search call)",
     )
+    summariser: SummariserConfig | None = Field(
+        default=None, description="the model visit asks to answer its goal (None: the page)"
+    )
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -162,23 +166,18 @@ class EngineRollout(BaseModel):
         return task.with_budgets(turns, tokens).model_copy(update={"id": task_id})
 
 
-def parallel_problem(parallel: Parallel, backend: EngineKind, trainer: str) -> str | None:
-    """Why `parallel` cannot run a rollout trainer (OPD, GRPO) on `backend` (None: it can).
+def parallel_problem(parallel: Parallel, trainer: str) -> str | None:
+    """Why `parallel` cannot run a rollout trainer (OPD, GRPO) (None: it can).
 
-    ddp: each rank rolls out its share of the step on its own in-process snapshot, and the
-    ranks' gradients are summed. fsdp2 is refused: the snapshot, the reference model and the
-    teachers' top-k all read the policy's full weights in every rank, which FSDP2 shards."""
+    ddp: each rank rolls out its share of the step (on its own in-process snapshot, or on the
+    one vLLM server rank 0 holds and syncs), and the ranks' gradients are summed. fsdp2 is
+    refused: the snapshot, the reference model and the teachers' top-k all read the policy's
+    full weights in every rank, which FSDP2 shards."""
     if parallel == "fsdp2":
         return (
             f"parallel: fsdp2 is not built for {trainer}: its rollout snapshot, reference and "
             "scoring passes need the policy's full weights on every rank; use parallel: ddp "
             "(the model replicated, gradients summed over ranks) or none"
-        )
-    if parallel == "ddp" and backend != "hf":
-        return (
-            f"parallel: ddp rolls out on each rank's in-process snapshot; rollout.backend "
-            f"{backend} (one server synced by several ranks) is not built for {trainer} under "
-            "ddp: use rollout.backend: hf, or parallel: none"
         )
     return None
 
@@ -349,7 +348,7 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
-        problem = parallel_problem(self.parallel, self.rollout.backend, "OPD")
+        problem = parallel_problem(self.parallel, "OPD")
         if problem:
             raise ValueError(problem)
         problem = staleness_problem(self.rollout, self.parallel)

@@ -84,6 +84,7 @@ from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
 from longhorizon.models.registry import resolve_model
 from longhorizon.serving.engine import RolloutEngine
+from longhorizon.serving.summariser import summariser_resources
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -160,7 +161,13 @@ class Distiller:
         self.scheduler = build_scheduler(self.optimizer, cfg, self.total_updates)
         self._resume()
         self.engine = open_rollout_engine(
-            cfg.model, cfg.rollout, cfg.output_dir, self.student, self.tokenizer, self.state.step
+            cfg.model,
+            cfg.rollout,
+            cfg.output_dir,
+            self.student,
+            self.tokenizer,
+            self.state.step,
+            self.env,
         )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         self.rollouts = StepRollouts(store, cfg.rollout.concurrency, cfg.rollout.samples_per_prompt)
@@ -233,7 +240,9 @@ class Distiller:
 
     async def _train(self) -> TrainerState:
         try:
-            return await self._steps()
+            async with summariser_resources(self.config.rollout.summariser) as summariser:
+                self.resources.update(summariser)
+                return await self._steps()
         finally:  # backends hold tasks and sessions of this event loop
             assert self.teachers is not None and self.engine is not None
             await self.teachers.aclose()

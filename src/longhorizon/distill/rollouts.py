@@ -21,9 +21,11 @@ from longhorizon.core import Status, Task, Trajectory, TrajectoryStore
 from longhorizon.core.tokens import leaf_calls, sequence_logprobs
 from longhorizon.distill.batch import RolloutSample
 from longhorizon.distill.config import EngineRollout
+from longhorizon.distill.shared_engine import SharedServerEngine
 from longhorizon.harness import EpisodeRunner, trajectory_id
 from longhorizon.models.registry import resolve_model
 from longhorizon.serving.engine import RolloutEngine, open_engine
+from longhorizon.training.distributed import DistEnv
 
 __all__ = [
     "POLICY_VERSION",
@@ -106,15 +108,25 @@ def minibatch_indices(n: int, minibatches: int, epochs: int, rng: random.Random)
 
 
 def open_rollout_engine(
-    model: str, rollout: EngineRollout, output_dir: Path, policy: Any, tokenizer: Any, step: int
+    model: str,
+    rollout: EngineRollout,
+    output_dir: Path,
+    policy: Any,
+    tokenizer: Any,
+    step: int,
+    env: DistEnv | None = None,
 ) -> RolloutEngine:
     """The run's rollout engine (`rollout.backend`) for a `policy` that holds step `step`'s
-    weights (`model`: what the run started from; a vLLM server it starts loads that)."""
+    weights (`model`: what the run started from; a vLLM server it starts loads that). Under
+    DDP (`env` with several ranks) a vLLM engine is one server for all ranks."""
+    path = resolve_model(model)
+    if rollout.backend == "vllm" and env is not None and env.world_size > 1:
+        return SharedServerEngine.open(path, rollout.vllm, output_dir, rollout.concurrency, env)
     return open_engine(
         rollout.backend,
         policy,
         tokenizer,
-        model_path=resolve_model(model),
+        model_path=path,
         vllm=rollout.vllm,
         workdir=output_dir,
         concurrency=rollout.concurrency,  # one batch per turn wave

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from longhorizon.domains import registry
 from longhorizon.evaluation.options import EvalOptions, JudgeSettings, RayEpisodes
+from longhorizon.serving.summariser import SummariserConfig
 
 __all__ = ["EvalConfig"]
 
@@ -55,6 +56,11 @@ class EvalConfig(BaseModel):
     )
     judge_model: str | None = Field(default=None, description="LLM judge: the served model name")
     judge_max_tokens: int = Field(default=2048, ge=1, description="LLM judge: tokens per reply")
+    summariser: str | None = Field(
+        default=None, description="held-out: the model visit asks to answer its goal (issue 14)"
+    )
+    summariser_backend: Literal["hf", "openai", "vllm"] = "hf"
+    summariser_base_url: str | None = Field(default=None, description="summariser's /v1 URL")
 
     @field_validator("bench", mode="before")
     @classmethod
@@ -90,6 +96,16 @@ class EvalConfig(BaseModel):
             levels=self.levels,
             ray=self._ray(),
             judge=self._judge(),
+            summariser=self._summariser(),
+        )
+
+    def _summariser(self) -> SummariserConfig | None:
+        if self.summariser is None:
+            return None
+        return SummariserConfig(
+            model=self.summariser,
+            backend=self.summariser_backend,
+            base_url=self.summariser_base_url,
         )
 
     def _judge(self) -> JudgeSettings | None:

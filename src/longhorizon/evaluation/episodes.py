@@ -22,6 +22,7 @@ from longhorizon.harness.agent import Agent
 from longhorizon.harness.episode import Verify
 from longhorizon.harness.rollout import trajectory_id
 from longhorizon.scaleout import RulesFor
+from longhorizon.serving.summariser import summariser_resources
 from longhorizon.tools.base import ToolSet
 
 
@@ -83,16 +84,26 @@ async def run_episodes(
         if options.ray is not None:
             from longhorizon.evaluation.ray_episodes import run_on_ray  # Ray: an optional extra
 
-            await run_on_ray(options.ray, config, tasks, store, rules_for, options.show_progress)
-        else:
-            runner = EpisodeRunner(agent, toolsets, config, verify=verify, resources=resources)
-            await run_rollouts(
-                runner,
+            await run_on_ray(
+                options.ray,
+                config,
                 tasks,
                 store,
-                concurrency=options.batch_size,
-                show_progress=options.show_progress,
+                rules_for,
+                options.show_progress,
+                summariser=options.summariser,
             )
+        else:
+            async with summariser_resources(options.summariser) as summariser:
+                tools = {**(resources or {}), **summariser}
+                runner = EpisodeRunner(agent, toolsets, config, verify=verify, resources=tools)
+                await run_rollouts(
+                    runner,
+                    tasks,
+                    store,
+                    concurrency=options.batch_size,
+                    show_progress=options.show_progress,
+                )
         done = {t.id: t for t in store}
     finally:
         store.close()

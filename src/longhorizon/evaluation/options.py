@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from longhorizon.core.sampling import SamplingParams
 from longhorizon.domains.spec import HELDOUT_SEED
+from longhorizon.serving.summariser import SummariserConfig
 
 # Single-turn benchmarks (IFEval, MolBench): tokens per response unless --max-tokens says
 # otherwise. 1024 covers IFEval's longest asks (e.g. "at least 600 words" is ~800 tokens);
@@ -85,6 +86,9 @@ class EvalOptions(BaseModel):
     )
     judge: JudgeSettings | None = Field(
         default=None, description="the LLM judge (None: items that need one are unscored)"
+    )
+    summariser: SummariserConfig | None = Field(
+        default=None, description="held-out: the model visit asks to answer its goal"
     )
 
     def tokens(self) -> int:

@@ -20,6 +20,7 @@ from longhorizon.harness import HarnessConfig
 from longhorizon.scaleout import RolloutSpec, RulesFor
 from longhorizon.scaleout.ray_cluster import connect
 from longhorizon.scaleout.ray_rollouts import run_rollouts_ray, start_workers
+from longhorizon.serving.summariser import SummariserConfig
 
 __all__ = ["run_on_ray"]
 
@@ -31,6 +32,7 @@ async def run_on_ray(
     store: TrajectoryStore,
     rules_for: RulesFor | None,
     show_progress: bool,
+    summariser: SummariserConfig | None = None,
 ) -> None:
     """Every task not yet in `store`, one episode each, on `ray_options.workers` workers."""
     address = None if ray_options.address == "local" else ray_options.address
@@ -41,6 +43,7 @@ async def run_on_ray(
         base_urls=() if ray_options.base_url is None else (ray_options.base_url,),
         tokenizer=ray_options.tokenizer,
         harness=harness,
+        summariser=summariser,
     )
     per_worker = harness.model_concurrency
     workers = start_workers(spec, ray_options.workers, per_worker, rules_for=rules_for)

@@ -20,6 +20,7 @@ from longhorizon.domains import registry
 from longhorizon.evaluation.options import JudgeSettings
 from longhorizon.models.tiny import TinyModelConfig
 from longhorizon.pipeline.teachers import check_teachers, domain_grpo, teacher_stages
+from longhorizon.serving.summariser import SummariserConfig
 
 __all__ = [
     "EvalSpec",
@@ -97,6 +98,8 @@ class EvalSpec(BaseModel):
     # the LLM judge of answers no verifier checks (hipho's open questions, frontierscience);
     # None: those items are reported unscored
     judge: JudgeSettings | None = None
+    # the model visit asks to answer its goal in held-out episodes; None: visit shows the page
+    summariser: SummariserConfig | None = None
 
 
 class ServingSpec(BaseModel):

@@ -144,6 +144,7 @@ def eval_options(p: Plan, bench: str, train_tasks: Path | None) -> EvalOptions:
         world_seed=p.recipe.seed,
         show_progress=True,
         judge=spec.judge,
+        summariser=spec.summariser,
     )
 
 

@@ -8,6 +8,7 @@ from rich.table import Table
 from longhorizon.domains import registry
 from longhorizon.pipeline.recipe import Recipe, token_warnings
 from longhorizon.pipeline.stages import plan
+from longhorizon.serving.summariser import SummariserConfig
 
 console = Console()
 
@@ -79,10 +80,18 @@ def print_plan(recipe: Recipe) -> None:
         f"{', '.join(recipe.benches())} x {recipe.eval.seeds} seed(s), "
         f"models {', '.join(p.models())}; max_turns {recipe.eval.max_turns or 'task T_max'}"
         f"{_own(recipe.eval.domain_max_turns)} "
-        f"(OPD rollouts {rollout_turns}; tasks need: {needs})",
+        f"(OPD rollouts {rollout_turns}; tasks need: {needs})"
+        f"{_summariser(recipe.eval.summariser)}",
     )
     table.add_row("report", f"{recipe.out / 'report'}")
     console.print(table)
     for warning in token_warnings(recipe):
         console.print(f"[yellow]budget: {warning}[/yellow]")
     console.print("[green]recipe valid[/green]")
+
+
+def _summariser(config: SummariserConfig | None) -> str:
+    if config is None:
+        return ""
+    where = f" at {config.base_url}" if config.base_url else ""
+    return f"; visit summariser {config.model} ({config.backend}{where})"

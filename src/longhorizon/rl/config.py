@@ -181,7 +181,7 @@ class RLConfig(BaseModel):
 
     @model_validator(mode="after")
     def _parallel(self) -> RLConfig:
-        problem = parallel_problem(self.parallel, self.rollout.backend, "GRPO")
+        problem = parallel_problem(self.parallel, "GRPO")
         if problem:
             raise ValueError(problem)
         return self

@@ -72,6 +72,7 @@ from longhorizon.rl.samples import (
 )
 from longhorizon.rl.step import optimizer_update
 from longhorizon.serving.engine import RolloutEngine
+from longhorizon.serving.summariser import summariser_resources
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.training.checkpoint import (
@@ -155,7 +156,13 @@ class GRPOTrainer:
         self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps)
         self._resume()
         self.engine = open_rollout_engine(
-            cfg.model, cfg.rollout, cfg.output_dir, self.policy, self.tokenizer, self.state.step
+            cfg.model,
+            cfg.rollout,
+            cfg.output_dir,
+            self.policy,
+            self.tokenizer,
+            self.state.step,
+            self.env,
         )
         store = TrajectoryStore(cfg.output_dir / "rollouts")
         group = cfg.rollout.group_size
@@ -215,10 +222,12 @@ class GRPOTrainer:
     async def _train(self) -> TrainerState:
         assert self.engine is not None
         try:
-            if self.config.rollout.prefilter_attempts:
-                await self.engine.sync(self.policy, self.state.step)  # the starting policy
-                await self._prefilter()
-            return await self._steps()
+            async with summariser_resources(self.config.rollout.summariser) as summariser:
+                self.resources.update(summariser)
+                if self.config.rollout.prefilter_attempts:
+                    await self.engine.sync(self.policy, self.state.step)  # the starting policy
+                    await self._prefilter()
+                return await self._steps()
         finally:  # the backend holds tasks of this event loop
             await self.engine.aclose()
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
 from longhorizon.serving.backends import BackendKind, open_backend
+from longhorizon.serving.summariser import SummariserConfig, summariser_resources
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.verifiers import verify_answer
 
@@ -42,6 +43,9 @@ class RolloutSpec(BaseModel):
     )
     user_base_url: str | None = Field(
         default=None, description="OpenAI-compatible server of user_model (None: in process)"
+    )
+    summariser: SummariserConfig | None = Field(
+        default=None, description="the model visit asks to answer its goal (each worker's own)"
     )
 
 
@@ -88,6 +92,7 @@ async def open_runner(
             kind: BackendKind = "openai" if spec.user_base_url else "hf"
             user = open_backend(spec.user_model, kind, base_url=spec.user_base_url)
             resources["user_model"] = await stack.enter_async_context(user)
+        resources.update(await stack.enter_async_context(summariser_resources(spec.summariser)))
         yield EpisodeRunner(
             BackendAgent(backend),
             lambda task: build_toolset(task.protocol.tools),

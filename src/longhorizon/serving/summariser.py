@@ -1,0 +1,61 @@
+"""The visit summariser: the model that `visit` asks to answer its goal over a page.
+
+A `SummariserConfig` names the model and its backend; `summariser_resources` opens it for one
+run and yields the tool resources `tools/knowledge.visit` reads (`summariser`,
+`summariser_params`). Synthesis, `rollout`, evaluation, OPD and GRPO each take one, so a
+model solver's `visit(id, goal=...)` reads the same kind of page view in every stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from longhorizon.core.sampling import SamplingParams
+from longhorizon.serving.backends import BackendKind, open_backend
+from longhorizon.tools.knowledge import SUMMARY_MAX_TOKENS
+
+__all__ = ["SummariserConfig", "summariser_resources"]
+
+
+class SummariserConfig(BaseModel):
+    """Which model writes visit's goal summaries, greedy and at most `max_tokens` long."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(description="short name, checkpoint dir, or the served model name")
+    backend: BackendKind = Field(
+        default="hf", description="hf (in process), openai (base_url's server) or vllm (started)"
+    )
+    base_url: str | None = Field(
+        default=None, description="openai: any OpenAI-compatible chat server's /v1 URL"
+    )
+    max_tokens: int = Field(default=SUMMARY_MAX_TOKENS, ge=1, description="tokens a summary")
+
+    @model_validator(mode="after")
+    def _served(self) -> SummariserConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("summariser.backend openai needs summariser.base_url")
+        return self
+
+
+@asynccontextmanager
+async def summariser_resources(config: SummariserConfig | None) -> AsyncIterator[dict[str, Any]]:
+    """The tool resources of `config`'s summariser, open for the block (None: `{}`, and
+    visit returns the whole page whatever the goal)."""
+    if config is None:
+        yield {}
+        return
+    params = SamplingParams(temperature=0.0, max_tokens=config.max_tokens)
+    if config.backend == "openai":  # any chat server: plain text, none of vLLM's token fields
+        from longhorizon.models.openai_backend import OpenAIBackend  # on use: the CLI imports us
+
+        assert config.base_url is not None
+        async with OpenAIBackend(config.base_url, model=config.model, token_ids=False) as server:
+            yield {"summariser": server, "summariser_params": params}
+        return
+    async with open_backend(config.model, config.backend) as backend:
+        yield {"summariser": backend, "summariser_params": params}
