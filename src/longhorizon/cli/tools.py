@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from longhorizon.cli.summariser import (
+    SUMMARISER,
+    SUMMARISER_BACKEND,
+    SUMMARISER_URL,
+    cli_summariser,
+)
 from longhorizon.core.messages import FunctionCall, ToolCall
+from longhorizon.serving.summariser import SummariserConfig, summariser_resources
 from longhorizon.tools.catalog import TOOLS, build_toolset
 from longhorizon.tools.types import ToolContext, ToolResult
 
@@ -51,28 +58,25 @@ def _parse_args(text: str) -> dict[str, Any]:
     return value
 
 
-def _resources(
-    corpus: list[Path] | None, cache_dir: Path | None, summariser: str | None
-) -> dict[str, Any]:
+def _resources(corpus: list[Path] | None, cache_dir: Path | None) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     if corpus:
         from longhorizon.tools.corpus import CorpusIndex
 
         resources["corpus_index"] = CorpusIndex.open(corpus, cache_dir=cache_dir)
-    if summariser:
-        from longhorizon.models.hf import HFBackend
-        from longhorizon.models.registry import resolve_model
-
-        resources["summariser"] = HFBackend.from_pretrained(resolve_model(summariser))
     return resources
 
 
-async def _execute(name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+async def _execute(
+    name: str, arguments: dict[str, Any], ctx: ToolContext, summariser: SummariserConfig | None
+) -> ToolResult:
     toolset = build_toolset([name])
     function = FunctionCall(name=name, arguments=json.dumps(arguments))
     call = ToolCall(id=f"cli-{uuid.uuid4().hex[:8]}", function=function)
     try:
-        return await toolset.execute(call, ctx)
+        async with summariser_resources(summariser) as opened:  # as every stage opens it
+            ctx.resources.update(opened)
+            return await toolset.execute(call, ctx)
     finally:
         await ctx.aclose()  # e.g. stops a python sandbox process
 
@@ -86,18 +90,21 @@ def run_tool(
         None, help="corpus file (.jsonl / .parquet) for search and visit; repeatable"
     ),
     cache_dir: Path | None = typer.Option(None, help="BM25 cache root (default: beside corpus)"),
-    summariser: str | None = typer.Option(None, help="model for visit's goal summaries"),
+    summariser: str | None = SUMMARISER,
+    summariser_backend: str | None = SUMMARISER_BACKEND,
+    summariser_url: str | None = SUMMARISER_URL,
 ) -> None:
     """Run one tool call with a fresh episode context and print the observation."""
     if name not in TOOLS:
         raise typer.BadParameter(f"unknown tool {name!r}; known tools: {', '.join(TOOLS)}")
     arguments = _parse_args(args)
-    resources = _resources(corpus, cache_dir, summariser)
+    visit_summariser = cli_summariser(summariser, summariser_backend, summariser_url)
+    resources = _resources(corpus, cache_dir)
     with tempfile.TemporaryDirectory(prefix="longhorizon-tool-") as tmp:
         root = workdir if workdir is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         ctx = ToolContext(episode_id="cli", workdir=root, resources=resources)
-        result = asyncio.run(_execute(name, arguments, ctx))
+        result = asyncio.run(_execute(name, arguments, ctx, visit_summariser))
     # Plain echo, not rich: observations contain [brackets] rich would read as markup.
     typer.echo(result.content)
     typer.echo("---")
