@@ -22,7 +22,8 @@ from longhorizon.distill.monitors import read_token_monitors
 from longhorizon.distill.opd import KILL_ENV
 from longhorizon.distill.step import accumulate_gradients
 from longhorizon.training.checkpoint import STATE_FILE
-from longhorizon.training.distributed import DistEnv, rank_share
+from longhorizon.training.config import Parallel
+from longhorizon.training.distributed import DistEnv, rank_share, wrap_model
 from longhorizon.training.metrics import read_metrics
 from tests.test_distill_objective import WEIGHTS, grads, load_float64, make_batch, settings
 from tests.test_distill_opd import DISTILL_SCRIPT, launch, opd_fields, run_in_process
@@ -33,13 +34,20 @@ SPLITS = ("strided", "all-on-rank-0")  # the trainer's split, and a rank with no
 MICRO = (1, 4)
 
 
-def _rank_worker(rank: int, init_file: str, path: str, out: str) -> None:
+def whole_grads(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter's gradient, whole (FSDP2 holds DTensor shards), then zeroed."""
+    return [g.full_tensor() if hasattr(g, "full_tensor") else g for g in grads(model)]
+
+
+def _rank_worker(rank: int, init_file: str, path: str, out: str, parallel: Parallel) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     torch.set_num_threads(1)
     try:
+        env = DistEnv(parallel, rank=rank, world_size=2)
         model = load_float64(path)
+        if parallel == "fsdp2":  # sharded: every forward is a collective, ranks in lockstep
+            model = wrap_model(model, env)
         samples, scores = make_batch(model.config.vocab_size)
-        env = DistEnv("ddp", rank=rank, world_size=2)
         results: dict[tuple[str, int], Any] = {}
         for split in SPLITS:
             mine = rank_share(range(len(samples)), env)
@@ -53,17 +61,19 @@ def _rank_worker(rank: int, init_file: str, path: str, out: str) -> None:
                     settings("domain", micro, WEIGHTS),
                     env,
                 )
-                results[(split, micro)] = (record, grads(model))
+                results[(split, micro)] = (record, whole_grads(model))
         torch.save(results, out.format(rank=rank))
     finally:
         dist.destroy_process_group()
 
 
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
 def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
-    tiny_llama_path: str,
+    tiny_llama_path: str, parallel: Parallel
 ) -> None:
     """float64, weighted domain aggregation (the one search sample lands on one rank), against
-    one process on the whole batch at once."""
+    one process on the whole batch at once; under fsdp2 with the ranks' micro-batch counts
+    unequal (a rank with none at all idles through the others' collectives)."""
     model = load_float64(tiny_llama_path)
     samples, scores = make_batch(model.config.vocab_size)
     model.zero_grad(set_to_none=True)
@@ -71,7 +81,7 @@ def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
     want_grads = grads(model)
     with tempfile.TemporaryDirectory() as tmp:
         init, out = os.path.join(tmp, "init"), os.path.join(tmp, "rank{rank}.pt")
-        mp.spawn(_rank_worker, args=(init, tiny_llama_path, out), nprocs=2, join=True)
+        mp.spawn(_rank_worker, args=(init, tiny_llama_path, out, parallel), nprocs=2, join=True)
         got = [torch.load(out.format(rank=r), weights_only=False) for r in (0, 1)]
     assert set(got[0]) == {(s, m) for s in SPLITS for m in MICRO}
     for key, (record, got_grads) in got[0].items():
@@ -83,14 +93,18 @@ def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
 
 
 # ---- the trainer under torchrun ----------------------------------------------------------------
-def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
+def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
+    tmp_path: Path, parallel: Parallel
+) -> None:
     """Two minibatches per step: each is drawn over the whole step's samples, so the ranks'
-    updates are the one-process updates; the per-token monitors are gathered to rank 0."""
+    updates are the one-process updates; the per-token monitors are gathered to rank 0.
+    fsdp2: the student sharded (checkpoints too), rollouts on a gathered replica."""
     fields = opd_fields(tmp_path, steps=2, save_every=1, minibatches=2)
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
     want = read_metrics(tmp_path / "baseline")
     config = tmp_path / "distill.yaml"
-    config.write_text(json.dumps({**fields, "parallel": "ddp"}))  # JSON is YAML
+    config.write_text(json.dumps({**fields, "parallel": parallel}))  # JSON is YAML
     script = tmp_path / "run_distill.py"
     script.write_text(DISTILL_SCRIPT)
     args = [*TORCHRUN, str(script), str(config)]
@@ -98,8 +112,10 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     assert killed.returncode != 0, killed.stderr[-3000:]
     run = tmp_path / "run"
     assert [r["step"] for r in read_metrics(run)] == [1, 2]  # step 2 logged, then killed
-    state = json.loads((run / "checkpoints" / "step-00000001" / STATE_FILE).read_text())
-    assert (state["world_size"], state["parallel"]) == (2, "ddp")
+    step1 = run / "checkpoints" / "step-00000001"
+    state = json.loads((step1 / STATE_FILE).read_text())
+    assert (state["world_size"], state["parallel"]) == (2, parallel)
+    assert (step1 / "sharded").is_dir() == (parallel == "fsdp2")
     resumed = launch(args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("resumed from") == 1  # rank 0 speaks, rank 1 is quiet
@@ -119,16 +135,15 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     assert AutoModelForCausalLM.from_pretrained(run / "final") is not None
 
 
-def test_fsdp2_is_refused_by_name_and_ddp_takes_a_served_engine(tmp_path: Path) -> None:
+def test_ddp_and_fsdp2_take_a_served_engine_and_keep_the_fingerprint(tmp_path: Path) -> None:
     fields = opd_fields(tmp_path)
-    with pytest.raises(ValueError, match="parallel: fsdp2 is not built for OPD"):
-        DistillConfig.model_validate({**fields, "parallel": "fsdp2"})
-    served = {**fields, "rollout": {"backend": "vllm"}, "parallel": "ddp"}
-    assert DistillConfig.model_validate(served).rollout.backend == "vllm"
     plain = DistillConfig.model_validate(fields)
-    ddp = DistillConfig.model_validate({**fields, "parallel": "ddp"})
     assert "parallel" not in plain.model_dump()  # at its default: earlier content keys hold
-    assert ddp.fingerprint() == plain.fingerprint()  # a checkpoint resumes on any rank count
+    for parallel in ("ddp", "fsdp2"):
+        served = {**fields, "rollout": {"backend": "vllm"}, "parallel": parallel}
+        assert DistillConfig.model_validate(served).rollout.backend == "vllm"
+        split = DistillConfig.model_validate({**fields, "parallel": parallel})
+        assert split.fingerprint() == plain.fingerprint()  # resumes on any rank count
 
 
 def _open_shared_worker(rank: int, init_file: str, url: str, workdir: str, out: str) -> None:

@@ -1,6 +1,6 @@
-"""GRPO under DDP: the gradient of a step is the one-process gradient whatever the number of ranks
-and the micro-batch size, and a 2-rank torchrun run equals a one-process run step by step, also
-when it is killed with SIGKILL and resumed."""
+"""GRPO under DDP and FSDP2: the gradient of a step is the one-process gradient whatever the
+number of ranks and the micro-batch size, and a 2-rank torchrun run equals a one-process run step
+by step, also when it is killed with SIGKILL and resumed."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from longhorizon.rl.config import GRPOObjective
 from longhorizon.rl.grpo import KILL_ENV
 from longhorizon.rl.step import accumulate_gradients
 from longhorizon.training.checkpoint import STATE_FILE
-from longhorizon.training.distributed import DistEnv, rank_share
+from longhorizon.training.config import Parallel
+from longhorizon.training.distributed import DistEnv, rank_share, wrap_model
 from longhorizon.training.metrics import read_metrics
 from tests.test_rl_grpo import RL_SCRIPT, launch, run_in_process, tool_fields
 from tests.test_rl_objective import make_samples
@@ -48,18 +49,21 @@ def load_models(path: str) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 def take_grads(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter's gradient, whole (FSDP2 holds DTensor shards), then cleared."""
     grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
-    return grads
+    return [g.full_tensor() if hasattr(g, "full_tensor") else g for g in grads]
 
 
-def _rank_worker(rank: int, init_file: str, path: str, out: str) -> None:
+def _rank_worker(rank: int, init_file: str, path: str, out: str, parallel: Parallel) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     torch.set_num_threads(1)
     try:
+        env = DistEnv(parallel, rank=rank, world_size=2)
         policy, ref = load_models(path)
         samples = make_samples(policy.config.vocab_size, n=7)
-        env = DistEnv("ddp", rank=rank, world_size=2)
+        if parallel == "fsdp2":  # sharded: every forward is a collective, ranks in lockstep
+            policy = wrap_model(policy, env)
         results: dict[tuple[str, str, int], Any] = {}
         for name, objective in OBJECTIVES.items():
             for split in SPLITS:
@@ -88,12 +92,13 @@ def assert_records_close(
         assert got == want, where
 
 
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
 def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
-    tiny_llama_path: str,
+    tiny_llama_path: str, parallel: Parallel
 ) -> None:
     """float64, against one process on the whole batch at once: token- and sequence-mean, the
     trainer's strided split and a split that leaves rank 1 without samples, micro-batches of
-    1 and 4 (a ragged last one)."""
+    1 and 4 (a ragged last one); under fsdp2 the policy sharded, the reference whole."""
     policy, ref = load_models(tiny_llama_path)
     samples = make_samples(policy.config.vocab_size, n=7)
     want = {}
@@ -102,7 +107,7 @@ def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
         want[name] = (record, take_grads(policy))
     with tempfile.TemporaryDirectory() as tmp:
         init, out = os.path.join(tmp, "init"), os.path.join(tmp, "rank{rank}.pt")
-        mp.spawn(_rank_worker, args=(init, tiny_llama_path, out), nprocs=2, join=True)
+        mp.spawn(_rank_worker, args=(init, tiny_llama_path, out, parallel), nprocs=2, join=True)
         got = [torch.load(out.format(rank=r), weights_only=False) for r in (0, 1)]
     assert set(got[0]) == {(n, s, m) for n in OBJECTIVES for s in SPLITS for m in MICRO}
     for key, (record, grads) in got[0].items():
@@ -128,8 +133,12 @@ def assert_same_curve(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
         assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-6)
 
 
-def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: Path) -> None:
-    """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt."""
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
+def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
+    tmp_path: Path, parallel: Parallel
+) -> None:
+    """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt. fsdp2: the
+    policy sharded (checkpoints too), rollouts on a gathered replica."""
     rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 2, "concurrency": 1}
     fields = tool_fields(tmp_path, steps=2, save_every=1, rollout=rollout, micro_batch_size=2)
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
@@ -137,7 +146,7 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     assert all(r["loss"] is not None for r in want)  # an update every step
     assert any(r["groups"]["rounds"] == 2 for r in want)  # a group was dropped and refilled
     config = tmp_path / "rl.yaml"
-    config.write_text(json.dumps({**fields, "parallel": "ddp"}))  # JSON is YAML
+    config.write_text(json.dumps({**fields, "parallel": parallel}))  # JSON is YAML
     script = tmp_path / "run_rl.py"
     script.write_text(RL_SCRIPT)
     args = [*TORCHRUN, str(script), str(config)]
@@ -146,8 +155,10 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     run = tmp_path / "run"
     assert [r["step"] for r in read_metrics(run)] == [1, 2]  # step 2 logged, then killed
     assert not (run / "final").exists()
-    state = json.loads((run / "checkpoints" / "step-00000001" / STATE_FILE).read_text())
-    assert (state["world_size"], state["parallel"]) == (2, "ddp")
+    step1 = run / "checkpoints" / "step-00000001"
+    state = json.loads((step1 / STATE_FILE).read_text())
+    assert (state["world_size"], state["parallel"]) == (2, parallel)
+    assert (step1 / "sharded").is_dir() == (parallel == "fsdp2")
     resumed = launch(args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("resumed from") == 1  # rank 0 speaks, rank 1 is quiet
@@ -159,13 +170,12 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(tmp_path: P
     assert AutoModelForCausalLM.from_pretrained(run / "final") is not None
 
 
-def test_fsdp2_is_refused_by_name_and_ddp_takes_a_served_engine(tmp_path: Path) -> None:
+def test_ddp_and_fsdp2_take_a_served_engine_and_keep_the_fingerprint(tmp_path: Path) -> None:
     fields = tool_fields(tmp_path)
-    with pytest.raises(ValueError, match="parallel: fsdp2 is not built for GRPO"):
-        RLConfig.model_validate({**fields, "parallel": "fsdp2"})
     served = {**fields, "rollout": {"backend": "vllm"}, "objective": {"tis_cap": 2.0}}
-    assert RLConfig.model_validate({**served, "parallel": "ddp"}).rollout.backend == "vllm"
     plain = RLConfig.model_validate(fields)
-    ddp = RLConfig.model_validate({**fields, "parallel": "ddp"})
     assert "parallel" not in plain.model_dump()  # at its default: earlier content keys hold
-    assert ddp.fingerprint() == plain.fingerprint()  # a checkpoint resumes on any rank count
+    for parallel in ("ddp", "fsdp2"):
+        assert RLConfig.model_validate({**served, "parallel": parallel}).rollout.backend == "vllm"
+        split = RLConfig.model_validate({**fields, "parallel": parallel})
+        assert split.fingerprint() == plain.fingerprint()  # resumes on any rank count

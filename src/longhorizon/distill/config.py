@@ -166,22 +166,6 @@ class EngineRollout(BaseModel):
         return task.with_budgets(turns, tokens).model_copy(update={"id": task_id})
 
 
-def parallel_problem(parallel: Parallel, trainer: str) -> str | None:
-    """Why `parallel` cannot run a rollout trainer (OPD, GRPO) (None: it can).
-
-    ddp: each rank rolls out its share of the step (on its own in-process snapshot, or on the
-    one vLLM server rank 0 holds and syncs), and the ranks' gradients are summed. fsdp2 is
-    refused: the snapshot, the reference model and the teachers' top-k all read the policy's
-    full weights in every rank, which FSDP2 shards."""
-    if parallel == "fsdp2":
-        return (
-            f"parallel: fsdp2 is not built for {trainer}: its rollout snapshot, reference and "
-            "scoring passes need the policy's full weights on every rank; use parallel: ddp "
-            "(the model replicated, gradients summed over ranks) or none"
-        )
-    return None
-
-
 def staleness_problem(rollout: RolloutConfig, parallel: Parallel) -> str | None:
     """Why OPD cannot overlap rollouts and updates with these settings (None: it can)."""
     if rollout.max_staleness == 0:
@@ -331,8 +315,9 @@ class DistillConfig(BaseModel):
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
     parallel: Parallel = Field(
         default="none",
-        description="none, or ddp under torchrun: each rank rolls out and scores its share of "
-        "the step's prompts; gradients are summed over ranks (fsdp2: not built, refused)",
+        description="none, or ddp / fsdp2 under torchrun: each rank rolls out and scores its "
+        "share of the step's prompts; gradients are summed over ranks (fsdp2: the student "
+        "sharded, a whole replica per rank for rollouts and scoring)",
     )
     token_monitors: int = Field(
         default=5,
@@ -348,9 +333,6 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
-        problem = parallel_problem(self.parallel, "OPD")
-        if problem:
-            raise ValueError(problem)
         problem = staleness_problem(self.rollout, self.parallel)
         if problem:
             raise ValueError(problem)

@@ -35,6 +35,11 @@ trains its members of each), the objective's normalisers are counted over every 
 (`distill/step.py`) and the gradients summed, so an update equals the one-process update.
 Rank 0 alone writes metrics (aggregated over ranks), token monitors (gathered), checkpoints and
 the final model; rollouts and teacher scores go to the shared store and cache.
+Under `parallel: fsdp2` the student is sharded (`fully_shard` per decoder layer, checkpoints
+through DCP) and the rest is as under ddp: the update's forward passes run in lockstep (a rank
+with fewer micro-batches makes idle one-token passes), FSDP2 reduces the gradients (scaled to a
+sum), and the rollout engine, the engine-vs-trainer KL and the student's top-k read a whole
+replica gathered after each update (`training/replica.py`).
 """
 
 from __future__ import annotations
@@ -100,11 +105,13 @@ from longhorizon.training.distributed import (
     init_distributed,
     rank_share,
     shutdown,
+    wrap_model,
 )
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
+from longhorizon.training.replica import PolicyReplica
 from longhorizon.training.sft import seed_everything
 
 __all__ = ["DISTILL_METADATA", "KILL_ENV", "Distiller", "run_distill"]
@@ -164,7 +171,7 @@ class Distiller:
             cfg.model,
             cfg.rollout,
             cfg.output_dir,
-            self.student,
+            self.policy(),
             self.tokenizer,
             self.state.step,
             self.env,
@@ -192,7 +199,10 @@ class Distiller:
         # float32 weights, autocast to bfloat16 where `dtype` says so (as SFT)
         dtype, self.autocast = precision(cfg.dtype, self.env.device)
         student = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        self.student = student.to(self.env.device)  # type: ignore[arg-type]
+        student = student.to(self.env.device)  # type: ignore[arg-type]
+        self.replica = PolicyReplica(student, self.env)
+        # ddp: not wrapped, the ranks' gradients are summed in `distill/step.py`
+        self.student = wrap_model(student, self.env) if self.env.parallel == "fsdp2" else student
         special = tuple(self.tokenizer.all_special_ids) if cfg.loss.exclude_special else ()
         excluded = tuple(sorted({*cfg.loss.excluded_ids, *special}))
         self.loss = cfg.loss.model_copy(update={"excluded_ids": excluded})
@@ -256,6 +266,11 @@ class Distiller:
         self._save_final()
         return self.state
 
+    def policy(self) -> Any:
+        """The student's current weights in a plain module (`training/replica.py`: under
+        FSDP2 a gathered replica, so every rank calls this at the same points)."""
+        return self.replica.read(self.student, self.scheduler.last_epoch)
+
     def _checkpoint(self, state: TrainerState) -> Path | None:
         cfg = self.config
         args = (self.optimizer, self.scheduler, state, cfg.output_dir, self.env)
@@ -281,9 +296,10 @@ class Distiller:
         samples = rollout_samples(trajs)
         gap: dict[str, Any] = {}
         # an on-policy in-process snapshot IS the trainer; a stale one or a server is not
-        if (self.engine.kind != "hf" or stream) and samples:
-            pad = self.tokenizer.pad_token_id or 0
-            gap = engine_kl(self.student, samples, self.config.micro_batch_size, pad) or {}
+        if self.engine.kind != "hf" or stream:
+            policy, pad = self.policy(), self.tokenizer.pad_token_id or 0
+            if samples:
+                gap = engine_kl(policy, samples, self.config.micro_batch_size, pad) or {}
         clock.append(time.perf_counter())
         scored = await self.score(samples)
         clock.append(time.perf_counter())
@@ -318,7 +334,7 @@ class Distiller:
         assert self.engine is not None
         if step % self.config.rollout.refresh_every:
             return {}
-        return await self.engine.sync(self.student, step)
+        return await self.engine.sync(self.policy(), step)
 
     def _roll_out_next(self, step: int) -> asyncio.Task[list[Trajectory]] | None:
         """The next step's rollouts, started on the engine as it is now (None after the last)."""
@@ -365,14 +381,15 @@ class Distiller:
             ScoreRequest(s.domain, s.input_ids, s.positions(), full=self.loss.kind == "full_rkl")
             for s in samples
         ]
-        if self.loss.kind in STUDENT_TOPK_KINDS and requests:
+        if self.loss.kind in STUDENT_TOPK_KINDS:
             # the rollout weights: the snapshot, or the student itself before its update
             # (a vllm engine is synced every step for these kinds; DistillConfig checks it).
             # Stale rollouts: the student's own top-k, which a resumed run also has (it
             # holds no snapshot of the policy that sampled them)
             assert self.engine is not None
             stale = self.config.rollout.max_staleness > 0
-            policy = self.student if stale else (self.engine.model or self.student)
+            # (read on every rank, samples or none: under FSDP2 a read may gather)
+            policy = self.policy() if stale else (self.engine.model or self.policy())
             ids = await asyncio.to_thread(
                 policy_topk, policy, requests, self.loss.k, self.loss.excluded_ids
             )

@@ -271,6 +271,8 @@ def policy_topk(
     student_topk / union take the student's top-k from the policy that sampled the tokens (the
     snapshot), at scoring time, so the teacher scores them in the same pass as its own top-k.
     """
+    if not requests:
+        return []
     weight = model.get_output_embeddings().weight
     return [
         student_topk_ids(h_PH[None], weight, k, excluded_ids=excluded_ids)[0].cpu().numpy()

@@ -25,11 +25,14 @@ from longhorizon.distill.scoring import TeacherScores
 from longhorizon.distill.types import DistillOutput, PositionMonitors, StudentHead
 from longhorizon.training.distributed import (
     DistEnv,
-    all_reduce_gradients,
     all_reduce_sum,
+    clip_gradients,
+    idle_passes,
+    sum_gradients,
+    sum_scale,
     unwrap,
 )
-from longhorizon.training.modeling import autocast_context
+from longhorizon.training.modeling import at_output_layer, autocast_context
 
 __all__ = ["StepSettings", "accumulate_gradients", "micro_batches", "optimizer_update"]
 
@@ -126,17 +129,21 @@ def micro_batch_loss(
     autocast: torch.dtype | None = None,
 ) -> DistillOutput:
     """The micro-batch's share of the batch objective (and its monitors); the model's body
-    runs under `autocast`, the loss outside it."""
+    runs under `autocast`, the loss outside it, at the output layer's input (where FSDP2
+    holds the head's whole weight)."""
     device = next(model.parameters()).device
     batch = _to_device(batch, device)
+
+    def objective(hidden: Tensor, w_VH: Tensor) -> DistillOutput:
+        with torch.autocast(device.type, enabled=False):
+            # In the weights' dtype: the k-row gathers and log-softmaxes stay float32.
+            head = StudentHead(hidden[:, :-1].to(w_VH.dtype), w_VH)
+            return distill_loss(head, batch.teacher, batch.layout, loss)
+
     with autocast_context(device, autocast):
-        hidden = model.base_model(  # type: ignore[operator]
-            input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
-        ).last_hidden_state[:, :-1]
-    w_VH = model.get_output_embeddings().weight  # type: ignore[operator]
-    # In the weights' dtype: the k-row gathers and log-softmaxes stay float32 (kernels.py).
-    head = StudentHead(hidden.to(w_VH.dtype), w_VH)
-    return distill_loss(head, batch.teacher, batch.layout, loss)
+        return at_output_layer(
+            model, objective, input_ids=batch.input_ids_NT, attention_mask=batch.attention_NT
+        )
 
 
 def accumulate_gradients(
@@ -153,9 +160,11 @@ def accumulate_gradients(
     total, sums = 0.0, {d: [0.0] * 6 for d in settings.domains}
     positions: dict[int, dict[str, Any]] = {}
     start = 0
-    for batch in micro_batches(samples, scores, settings, vocab, env):
+    parts = micro_batches(samples, scores, settings, vocab, env)
+    idle_passes(module, len(parts), env)
+    for batch in parts:
         out = micro_batch_loss(module, batch, settings.loss, settings.autocast)
-        out.loss.backward()
+        (out.loss * sum_scale(env)).backward()
         total += float(out.loss.detach())
         if settings.token_monitors and out.positions is not None:
             width = batch.layout.loss_mask_NT.shape[1]
@@ -177,7 +186,7 @@ def accumulate_gradients(
             ):
                 row[j] += value
     if env is not None:
-        all_reduce_gradients(module, env)
+        sum_gradients(module, env)
         flat = all_reduce_sum([total, *(v for d in settings.domains for v in sums[d])], env)
         total = flat[0]
         sums = {d: flat[1 + 6 * i : 7 + 6 * i] for i, d in enumerate(settings.domains)}
@@ -239,9 +248,8 @@ def optimizer_update(
     optimizer.zero_grad(set_to_none=True)
     lr = scheduler.get_last_lr()[0]
     record = accumulate_gradients(model, samples, scores, settings, env)
-    limit = settings.max_grad_norm if settings.max_grad_norm is not None else float("inf")
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    norm = clip_gradients(model, settings.max_grad_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss": record["loss"], "lr": lr, "grad_norm": float(norm), **record}
+    return {"loss": record["loss"], "lr": lr, "grad_norm": norm, **record}

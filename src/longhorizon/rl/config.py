@@ -26,7 +26,6 @@ from longhorizon.distill.config import (
     PARALLEL_FIELDS,
     PRECISION_FIELDS,
     EngineRollout,
-    parallel_problem,
 )
 from longhorizon.rl.shaping import Shaping
 from longhorizon.training.config import (
@@ -175,16 +174,10 @@ class RLConfig(BaseModel):
     num_threads: int | None = Field(default=None, ge=1)  # CPU threads of this process
     parallel: Parallel = Field(
         default="none",
-        description="none, or ddp under torchrun: each rank rolls out its share of the step's "
-        "prompts; gradients are summed over ranks (fsdp2: not built, refused)",
+        description="none, or ddp / fsdp2 under torchrun: each rank rolls out its share of the "
+        "step's prompts; gradients are summed over ranks (fsdp2: the policy sharded, a whole "
+        "replica per rank for rollouts)",
     )
-
-    @model_validator(mode="after")
-    def _parallel(self) -> RLConfig:
-        problem = parallel_problem(self.parallel, "GRPO")
-        if problem:
-            raise ValueError(problem)
-        return self
 
     @model_validator(mode="after")
     def _engine_correction(self) -> RLConfig:

@@ -24,6 +24,9 @@ store, and the groups are gathered so that every rank sees the step's whole set:
 sampling, advantages and metrics are those of one process. The kept samples are then split
 over the ranks, normalised over the whole batch (`rl/step.py`), and the gradients summed.
 Rank 0 alone writes metrics, checkpoints and the final model.
+Under `parallel: fsdp2` the policy is sharded as OPD's student is (`distill/opd.py`: lockstep
+forward passes, FSDP2's gradient reduction, rollouts on a gathered replica); the reference stays
+whole on every rank.
 
 Exact resume: a step's prompts and sampling seeds are functions of (seed, step), its episodes
 have per-step ids (reused from the store when a killed run finished them), and the checkpoint
@@ -88,11 +91,13 @@ from longhorizon.training.distributed import (
     init_distributed,
     rank_share,
     shutdown,
+    wrap_model,
 )
 from longhorizon.training.loop import StepLoop, run_steps
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
+from longhorizon.training.replica import PolicyReplica
 from longhorizon.training.sft import seed_everything
 
 __all__ = ["KILL_ENV", "RL_METADATA", "GRPOTrainer", "run_rl"]
@@ -159,7 +164,7 @@ class GRPOTrainer:
             cfg.model,
             cfg.rollout,
             cfg.output_dir,
-            self.policy,
+            self.whole_policy(),
             self.tokenizer,
             self.state.step,
             self.env,
@@ -196,10 +201,18 @@ class GRPOTrainer:
         # float32 weights, autocast to bfloat16 where `dtype` says so (as SFT)
         dtype, self.autocast = precision(cfg.dtype, self.env.device)
         policy = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        self.policy = policy.to(self.env.device)  # type: ignore[arg-type]
+        policy = policy.to(self.env.device)  # type: ignore[arg-type]
         self.reference = None
-        if cfg.objective.kl_coef > 0:  # frozen starting policy
-            self.reference = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        if cfg.objective.kl_coef > 0:  # frozen starting policy (whole on every rank)
+            self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        self.replica = PolicyReplica(policy, self.env)
+        # ddp: not wrapped, the ranks' gradients are summed in `rl/step.py`
+        self.policy = wrap_model(policy, self.env) if self.env.parallel == "fsdp2" else policy
+
+    def whole_policy(self) -> Any:
+        """The policy's current weights in a plain module (`training/replica.py`: under FSDP2
+        a gathered replica, so every rank calls this at the same points)."""
+        return self.replica.read(self.policy, self.scheduler.last_epoch)
 
     def _resume(self) -> None:
         cfg = self.config
@@ -225,7 +238,8 @@ class GRPOTrainer:
             async with summariser_resources(self.config.rollout.summariser) as summariser:
                 self.resources.update(summariser)
                 if self.config.rollout.prefilter_attempts:
-                    await self.engine.sync(self.policy, self.state.step)  # the starting policy
+                    # the starting policy
+                    await self.engine.sync(self.whole_policy(), self.state.step)
                     await self._prefilter()
                 return await self._steps()
         finally:  # the backend holds tasks of this event loop
@@ -249,7 +263,7 @@ class GRPOTrainer:
         cfg = self.config
         clock = [time.perf_counter()]
         assert self.engine is not None
-        synced = await self.engine.sync(self.policy, step)
+        synced = await self.engine.sync(self.whole_policy(), step)
         groups, stats = await sample_groups(
             self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed, self.kinds
         )

@@ -30,8 +30,11 @@ from longhorizon.rl.samples import RLSample
 from longhorizon.training.distributed import (
     DistEnv,
     all_gather_objects,
-    all_reduce_gradients,
     all_reduce_sum,
+    clip_gradients,
+    idle_passes,
+    sum_gradients,
+    sum_scale,
 )
 from longhorizon.training.modeling import autocast_context
 
@@ -166,16 +169,18 @@ def accumulate_gradients(
     scale_N = token_scales(tokens_N, objective.aggregation, reduce)
     total = 0.0
     sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
-    for lo, hi in _spans(len(samples), micro_batch_size):
+    spans = list(_spans(len(samples), micro_batch_size))
+    idle_passes(model, len(spans), env)
+    for lo, hi in spans:
         batch = build_batch(samples[lo:hi], pad_id, scale_N[lo:hi], first.dtype, first.device)
         loss, parts = micro_batch_loss(model, reference, batch, objective, autocast)
-        loss.backward()
+        (loss * sum_scale(env)).backward()
         total += float(loss.detach())
         for key, values in parts.items():
             for domain, value in zip(batch.domains, values.tolist(), strict=True):
                 sums[domain][key] += value
     if env is not None:
-        all_reduce_gradients(model, env)
+        sum_gradients(model, env)
         (total,) = all_reduce_sum([total], env)
         sums = _sum_over_ranks(sums, env)
     return {"loss": total, "domains": {d: _means(s) for d, s in sorted(sums.items())}}
@@ -218,9 +223,8 @@ def optimizer_update(
     record = accumulate_gradients(
         model, reference, samples, objective, micro_batch_size, pad_id, env, autocast
     )
-    limit = max_grad_norm if max_grad_norm is not None else float("inf")
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    norm = clip_gradients(model, max_grad_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss": record["loss"], "lr": lr, "grad_norm": float(norm), **record}
+    return {"loss": record["loss"], "lr": lr, "grad_norm": norm, **record}

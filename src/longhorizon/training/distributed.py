@@ -132,6 +132,51 @@ def all_reduce_gradients(model: nn.Module, env: DistEnv) -> None:
         dist.all_reduce(param.grad)
 
 
+def lockstep_rounds(count: int, env: DistEnv) -> int:
+    """How many forward passes this rank makes for its `count` micro-batches: under FSDP2 every
+    forward is a collective (each layer's all-gather), so all ranks make the most any rank
+    has, the short ones idle (`idle_passes`); otherwise its own count."""
+    if env.parallel != "fsdp2" or not env.distributed:
+        return count
+    most = torch.tensor([count], dtype=torch.long, device=env.device)
+    dist.all_reduce(most, op=dist.ReduceOp.MAX)
+    return int(most.item())
+
+
+def idle_passes(model: nn.Module, count: int, env: DistEnv | None) -> None:
+    """One-token forwards and backwards that leave every gradient as it is, so that an FSDP2
+    rank with `count` micro-batches joins the busiest rank's all-gathers and reduce-scatters
+    (nothing otherwise)."""
+    if env is None:
+        return
+    for _ in range(count, lockstep_rounds(count, env)):
+        ids = torch.zeros((1, 1), dtype=torch.long, device=env.device)
+        (model(input_ids=ids, use_cache=False).logits.sum() * 0.0).backward()
+
+
+def sum_scale(env: DistEnv | None) -> int:
+    """What a loss whose rank parts add up to the batch objective is multiplied by before its
+    backward: FSDP2 averages the ranks' gradients (the world size undoes it); summed ones
+    (`sum_gradients`) need nothing."""
+    return env.world_size if env is not None and env.parallel == "fsdp2" else 1
+
+
+def sum_gradients(model: nn.Module, env: DistEnv | None) -> None:
+    """The ranks' gradients summed in place (FSDP2 reduced them in its backward already)."""
+    if env is not None and env.parallel != "fsdp2":
+        all_reduce_gradients(model, env)
+
+
+def clip_gradients(model: nn.Module, max_norm: float | None) -> float:
+    """Clip to `max_norm` (None: no clipping) and return the total norm before it, whole
+    (under FSDP2 a DTensor, made whole)."""
+    limit = max_norm if max_norm is not None else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+    if hasattr(norm, "full_tensor"):
+        norm = norm.full_tensor()
+    return float(norm)
+
+
 def rank_share(items: Sequence[T], env: DistEnv) -> list[T]:
     """This rank's share of a list every rank holds in the same order: items r, r + W, ...
     (over the ranks, each item exactly once; the whole list in one process)."""

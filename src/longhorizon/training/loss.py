@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from longhorizon.training.chunked_ce import chunked_cross_entropy
-from longhorizon.training.distributed import unwrap
-from longhorizon.training.modeling import autocast_context
+from longhorizon.training.modeling import at_output_layer, autocast_context
 from longhorizon.training.packing import IGNORE, MicroBatch
 
 
@@ -63,24 +62,18 @@ def chunked_losses(
     matmul_dtype: torch.dtype | None = None,
 ) -> Tensor:
     """CE at the `keep` positions by `chunked_cross_entropy`: no P x V logits, forward or
-    backward. The output layer's input is taken by a pre-hook, which hands the layer zero
-    positions; the loss is computed there, inside the model's forward, where FSDP2 holds the
-    layer's unsharded weight. Ignored targets read row 0 (their scale is 0)."""
-    head: nn.Module = unwrap(model).get_output_embeddings()  # type: ignore[operator]
-    found: list[Tensor] = []
-
-    def take_hidden(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor]:
-        h_PH, ids, w_VH = args[0][0], targets.clamp(min=0), module.weight
-        assert isinstance(w_VH, Tensor)
-        found.append(chunked_cross_entropy(h_PH, w_VH, ids, chunk, matmul_dtype))
-        return (args[0][:, :0],)
-
-    handle = head.register_forward_pre_hook(take_hidden)
-    try:
-        forward_logits(model, batch, device, keep)
-    finally:
-        handle.remove()
-    return found[0]
+    backward; computed at the output layer's input (`at_output_layer`). Ignored targets read
+    row 0 (their scale is 0)."""
+    ids = targets.clamp(min=0)
+    mask = batch.attention_mask.to(device) if batch.attention_mask is not None else None
+    return at_output_layer(
+        model,
+        lambda h, w_VH: chunked_cross_entropy(h[0], w_VH, ids, chunk, matmul_dtype),
+        input_ids=batch.input_ids.to(device),
+        position_ids=batch.position_ids.to(device),
+        attention_mask=mask,
+        logits_to_keep=keep.to(device),
+    )
 
 
 @dataclass(frozen=True)

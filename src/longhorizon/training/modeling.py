@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
+from torch import Tensor, nn
 
 from longhorizon.training.config import SFTConfig
 from longhorizon.training.packing import Isolation
+
+T = TypeVar("T")
 
 
 def precision(choice: str, device: torch.device) -> tuple[torch.dtype, torch.dtype | None]:
@@ -29,6 +33,28 @@ def autocast_context(
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def at_output_layer(model: nn.Module, fn: Callable[[Tensor, Tensor], T], **inputs: Any) -> T:
+    """`fn(hidden, head weight)` of the model's forward on `inputs`, computed at its output
+    layer's input: inside the forward, where FSDP2 holds the layer's unsharded weight. The
+    layer itself is handed zero positions, so no logits are built."""
+    inner = getattr(model, "module", model)  # a DDP wrapper's model
+    head: nn.Module = inner.get_output_embeddings()  # type: ignore[operator]
+    found: list[T] = []
+
+    def take_hidden(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor]:
+        weight = module.weight
+        assert isinstance(weight, Tensor)
+        found.append(fn(args[0], weight))
+        return (args[0][:, :0],)
+
+    handle = head.register_forward_pre_hook(take_hidden)
+    try:
+        model(**inputs, use_cache=False)
+    finally:
+        handle.remove()
+    return found[0]
 
 
 def resolve_isolation(choice: str, attn_implementation: str, device: torch.device) -> Isolation:

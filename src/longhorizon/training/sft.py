@@ -42,6 +42,7 @@ from longhorizon.training.data import Sample, domain_counts, load_samples
 from longhorizon.training.distributed import (
     DistEnv,
     all_reduce_sum,
+    clip_gradients,
     gradient_sync,
     init_distributed,
     shutdown,
@@ -275,14 +276,11 @@ class SFTTrainer:
         return loss_sum, domain_sums
 
     def _clip_and_step(self) -> float:
-        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
-        if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
-            norm = norm.full_tensor()
+        norm = clip_gradients(self.model, self.cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(norm)
+        return norm
 
     def _advance(self, done: int, tokens: int) -> None:
         epoch, in_epoch = self.plan.position(done)
