@@ -55,7 +55,7 @@ def print_plan(recipe: Recipe) -> None:
                 f"{sft_what} from {teach.init}: lr {teach.sft.lr:g} -> {grpo.model}; then grpo "
                 f"{grpo.steps} steps x {r.prompts_per_step} prompts x {r.group_size} rollouts, "
                 f"lr {grpo.lr:g}, reward {o.reward}, advantage {o.advantage}, "
-                f"kl {o.kl_coef:g} -> {grpo.final_path}"
+                f"kl {o.kl_coef:g}, rollouts on {r.backend}, {grpo.parallel} -> {grpo.final_path}"
             )
         table.add_row(f"teacher/{domain}", what)
     d = p.distill
@@ -71,7 +71,7 @@ def print_plan(recipe: Recipe) -> None:
         "distill",
         f"{d.loss.kind} k={d.loss.k} {d.loss.aggregation}-mean{weights}, {d.steps} steps x "
         f"{d.minibatches} updates, lr {d.lr:g}, {d.rollout.prompts_per_step} prompts/step at "
-        f"T={d.rollout.temperature:g}; teachers {teachers}",
+        f"T={d.rollout.temperature:g} on {d.rollout.backend}, {d.parallel}; teachers {teachers}",
     )
     needs = ", ".join(f"{n} {registry.get(n).required_turns(lv)}" for n, lv in p.levels.items())
     rollout_turns = d.rollout.max_turns or "task T_max"
