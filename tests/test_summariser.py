@@ -69,6 +69,24 @@ def test_a_served_summariser_needs_its_url_and_none_leaves_no_resources() -> Non
     assert asyncio.run(opened()) == {}
 
 
+def test_a_block_holding_the_summariser_open_shares_it_with_nested_openings(
+    summariser: SummariserConfig,
+) -> None:
+    other = summariser.model_copy(update={"max_tokens": 7})
+
+    async def opened() -> tuple[bool, bool, bool]:
+        async with summariser_resources(summariser) as outer:
+            async with summariser_resources(summariser) as same:
+                shared = same["summariser"] is outer["summariser"]
+            async with summariser_resources(other) as own:
+                separate = own["summariser"] is not outer["summariser"]
+        async with summariser_resources(summariser) as later:  # the block closed: a new one
+            fresh = later["summariser"] is not outer["summariser"]
+        return shared, separate, fresh
+
+    assert asyncio.run(opened()) == (True, True, True)
+
+
 def test_the_opened_summariser_answers_visit_greedily_within_its_tokens(
     summariser: SummariserConfig, corpus: Path, tmp_path: Path
 ) -> None:

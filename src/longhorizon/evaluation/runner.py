@@ -34,6 +34,7 @@ from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
 from longhorizon.harness.agent import Agent, BackendAgent
 from longhorizon.serving.backends import open_backend
+from longhorizon.serving.summariser import summariser_resources
 
 # Fixed benchmarks; every registered domain adds its `<domain>-heldout` bench (`benches()`).
 BENCHES: dict[str, Bench] = {
@@ -189,9 +190,14 @@ async def evaluate_agent(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for name in benches:
         get_bench(name)  # fail on a typo before any model time is spent
-    return {
-        name: await evaluate_bench(agent, model, name, seed_list, out, options) for name in benches
-    }
+    options = options or EvalOptions()
+    # One summariser for every bench and seed (Ray workers open their own).
+    summariser = options.summariser if options.ray is None else None
+    async with summariser_resources(summariser):
+        return {
+            name: await evaluate_bench(agent, model, name, seed_list, out, options)
+            for name in benches
+        }
 
 
 async def evaluate_model(

@@ -3,13 +3,16 @@
 A `SummariserConfig` names the model and its backend; `summariser_resources` opens it for one
 run and yields the tool resources `tools/knowledge.visit` reads (`summariser`,
 `summariser_params`). Synthesis, `rollout`, evaluation, OPD and GRPO each take one, so a
-model solver's `visit(id, goal=...)` reads the same kind of page view in every stage.
+model solver's `visit(id, goal=...)` reads the same kind of page view in every stage. Opened
+inside a block that already holds an equal config open, it shares that one: evaluation opens
+it once per model, not once per bench and seed (a vllm summariser is a server start).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -42,13 +45,33 @@ class SummariserConfig(BaseModel):
         return self
 
 
+# The summariser the enclosing block holds open, shared with nested openings of an equal config.
+_OPEN: ContextVar[tuple[SummariserConfig, dict[str, Any]] | None] = ContextVar(
+    "open_summariser", default=None
+)
+
+
 @asynccontextmanager
 async def summariser_resources(config: SummariserConfig | None) -> AsyncIterator[dict[str, Any]]:
     """The tool resources of `config`'s summariser, open for the block (None: `{}`, and
-    visit returns the whole page whatever the goal)."""
+    visit returns the whole page whatever the goal); an enclosing block's equal one is shared."""
     if config is None:
         yield {}
         return
+    held = _OPEN.get()
+    if held is not None and held[0] == config:
+        yield held[1]
+        return
+    async with _opened(config) as resources:
+        token = _OPEN.set((config, resources))
+        try:
+            yield resources
+        finally:
+            _OPEN.reset(token)
+
+
+@asynccontextmanager
+async def _opened(config: SummariserConfig) -> AsyncIterator[dict[str, Any]]:
     params = SamplingParams(temperature=0.0, max_tokens=config.max_tokens)
     if config.backend == "openai":  # any chat server: plain text, none of vLLM's token fields
         from longhorizon.models.openai_backend import OpenAIBackend  # on use: the CLI imports us
