@@ -23,7 +23,11 @@ from longhorizon.harness import ScriptedAgent
 from longhorizon.models.render import ChatRenderer
 from longhorizon.rl.config import RLRolloutConfig
 from longhorizon.scaleout import RolloutSpec, open_runner
-from longhorizon.serving.summariser import SummariserConfig, summariser_resources
+from longhorizon.serving.summariser import (
+    SummariserConfig,
+    shared_summariser,
+    summariser_resources,
+)
 from longhorizon.tools.catalog import build_toolset
 from longhorizon.tools.corpus import CorpusIndex
 from longhorizon.tools.types import ToolContext
@@ -85,6 +89,29 @@ def test_a_block_holding_the_summariser_open_shares_it_with_nested_openings(
         return shared, separate, fresh
 
     assert asyncio.run(opened()) == (True, True, True)
+
+
+def test_a_shared_block_opens_the_summariser_at_the_first_asking_and_never_unasked(
+    summariser: SummariserConfig,
+) -> None:
+    missing = SummariserConfig(model="no-such-summariser-model")
+
+    async def unasked() -> str:
+        async with shared_summariser(missing):  # opening this one would fail
+            return "never opened"
+
+    async def asked() -> tuple[bool, bool]:
+        async with shared_summariser(summariser):
+            async with summariser_resources(summariser) as first:
+                pass
+            async with summariser_resources(summariser) as second:  # still open: shared
+                shared = second["summariser"] is first["summariser"]
+        async with summariser_resources(summariser) as later:  # the block closed it
+            fresh = later["summariser"] is not first["summariser"]
+        return shared, fresh
+
+    assert asyncio.run(unasked()) == "never opened"
+    assert asyncio.run(asked()) == (True, True)
 
 
 def test_the_opened_summariser_answers_visit_greedily_within_its_tokens(

@@ -34,7 +34,7 @@ from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.types import BenchResult, ItemResult, MetricResult
 from longhorizon.harness.agent import Agent, BackendAgent
 from longhorizon.serving.backends import open_backend
-from longhorizon.serving.summariser import summariser_resources
+from longhorizon.serving.summariser import shared_summariser
 
 # Fixed benchmarks; every registered domain adds its `<domain>-heldout` bench (`benches()`).
 BENCHES: dict[str, Bench] = {
@@ -191,9 +191,10 @@ async def evaluate_agent(
     for name in benches:
         get_bench(name)  # fail on a typo before any model time is spent
     options = options or EvalOptions()
-    # One summariser for every bench and seed (Ray workers open their own).
+    # One summariser for every bench and seed, opened by the first that asks (Ray workers
+    # open their own).
     summariser = options.summariser if options.ray is None else None
-    async with summariser_resources(summariser):
+    async with shared_summariser(summariser):
         return {
             name: await evaluate_bench(agent, model, name, seed_list, out, options)
             for name in benches

@@ -4,14 +4,17 @@ A `SummariserConfig` names the model and its backend; `summariser_resources` ope
 run and yields the tool resources `tools/knowledge.visit` reads (`summariser`,
 `summariser_params`). Synthesis, `rollout`, evaluation, OPD and GRPO each take one, so a
 model solver's `visit(id, goal=...)` reads the same kind of page view in every stage. Opened
-inside a block that already holds an equal config open, it shares that one: evaluation opens
-it once per model, not once per bench and seed (a vllm summariser is a server start).
+inside a block that already holds an equal config open, it shares that one; inside a
+`shared_summariser` block, the first opening opens it for the rest of the block. Evaluation
+opens it once per model, not once per bench and seed (a vllm summariser is a server start),
+and not at all when no bench asks for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -21,7 +24,7 @@ from longhorizon.core.sampling import SamplingParams
 from longhorizon.serving.backends import BackendKind, open_backend
 from longhorizon.tools.knowledge import SUMMARY_MAX_TOKENS
 
-__all__ = ["SummariserConfig", "summariser_resources"]
+__all__ = ["SummariserConfig", "shared_summariser", "summariser_resources"]
 
 
 class SummariserConfig(BaseModel):
@@ -45,10 +48,24 @@ class SummariserConfig(BaseModel):
         return self
 
 
-# The summariser the enclosing block holds open, shared with nested openings of an equal config.
-_OPEN: ContextVar[tuple[SummariserConfig, dict[str, Any]] | None] = ContextVar(
-    "open_summariser", default=None
-)
+class _Held:
+    """A summariser a block holds for nested openings: open now, or on the first one."""
+
+    def __init__(self, config: SummariserConfig, resources: dict[str, Any] | None) -> None:
+        self.config = config
+        self.resources = resources
+        self.stack = AsyncExitStack()  # what a lazily opened one closes with the block
+        self.lock = asyncio.Lock()  # concurrent first openings open it once
+
+    async def open(self) -> dict[str, Any]:
+        async with self.lock:
+            if self.resources is None:
+                self.resources = await self.stack.enter_async_context(_opened(self.config))
+        return self.resources
+
+
+# The summariser the enclosing block holds, shared with nested openings of an equal config.
+_OPEN: ContextVar[_Held | None] = ContextVar("open_summariser", default=None)
 
 
 @asynccontextmanager
@@ -59,15 +76,31 @@ async def summariser_resources(config: SummariserConfig | None) -> AsyncIterator
         yield {}
         return
     held = _OPEN.get()
-    if held is not None and held[0] == config:
-        yield held[1]
+    if held is not None and held.config == config:
+        yield await held.open()
         return
     async with _opened(config) as resources:
-        token = _OPEN.set((config, resources))
+        token = _OPEN.set(_Held(config, resources))
         try:
             yield resources
         finally:
             _OPEN.reset(token)
+
+
+@asynccontextmanager
+async def shared_summariser(config: SummariserConfig | None) -> AsyncIterator[None]:
+    """A block in which `config`'s summariser opens at the first `summariser_resources` of an
+    equal config and stays open, shared, until the block ends; never, if nothing asks."""
+    if config is None:
+        yield
+        return
+    held = _Held(config, None)
+    token = _OPEN.set(held)
+    try:
+        async with held.stack:
+            yield
+    finally:
+        _OPEN.reset(token)
 
 
 @asynccontextmanager
