@@ -95,13 +95,14 @@ app.command("view")(view.view)
 
 
 def main() -> None:
-    """The `longhorizon` command: a plug-in domain that cannot load is a usage error, not a
-    traceback."""
+    """The `longhorizon` command: a plug-in domain that cannot load, or a model name that names
+    nothing, is a usage error, not a traceback."""
     from longhorizon.domains.registry import PluginError
+    from longhorizon.models.registry import UnknownModelError
 
     try:
         app()
-    except PluginError as exc:
+    except (PluginError, UnknownModelError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 

@@ -47,8 +47,13 @@ SHORT_NAMES: dict[str, ModelEntry] = {
 }
 
 
+class UnknownModelError(ValueError):
+    """A model name that is no short name, no checkpoint directory and no hub id."""
+
+
 def resolve_model(name: str) -> str:
-    """A short name (built on first use), a local checkpoint directory, or a hub id (as given)."""
+    """A short name (built on first use), a local checkpoint directory, or a hub id (as given:
+    `owner/name`, or a bare name already in the local hub cache)."""
     if name in SHORT_NAMES:
         return str(SHORT_NAMES[name].build())
     path = Path(name).expanduser()
@@ -56,4 +61,22 @@ def resolve_model(name: str) -> str:
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"{path} has no config.json: not a transformers checkpoint")
         return str(path)
+    if _looks_like_a_path(name):
+        raise UnknownModelError(f"model {name!r}: no such checkpoint directory")
+    if "/" not in name and not _in_hub_cache(name):
+        known = ", ".join(sorted(SHORT_NAMES))
+        raise UnknownModelError(
+            f"model {name!r} is not a short name ({known}), a checkpoint directory "
+            "or a hub id (owner/name)"
+        )
     return name  # a hub id; loading it needs network or a local hub cache
+
+
+def _looks_like_a_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache  # a transformers dependency
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
