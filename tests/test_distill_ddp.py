@@ -27,6 +27,7 @@ from longhorizon.training.distributed import DistEnv, rank_share, wrap_model
 from longhorizon.training.metrics import read_metrics
 from tests.test_distill_objective import WEIGHTS, grads, load_float64, make_batch, settings
 from tests.test_distill_opd import DISTILL_SCRIPT, launch, opd_fields, run_in_process
+from tests.test_distill_staleness import STALE
 from tests.test_rl_ddp import assert_records_close
 from tests.test_training_sft import TORCHRUN
 
@@ -93,14 +94,18 @@ def test_two_ranks_and_any_micro_batch_give_the_one_process_gradient(
 
 
 # ---- the trainer under torchrun ----------------------------------------------------------------
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
+@pytest.mark.parametrize(
+    ("parallel", "staleness"), [("ddp", 0), ("fsdp2", 0), ("fsdp2", 1)], ids=str
+)
 def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
-    tmp_path: Path, parallel: Parallel
+    tmp_path: Path, parallel: Parallel, staleness: int
 ) -> None:
     """Two minibatches per step: each is drawn over the whole step's samples, so the ranks'
     updates are the one-process updates; the per-token monitors are gathered to rank 0.
-    fsdp2: the student sharded (checkpoints too), rollouts on a gathered replica."""
-    fields = opd_fields(tmp_path, steps=2, save_every=1, minibatches=2)
+    fsdp2: the student sharded (checkpoints too), rollouts on a gathered replica; with
+    max_staleness 1 each rank's next rollouts run while its sharded update runs."""
+    rollout = {**STALE, "max_staleness": staleness}
+    fields = opd_fields(tmp_path, steps=2, save_every=1, minibatches=2, rollout=rollout)
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
     want = read_metrics(tmp_path / "baseline")
     config = tmp_path / "distill.yaml"
@@ -122,6 +127,8 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
     assert "step-00000001" in resumed.stdout
     got = read_metrics(run)
     assert [r["step"] for r in got] == [1, 2]
+    policy_versions = [r["engine"].get("policy_version") for r in got]
+    assert policy_versions == ([0, 0] if staleness else [None, None])
     for g, w in zip(got, want, strict=True):
         assert g["rollouts"] == w["rollouts"] and g["updates"] == w["updates"] == 2
         assert g["loss"] == pytest.approx(w["loss"], rel=1e-5)

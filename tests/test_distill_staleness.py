@@ -46,12 +46,8 @@ def test_max_staleness_stays_out_of_the_dump_at_its_default(tmp_path: Path) -> N
     [
         ({"rollout": {"max_staleness": 2}}, r"max_staleness: 2 is not built: 0 \(on-policy\) or 1"),
         (
-            {"rollout": {"max_staleness": 1, "backend": "vllm"}},
-            "max_staleness: 1 is not built for rollout.backend: vllm .* or rollout.backend: hf",
-        ),
-        (
-            {"rollout": {"max_staleness": 1}, "parallel": "ddp"},
-            "max_staleness: 1 is not built for parallel: ddp .* or parallel: none",
+            {"rollout": {"max_staleness": 1, "refresh_every": 2}},
+            "refresh_every: 2 would sample 2 versions behind: set rollout.refresh_every: 1",
         ),
     ],
 )

@@ -113,24 +113,24 @@ def instruction_tasks(root: Path, n: int = 3) -> Path:
     return root
 
 
-@pytest.mark.vllm
-def test_distill_cli_with_the_student_on_vllm_and_a_vllm_teacher_runs_five_steps(
-    vllm_policy_server: VLLMServer, vllm_server: VLLMServer, tmp_path: Path
-) -> None:
+def opd_fields(
+    policy: VLLMServer, teacher_server: VLLMServer, tmp_path: Path, steps: int
+) -> dict[str, Any]:
+    """`steps` OPD steps of SmolLM2-135M rolled out on `policy`, scored by `teacher_server`."""
     teacher = {
         "domain": "instruction",
-        "model": vllm_server.served_model_name,
+        "model": teacher_server.served_model_name,
         "backend": "openai",
-        "base_url": vllm_server.base_url,
-        "tokenizer": vllm_server.model_path,
+        "base_url": teacher_server.base_url,
+        "tokenizer": teacher_server.model_path,
     }
-    engine = {"base_url": vllm_policy_server.base_url, "check_tokens": 8}
-    fields = {
+    engine = {"base_url": policy.base_url, "check_tokens": 8}
+    return {
         "model": "smollm2-135m",
         "teachers": [teacher],
         "tasks": [str(instruction_tasks(tmp_path / "tasks"))],
         "output_dir": str(tmp_path / "run"),
-        "steps": 5,
+        "steps": steps,
         "lr": 1e-4,
         "micro_batch_size": 2,
         "loss": {"k": 8},
@@ -138,6 +138,13 @@ def test_distill_cli_with_the_student_on_vllm_and_a_vllm_teacher_runs_five_steps
         "tensorboard": False,
         "num_threads": 1,
     }
+
+
+@pytest.mark.vllm
+def test_distill_cli_with_the_student_on_vllm_and_a_vllm_teacher_runs_five_steps(
+    vllm_policy_server: VLLMServer, vllm_server: VLLMServer, tmp_path: Path
+) -> None:
+    fields = opd_fields(vllm_policy_server, vllm_server, tmp_path, steps=5)
     config = tmp_path / "distill.yaml"
     config.write_text(yaml.safe_dump(fields))
     args = [sys.executable, "-m", "longhorizon.cli.main", "distill", "--config", str(config)]
@@ -155,6 +162,37 @@ def test_distill_cli_with_the_student_on_vllm_and_a_vllm_teacher_runs_five_steps
         assert r["domains"]["instruction"]["samples"] > 0 and r["grad_norm"] > 0
     assert "engine kl" in run.stdout
     assert (tmp_path / "run" / "final" / "longhorizon_distill.json").exists()
+
+
+@pytest.mark.vllm
+def test_streaming_opd_on_vllm_rolls_out_one_version_behind(
+    vllm_policy_server: VLLMServer, vllm_server: VLLMServer, tmp_path: Path
+) -> None:
+    """`max_staleness: 1` on a vLLM engine: the server is synced after each step's scoring and
+    the next step's rollouts run on it during the update. The attached server holds another
+    test's weights at first, so the first step syncs before it rolls out."""
+    from longhorizon.distill.opd import run_distill
+    from longhorizon.distill.rollouts import POLICY_VERSION
+
+    fields = opd_fields(vllm_policy_server, vllm_server, tmp_path, steps=3)
+    fields["rollout"] = {**fields["rollout"], "max_staleness": 1}  # type: ignore[dict-item]
+    threads = torch.get_num_threads()
+    try:
+        run_distill(DistillConfig.model_validate(fields), verify)
+    finally:
+        torch.set_num_threads(threads)
+    records = read_metrics(tmp_path / "run")
+    engine = [r["engine"] for r in records]
+    assert [e["policy_version"] for e in engine] == [0, 0, 1]
+    assert [e["staleness"] for e in engine] == [0, 1, 1]
+    assert [e["version"] for e in engine] == [0, 1, 2]  # step 1 before its rollouts
+    assert all(e["synced"] and e["greedy_match"] is True for e in engine), engine
+    assert abs(engine[0]["kl"]) < 1e-2 and all(e["tokens"] > 0 for e in engine)
+    assert set(records[0]["phase_seconds"]) == {"rollout", "score", "train", "overlap_wait"}
+    stored = list(TrajectoryStore(tmp_path / "run" / "rollouts"))
+    versions = {t.id.split("@step")[1][0]: t.metadata[POLICY_VERSION] for t in stored}
+    assert len(stored) == 6 and versions == {"0": 0, "1": 0, "2": 1}
+    assert weight_version(vllm_policy_server) == "2"
 
 
 def grpo_fields(server: VLLMServer, tmp_path: Path, prompts: int) -> dict[str, Any]:

@@ -166,25 +166,6 @@ class EngineRollout(BaseModel):
         return task.with_budgets(turns, tokens).model_copy(update={"id": task_id})
 
 
-def staleness_problem(rollout: RolloutConfig, parallel: Parallel) -> str | None:
-    """Why OPD cannot overlap rollouts and updates with these settings (None: it can)."""
-    if rollout.max_staleness == 0:
-        return None
-    if parallel != "none":
-        return (
-            f"rollout.max_staleness: {rollout.max_staleness} is not built for parallel: "
-            f"{parallel} (overlapped rollouts are built and tested in one process only): set "
-            "rollout.max_staleness: 0, or parallel: none"
-        )
-    if rollout.backend != "hf":
-        return (
-            f"rollout.max_staleness: {rollout.max_staleness} is not built for rollout.backend: "
-            f"{rollout.backend} (built and tested on the in-process hf snapshot only): set "
-            "rollout.max_staleness: 0, or rollout.backend: hf"
-        )
-    return None
-
-
 class RolloutConfig(EngineRollout):
     prompts_per_step: int = Field(default=8, ge=1, description="spread over the domains")
     domain_weights: dict[str, float] = Field(
@@ -200,7 +181,7 @@ class RolloutConfig(EngineRollout):
         ge=0,
         description="0: each step rolls out on the policy it trains (on-policy); 1: the "
         "rollouts of step t+1 run on the policy from before step t's update while that "
-        "update runs (`distill/opd.py`)",
+        "update runs (`distill/opd.py`), on any engine and parallelism",
     )
 
     @model_validator(mode="after")
@@ -210,6 +191,12 @@ class RolloutConfig(EngineRollout):
                 f"rollout.max_staleness: {self.max_staleness} is not built: 0 (on-policy) or 1 "
                 "(the next step's rollouts overlap this step's update, one policy version "
                 "behind); deeper pipelines would need several engine snapshots at once"
+            )
+        if self.max_staleness and self.refresh_every > 1:
+            raise ValueError(
+                f"rollout.max_staleness: 1 syncs the engine after every step's scoring; "
+                f"rollout.refresh_every: {self.refresh_every} would sample "
+                f"{self.refresh_every} versions behind: set rollout.refresh_every: 1"
             )
         return self
 
@@ -333,9 +320,6 @@ class DistillConfig(BaseModel):
         if self.domain_loss_weights and self.loss.aggregation != "domain":
             raise ValueError("domain_loss_weights needs loss.aggregation: domain")
         self._check_routing()
-        problem = staleness_problem(self.rollout, self.parallel)
-        if problem:
-            raise ValueError(problem)
         if (
             self.rollout.backend != "hf"
             and self.loss.kind in STUDENT_TOPK_KINDS

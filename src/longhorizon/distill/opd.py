@@ -289,8 +289,12 @@ class Distiller:
         clock = [time.perf_counter()]
         assert self.engine is not None
         stream = self.config.rollout.max_staleness > 0
-        synced = {} if stream else await self._sync(step)
         trajs = self._prefetched.pop(step, None)
+        synced: dict[str, Any] = {}
+        # streaming syncs after scoring; a process's first step rolls out on this step's
+        # policy (a resumed vLLM server holds the starting weights until synced)
+        if not stream or (trajs is None and self.engine.version != step):
+            synced = await self._sync(step)
         if trajs is None:
             trajs = await self.rollout(step)
         samples = rollout_samples(trajs)
@@ -304,7 +308,7 @@ class Distiller:
         scored = await self.score(samples)
         clock.append(time.perf_counter())
         if stream:
-            synced = await self._sync(step)
+            synced = await self._sync(step) or synced
         upcoming = self._roll_out_next(step) if stream else None
         record: dict[str, Any] = {"step": step + 1}
         (count,) = all_reduce_sum([float(len(samples))], self.env)  # every rank decides alike
