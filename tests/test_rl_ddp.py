@@ -133,13 +133,17 @@ def assert_same_curve(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
         assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-6)
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp2"])
+@pytest.mark.parametrize(
+    ("parallel", "staleness"), [("ddp", 0), ("fsdp2", 0), ("fsdp2", 1)], ids=str
+)
 def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
-    tmp_path: Path, parallel: Parallel
+    tmp_path: Path, parallel: Parallel, staleness: int
 ) -> None:
     """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt. fsdp2: the
-    policy sharded (checkpoints too), rollouts on a gathered replica."""
+    policy sharded (checkpoints too), rollouts on a gathered replica; with max_staleness 1
+    the next first round is rolled out (and gathered) while the sharded update runs."""
     rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 2, "concurrency": 1}
+    rollout |= {"max_staleness": staleness}
     fields = tool_fields(tmp_path, steps=2, save_every=1, rollout=rollout, micro_batch_size=2)
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
     want = read_metrics(tmp_path / "baseline")
@@ -163,7 +167,10 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("resumed from") == 1  # rank 0 speaks, rank 1 is quiet
     assert "step-00000001" in resumed.stdout
-    assert_same_curve(read_metrics(run), want)
+    got = read_metrics(run)
+    assert_same_curve(got, want)
+    versions = [r["engine"].get("policy_version") for r in got]
+    assert versions == ([0, 0] if staleness else [None, None])  # step 2's first round: 0
     stored = [t.id for t in TrajectoryStore(run / "rollouts")]
     baseline = [t.id for t in TrajectoryStore(tmp_path / "baseline" / "rollouts")]
     assert len(stored) == len(set(stored)) and sorted(stored) == sorted(baseline)

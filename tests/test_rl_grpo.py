@@ -25,6 +25,7 @@ from longhorizon.core import (
     TrajectoryStore,
     Verdict,
 )
+from longhorizon.distill.rollouts import POLICY_VERSION
 from longhorizon.models.tool_caller import QUESTION
 from longhorizon.rl import RLConfig, run_rl
 from longhorizon.rl.grpo import KILL_ENV, GRPOTrainer
@@ -251,6 +252,43 @@ def test_tool_rollouts_train_and_resume_after_sigkill_exactly(tmp_path: Path) ->
     stored = [t.id for t in TrajectoryStore(tmp_path / "run" / "rollouts")]
     baseline = [t.id for t in TrajectoryStore(tmp_path / "baseline" / "rollouts")]
     assert sorted(stored) == sorted(baseline)  # step 3's episodes were reused, not rerun
+
+
+def test_streamed_first_rounds_are_sampled_one_version_behind(
+    tmp_path: Path, tool_caller_path: str
+) -> None:
+    """`rollout.max_staleness: 1`: each step's first round runs during the previous update on
+    the policy from before it (re-derived from the stored episodes' logprobs); its refills
+    run on the step's own policy."""
+    from tests.test_distill_staleness import SAME_WEIGHTS_KL, sampled_kl
+
+    rollout = {"prompts_per_step": 2, "group_size": 3, "max_tries": 2, "concurrency": 1}
+    rollout |= {"max_staleness": 1}
+    run_in_process(tool_fields(tmp_path, rollout=rollout, save_every=1, keep_checkpoints=3))
+    records = read_metrics(tmp_path / "run")
+    assert [r["engine"]["policy_version"] for r in records] == [0, 0, 1]
+    assert [r["engine"]["staleness"] for r in records] == [0, 1, 1]
+    assert set(records[0]["phase_seconds"]) == {"rollout", "train", "overlap_wait"}
+    rounds: dict[tuple[int, bool], list[Trajectory]] = {}
+    for traj in TrajectoryStore(tmp_path / "run" / "rollouts"):
+        step, index = traj.id.split("@step")[1].split("#")[0].split(".")
+        first = int(index) < rollout["prompts_per_step"]
+        rounds.setdefault((int(step), first), []).append(traj)
+    versions = {k: {t.metadata[POLICY_VERSION] for t in ts} for k, ts in rounds.items()}
+    assert {k: v for k, v in versions.items() if k[1]} == {
+        (0, True): {0},
+        (1, True): {0},
+        (2, True): {1},
+    }
+    assert all(v == {k[0]} for k, v in versions.items() if not k[1])  # refills: the step's own
+    # Step 2's first round was sampled by the starting policy, step 3's by the policy after
+    # one update (checkpoint step-1), not after two.
+    assert abs(sampled_kl(None, tool_caller_path, rounds[1, True])) < SAME_WEIGHTS_KL
+    checkpoints = tmp_path / "run" / "checkpoints"
+    one = torch.load(checkpoints / "step-00000001" / "model.pt")
+    assert abs(sampled_kl(one, tool_caller_path, rounds[2, True])) < SAME_WEIGHTS_KL
+    two = torch.load(checkpoints / "step-00000002" / "model.pt")
+    assert abs(sampled_kl(two, tool_caller_path, rounds[2, True])) > SAME_WEIGHTS_KL
 
 
 def test_rl_cli_dry_run_prints_the_resolved_config(tmp_path: Path) -> None:

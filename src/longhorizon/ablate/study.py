@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    field_validator,
+)
 
 from longhorizon.pipeline.recipe import Recipe, find_recipe
 from longhorizon.training.config import apply_override
@@ -51,7 +58,7 @@ class Study(BaseModel):
     name: str
     recipe: str
     set: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[NonNegativeInt, ...] = (0,)
     baseline: str | None = None
     variants: dict[str, Variant]
     out: Path | None = Field(default=None, description="default: runs/ablate/<name>")

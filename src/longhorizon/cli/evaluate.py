@@ -286,10 +286,11 @@ def score_responses_file(bench: str, inputs: Path, responses: Path, out: Path) -
     from longhorizon.verifiers.ifbench import scorer as ifbench_scorer
     from longhorizon.verifiers.ifeval import scorer as ifeval_scorer
 
-    if bench == "ifbench":
-        report = ifbench_scorer.score_responses(inputs, responses)
-    else:
-        report = ifeval_scorer.score_responses(inputs, responses)
+    scorer = ifbench_scorer if bench == "ifbench" else ifeval_scorer
+    try:
+        report = scorer.score_responses(inputs, responses)
+    except (KeyError, ValueError, OSError) as exc:  # a missing prompt, a bad line, no file
+        raise typer.BadParameter(f"{responses}: {str(exc).strip(chr(39))}") from None
     out.mkdir(parents=True, exist_ok=True)
     ifeval_scorer.write_items_jsonl(report, out / "items.jsonl")
     summary = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from longhorizon.cli import (
     ablate,
@@ -94,16 +96,37 @@ app.command("ablate")(ablate.ablate)
 app.command("view")(view.view)
 
 
-def main() -> None:
-    """The `longhorizon` command: a plug-in domain that cannot load, or a model name that names
-    nothing, is a usage error, not a traceback."""
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """What bad input raises below the commands: a one-line error, not a traceback."""
+    import sqlite3
+
+    from pydantic import ValidationError
+
+    from longhorizon.core.store import StoreError
     from longhorizon.domains.registry import PluginError
     from longhorizon.models.registry import UnknownModelError
+    from longhorizon.tools.corpus import CorpusError
 
+    return (PluginError, UnknownModelError, ValidationError, CorpusError, StoreError, sqlite3.Error)
+
+
+def _message(exc: Exception) -> str:
+    """The error's text without pydantic's documentation links."""
+    lines = [x for x in str(exc).splitlines() if "errors.pydantic.dev" not in x]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """The `longhorizon` command: bad input found below a command (a plug-in domain that
+    cannot load, a model name that names nothing, an invalid stage config, a broken corpus,
+    store or database) is a usage error, not a traceback; LONGHORIZON_TRACEBACK=1 shows it."""
     try:
         app()
-    except (PluginError, UnknownModelError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    except _usage_errors() as exc:
+        if os.environ.get("LONGHORIZON_TRACEBACK"):
+            raise
+        text = Text.assemble(("error: ", "red"), _message(exc))  # not markup: paths, [lists]
+        Console(stderr=True).print(text, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 

@@ -75,6 +75,8 @@ def rollout(
     """Run every task not yet in OUT, streaming trajectories into OUT/trajectories."""
     if backend not in ("hf", "openai", "vllm"):
         raise typer.BadParameter(f"--backend must be hf, openai or vllm, not {backend!r}")
+    if backend == "openai" and not base_url:
+        raise typer.BadParameter("--backend openai needs --base-url (the server's /v1 URL)")
     spec = RolloutSpec(
         model=model,
         backend=backend,

@@ -13,7 +13,7 @@ console = Console()
 
 def view(
     run_dir: Path = typer.Argument(..., help="a run directory (longhorizon run, or any store)"),
-    port: int = typer.Option(8765, help="port to serve on (0: any free port)"),
+    port: int = typer.Option(8765, min=0, max=65535, help="port to serve on (0: any free port)"),
     host: str = typer.Option(
         "127.0.0.1", help="address to bind; anything but loopback exposes the run (a warning)"
     ),

@@ -13,7 +13,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -203,3 +203,16 @@ class TrajectoryStore(JsonlStore[Trajectory]):
 class TaskStore(JsonlStore[Task]):
     def __init__(self, root: str | Path, **kwargs: Any) -> None:
         super().__init__(root, Task, summary=task_summary, **kwargs)
+
+
+def read_task_pool(roots: Sequence[str | Path]) -> list[Task]:
+    """Every task of the stores `roots`, for a trainer's prompts: a store that does not exist
+    (a mistyped path would otherwise become a new, empty store) or none with a task is an
+    error before any model loads."""
+    missing = [str(r) for r in roots if not Path(r).is_dir()]
+    if missing:
+        raise StoreError(f"task store(s) {missing} do not exist")
+    tasks = [t for root in roots for t in TaskStore(root)]
+    if not tasks:
+        raise StoreError(f"no tasks in {[str(r) for r in roots]}")
+    return tasks

@@ -153,10 +153,27 @@ class EngineRollout(BaseModel):
     summariser: SummariserConfig | None = Field(
         default=None, description="the model visit asks to answer its goal (None: the page)"
     )
+    max_staleness: int = Field(
+        default=0,
+        ge=0,
+        description="0: each step rolls out on the policy it trains (on-policy); 1: the "
+        "rollouts of step t+1 run on the policy from before step t's update while that "
+        "update runs (OPD: all of them; GRPO: the first round), on any engine and parallelism",
+    )
+
+    @model_validator(mode="after")
+    def _check_staleness(self) -> EngineRollout:
+        if self.max_staleness > 1:
+            raise ValueError(
+                f"rollout.max_staleness: {self.max_staleness} is not built: 0 (on-policy) or 1 "
+                "(the next step's rollouts overlap this step's update, one policy version "
+                "behind); deeper pipelines would need several engine snapshots at once"
+            )
+        return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), ENGINE_FIELDS)
+        return omit_at_default(self, handler(self), (*ENGINE_FIELDS, *STREAMING_FIELDS))
 
     def budgeted(self, task: Task, task_id: str) -> Task:
         """`task` as one rollout episode: its id `task_id`, under its domain's budgets (None:
@@ -176,22 +193,9 @@ class RolloutConfig(EngineRollout):
     samples_per_prompt: int = Field(default=1, ge=1)
     temperature: float = Field(default=1.0, ge=0.0)
     refresh_every: int = Field(default=1, ge=1, description="rollout batches per engine sync")
-    max_staleness: int = Field(
-        default=0,
-        ge=0,
-        description="0: each step rolls out on the policy it trains (on-policy); 1: the "
-        "rollouts of step t+1 run on the policy from before step t's update while that "
-        "update runs (`distill/opd.py`), on any engine and parallelism",
-    )
 
     @model_validator(mode="after")
-    def _check_staleness(self) -> RolloutConfig:
-        if self.max_staleness > 1:
-            raise ValueError(
-                f"rollout.max_staleness: {self.max_staleness} is not built: 0 (on-policy) or 1 "
-                "(the next step's rollouts overlap this step's update, one policy version "
-                "behind); deeper pipelines would need several engine snapshots at once"
-            )
+    def _check_refresh(self) -> RolloutConfig:
         if self.max_staleness and self.refresh_every > 1:
             raise ValueError(
                 f"rollout.max_staleness: 1 syncs the engine after every step's scoring; "
@@ -199,10 +203,6 @@ class RolloutConfig(EngineRollout):
                 f"{self.refresh_every} versions behind: set rollout.refresh_every: 1"
             )
         return self
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), (*ENGINE_FIELDS, *STREAMING_FIELDS))
 
 
 def default_mixture(domain: str, teachers: list[str]) -> dict[str, float]:

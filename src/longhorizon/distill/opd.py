@@ -48,6 +48,7 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.core import SamplingParams, Trajectory, TrajectoryStore
+from longhorizon.core.store import read_task_pool
 from longhorizon.distill.batch import RolloutSample
 from longhorizon.distill.config import STUDENT_TOPK_KINDS, DistillConfig
 from longhorizon.distill.mismatch import engine_kl
@@ -107,7 +109,7 @@ from longhorizon.training.distributed import (
     shutdown,
     wrap_model,
 )
-from longhorizon.training.loop import StepLoop, run_steps
+from longhorizon.training.loop import StepLoop, no_update, run_steps, update_overlapping
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
@@ -161,6 +163,7 @@ class Distiller:
             (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
         self.console.rule(f"OPD run {cfg.output_dir} ({self.env.world_size} rank(s))")
         self.console.print(Syntax(cfg.to_yaml(), "yaml"))
+        self.tasks = read_task_pool(cfg.tasks)  # before the models: a bad path fails fast
         self._setup_models()
         self._setup_data()
         self.total_updates = cfg.steps * cfg.updates_per_step
@@ -209,8 +212,7 @@ class Distiller:
 
     def _setup_data(self) -> None:
         cfg = self.config
-        tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
-        self.prompts = balanced_prompts(tasks)
+        self.prompts = balanced_prompts(self.tasks)
         self.domains = sorted(self.prompts)
         mixtures = None  # hard routing
         if cfg.routing == "soft":
@@ -312,17 +314,11 @@ class Distiller:
         upcoming = self._roll_out_next(step) if stream else None
         record: dict[str, Any] = {"step": step + 1}
         (count,) = all_reduce_sum([float(len(samples))], self.env)  # every rank decides alike
-        try:
-            no_update: dict[str, Any] = {"loss": None, "domains": {}}
-            record.update(await self._update(step, scored, stream) if count else no_update)
-            clock.append(time.perf_counter())
-            if upcoming is not None:
-                self._prefetched[step + 1] = await upcoming
-            if stream:
-                clock.append(time.perf_counter())
-        finally:
-            if upcoming is not None:
-                upcoming.cancel()  # only when the update failed: it is done otherwise
+        update = partial(self.update, step, scored) if count else no_update
+        done, following = await update_overlapping(update, upcoming, stream, clock)
+        record.update(done)
+        if following is not None:
+            self._prefetched[step + 1] = following
         rows = all_gather_objects(episode_rows(trajs), self.env)
         record["rollouts"] = episode_metrics([row for part in rows for row in part])
         record["engine"] = {"backend": self.engine.kind, "synced": bool(synced), **synced, **gap}
@@ -345,12 +341,6 @@ class Distiller:
         if step + 1 >= self.config.steps:
             return None
         return asyncio.create_task(self.rollout(step + 1))
-
-    async def _update(self, step: int, scored: _Scored, threaded: bool) -> dict[str, Any]:
-        # a worker thread leaves the event loop to the next step's rollouts meanwhile
-        if threaded:
-            return await asyncio.to_thread(self.update, step, scored)
-        return self.update(step, scored)
 
     async def rollout(self, step: int) -> list[Trajectory]:
         cfg = self.config.rollout

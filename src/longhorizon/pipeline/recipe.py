@@ -117,7 +117,7 @@ class Recipe(BaseModel):
 
     name: str
     out: Path
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # numpy's seeds are unsigned
     student: StudentSpec
     synth: SynthSpec = Field(default_factory=SynthSpec)
     sft: dict[str, Any] = Field(default_factory=dict, description="SFTConfig overrides")
@@ -229,7 +229,12 @@ def load_recipe(path: Path) -> Recipe:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    unknown = unknown_domains(data.get("synth", {}).get("domains", {}))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a recipe is a YAML mapping (name, out, student, synth, ...)")
+    synth = data.get("synth") or {}
+    if not isinstance(synth, dict) or not isinstance(synth.get("domains") or {}, dict):
+        raise ValueError(f"{path}: synth is a mapping, and synth.domains one of domain: count")
+    unknown = unknown_domains(synth.get("domains") or {})
     if unknown:
         raise ValueError(f"{path}: {unknown}")
     return Recipe.model_validate(data)

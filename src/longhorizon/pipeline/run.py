@@ -64,6 +64,7 @@ class StageLog:
 
 def run_pipeline(recipe: Recipe) -> Path:
     out = recipe.out
+    plan(recipe, recipe.student.name())  # every stage config validates before anything is written
     out.mkdir(parents=True, exist_ok=True)
     send_third_party_to(out / "run.log")  # library bars and warnings: the log, not the terminal
     (out / "recipe.yaml").write_text(

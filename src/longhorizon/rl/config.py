@@ -162,7 +162,7 @@ class RLConfig(BaseModel):
     eps: float = 1e-8
     micro_batch_size: int = Field(default=4, ge=1, description="sequences per forward pass")
     max_grad_norm: float | None = 1.0
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # numpy's seeds are unsigned
     # ---- run ------------------------------------------------------------------------------------
     output_dir: Path = Path("runs/rl")
     final_dir: Path | None = None  # default: output_dir / "final"

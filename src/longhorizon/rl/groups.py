@@ -21,7 +21,14 @@ from longhorizon.rl.samples import (
     rollout_advantages,
 )
 
-__all__ = ["GroupStats", "keep_mixed_outcome", "prefilter_prompts", "sample_groups"]
+__all__ = [
+    "GroupStats",
+    "first_round",
+    "keep_mixed_outcome",
+    "prefilter_prompts",
+    "round_jobs",
+    "sample_groups",
+]
 
 Episodes = Callable[[list[Task], list[int]], Awaitable[list[Trajectory]]]
 Pick = Callable[[int, int], list[Task]]
@@ -46,8 +53,22 @@ class GroupStats:
         }
 
 
-def _round_tasks(prompts: list[Task], step: int, start: int, cfg: RLRolloutConfig) -> list[Task]:
-    return [cfg.budgeted(t, f"{t.id}@step{step}.{start + i}") for i, t in enumerate(prompts)]
+def round_jobs(
+    pick: Pick, cfg: RLRolloutConfig, step: int, seed: int, round_: int, need: int, start: int
+) -> tuple[list[Task], list[int]]:
+    """Round `round_` of step `step`: `need` prompts as episode tasks numbered from `start`,
+    and each group's sampling seed."""
+    prompts = pick(round_, need)
+    tasks = [cfg.budgeted(t, f"{t.id}@step{step}.{start + i}") for i, t in enumerate(prompts)]
+    rng = step_rng(seed, step, f"seeds/{round_}")
+    return tasks, [rng.randrange(2**31) for _ in tasks]
+
+
+def first_round(
+    pick: Pick, cfg: RLRolloutConfig, step: int, seed: int
+) -> tuple[list[Task], list[int]]:
+    """The jobs of a step's first round (what streaming rolls out during the previous update)."""
+    return round_jobs(pick, cfg, step, seed, 0, cfg.prompts_per_step, 0)
 
 
 def _by_task(trajs: list[Trajectory], tasks: list[Task]) -> list[list[Trajectory]]:
@@ -65,15 +86,16 @@ async def sample_groups(
     step: int,
     seed: int = 0,
     kinds: KindsByDomain | None = None,
+    first: list[Trajectory] | None = None,
 ) -> tuple[list[list[Trajectory]], GroupStats]:
     """Up to `prompts_per_step` groups; with dynamic sampling only informative ones, after at
-    most `max_tries` rounds (fewer groups when the rounds run out)."""
+    most `max_tries` rounds (fewer groups when the rounds run out). `first`: the first
+    round's episodes, already rolled out (streaming)."""
     stats, kept = GroupStats(), list[list[Trajectory]]()
     for round_ in range(cfg.max_tries):
         need = cfg.prompts_per_step - len(kept)
-        tasks = _round_tasks(pick(round_, need), step, stats.rolled, cfg)
-        rng = step_rng(seed, step, f"seeds/{round_}")
-        trajs = await episodes(tasks, [rng.randrange(2**31) for _ in tasks])
+        tasks, seeds = round_jobs(pick, cfg, step, seed, round_, need, stats.rolled)
+        trajs = first if round_ == 0 and first is not None else await episodes(tasks, seeds)
         stats.rolled, stats.rounds = stats.rolled + len(tasks), round_ + 1
         stats.seen.extend(trajs)
         stats.truncated += sum(t.status is Status.TRUNCATED for t in trajs)

@@ -14,6 +14,10 @@ pi_old (with a vLLM engine, `objective.tis_cap` takes the ratios against the tra
 logprobs and weights them by truncated importance sampling; the engine-vs-trainer KL is
 logged per step).
 
+Streaming (`rollout.max_staleness: 1`): the next step's first round rolls out on the engine
+(synced at this step's start) while this step's update runs in a worker thread; refills run
+after the next step's sync. Each episode records the policy version that sampled it.
+
 Setup / train / cleanup as SFT. Outputs in `output_dir`: config.yaml, metrics.jsonl,
 tensorboard/, rollouts/, checkpoints/step-N/ and final/ (model + tokenizer + longhorizon_rl.json).
 
@@ -50,8 +54,9 @@ from rich.console import Console
 from rich.syntax import Syntax
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from longhorizon.core import SamplingParams, Task, TaskStore, Trajectory, TrajectoryStore
+from longhorizon.core import SamplingParams, Task, Trajectory, TrajectoryStore
 from longhorizon.core.files import write_text_atomic
+from longhorizon.core.store import read_task_pool
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
@@ -59,13 +64,14 @@ from longhorizon.distill.rollouts import (
     pick_prompts,
     rollout_metrics,
     rollout_rates,
+    sample_staleness,
     step_rng,
 )
 from longhorizon.harness import BackendAgent, EpisodeRunner, HarnessConfig
 from longhorizon.harness.episode import Verify
 from longhorizon.models.registry import resolve_model
 from longhorizon.rl.config import RLConfig
-from longhorizon.rl.groups import GroupStats, prefilter_prompts, sample_groups
+from longhorizon.rl.groups import GroupStats, first_round, prefilter_prompts, sample_groups
 from longhorizon.rl.samples import (
     NO_KINDS,
     KindsByDomain,
@@ -93,7 +99,7 @@ from longhorizon.training.distributed import (
     shutdown,
     wrap_model,
 )
-from longhorizon.training.loop import StepLoop, run_steps
+from longhorizon.training.loop import StepLoop, no_update, run_steps, update_overlapping
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.modeling import precision
 from longhorizon.training.optim import build_optimizer, build_scheduler
@@ -137,6 +143,8 @@ class GRPOTrainer:
         self.rollouts: StepRollouts | None = None
         self.engine: RolloutEngine | None = None
         self.autocast: torch.dtype | None = None  # the loss's forward passes (`dtype`)
+        # max_staleness 1: the next step's first round, rolled out during this step's update
+        self._prefetched: dict[int, list[Trajectory]] = {}
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -149,10 +157,8 @@ class GRPOTrainer:
             (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
         self.console.rule(f"GRPO run {cfg.output_dir} ({self.env.world_size} rank(s))")
         self.console.print(Syntax(cfg.to_yaml(), "yaml"))
+        tasks = read_task_pool(cfg.tasks)  # before the models: a bad path fails fast
         self._setup_models()
-        tasks: list[Task] = [t for root in cfg.tasks for t in TaskStore(root)]
-        if not tasks:
-            raise ValueError(f"no tasks in {[str(p) for p in cfg.tasks]}")
         self._check_rubrics(tasks)
         self.prompts = balanced_prompts(tasks)
         paths = [p for files in cfg.corpus.values() for p in files]
@@ -259,41 +265,71 @@ class GRPOTrainer:
         return end_of_step(self.policy, *args, cfg.keep_checkpoints, cfg.save_every, KILL_ENV)
 
     async def train_step(self, step: int) -> dict[str, Any]:
-        """Roll out groups (dynamic sampling), update once; returns the step's log record."""
+        """Roll out groups (dynamic sampling), update once; returns the step's log record.
+
+        With `rollout.max_staleness: 1` the step's first round was rolled out during the
+        previous step's update, on the policy from before it (refills run on this step's);
+        the next step's first round runs while this step's update runs in a worker thread.
+        The step ends when both are done, so a checkpoint finds the next round stored."""
         cfg = self.config
         clock = [time.perf_counter()]
         assert self.engine is not None
+        stream = cfg.rollout.max_staleness > 0
+        first = self._prefetched.pop(step, None)
         synced = await self.engine.sync(self.whole_policy(), step)
         groups, stats = await sample_groups(
-            self._episodes, self._pick(step), cfg.rollout, cfg.objective, step, cfg.seed, self.kinds
+            self._episodes,
+            self._pick(step),
+            cfg.rollout,
+            cfg.objective,
+            step,
+            cfg.seed,
+            self.kinds,
+            first,
         )
         samples = [s for g in groups for s in group_samples(g, cfg.objective, self.kinds)]
         clock.append(time.perf_counter())
+        upcoming = self._roll_out_next(step) if stream else None
         record: dict[str, Any] = {"step": step + 1}
-        if samples:
-            record.update(
-                optimizer_update(
-                    self.policy,
-                    self.reference,
-                    self.optimizer,
-                    self.scheduler,
-                    rank_share(samples, self.env),  # the same list on every rank
-                    cfg.objective,
-                    cfg.micro_batch_size,
-                    self.tokenizer.pad_token_id or 0,
-                    cfg.max_grad_norm,
-                    self.env,
-                    self.autocast,
-                )
-            )
-        else:  # every group was dropped: no update (the lr schedule counts updates)
-            record.update({"loss": None, "domains": {}})
-        clock.append(time.perf_counter())
+        mine = rank_share(samples, self.env)  # the same list on every rank
+        update = partial(self._update, mine) if samples else no_update  # every group dropped
+        done, following = await update_overlapping(update, upcoming, stream, clock)
+        record.update(done)
+        if following is not None:
+            self._prefetched[step + 1] = following
         record |= step_metrics(stats, [t for g in groups for t in g], cfg, self.kinds)
         record["engine"] = engine_record(self.engine.kind, synced, record["domains"])
+        if stream:
+            record["engine"] |= sample_staleness(stats.seen, step)
         record["seconds"] = clock[-1] - clock[0]
-        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(PHASES)}
+        phases = (*PHASES, "overlap_wait") if stream else PHASES
+        record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(phases)}
         return record
+
+    def _update(self, samples: list[Any]) -> dict[str, Any]:
+        cfg = self.config
+        return optimizer_update(
+            self.policy,
+            self.reference,
+            self.optimizer,
+            self.scheduler,
+            samples,
+            cfg.objective,
+            cfg.micro_batch_size,
+            self.tokenizer.pad_token_id or 0,
+            cfg.max_grad_norm,
+            self.env,
+            self.autocast,
+        )
+
+    def _roll_out_next(self, step: int) -> asyncio.Task[list[Trajectory]] | None:
+        """The next step's first round, started on the engine as it is now (None after the
+        last step)."""
+        if step + 1 >= self.config.steps:
+            return None
+        cfg = self.config
+        tasks, seeds = first_round(self._pick(step + 1), cfg.rollout, step + 1, cfg.seed)
+        return asyncio.create_task(self._episodes(tasks, seeds))
 
     async def _prefilter(self) -> None:
         """Keep the prompts whose attempts with the STARTING policy gave mixed outcomes; the
@@ -356,9 +392,14 @@ class GRPOTrainer:
         rollouts = rollouts or self.rollouts
         assert rollouts is not None
         mine = rank_share(range(len(tasks)), self.env)
-        runs = await asyncio.gather(*(rollouts.run(runner, [tasks[i]], seeds[i]) for i in mine))
+        version = self.engine.version
+        runs = await asyncio.gather(
+            *(rollouts.run(runner, [tasks[i]], seeds[i], version) for i in mine)
+        )
         by_task: dict[int, list[Trajectory]] = {}
-        for part in all_gather_objects(dict(zip(mine, runs, strict=True)), self.env):
+        # streamed: gathered while the update's collectives may run (another thread)
+        side = self.config.rollout.max_staleness > 0
+        for part in all_gather_objects(dict(zip(mine, runs, strict=True)), self.env, side=side):
             by_task.update(part)
         return [t for i in range(len(tasks)) for t in by_task[i]]
 

@@ -81,7 +81,7 @@ class SFTConfig(BaseModel):
     micro_batch_size: int = Field(default=1, ge=1)  # packed rows per forward pass
     grad_accum: int | None = Field(default=None, ge=1)  # None: batch / (micro x world)
     max_grad_norm: float | None = 1.0
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # numpy's seeds are unsigned
     # ---- run ------------------------------------------------------------------------------
     output_dir: Path = Path("runs/sft")
     final_dir: Path | None = None  # default: output_dir / "final"
@@ -186,14 +186,26 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ValueError(f"override {assignment!r}: {part} is not a mapping")
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(
+            f"override {assignment!r}: the value is not YAML ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def read_config_tree(path: Path | None) -> dict[str, Any]:
     """The YAML file as a mapping ({} without a file)."""
     if path is None:
         return {}
-    tree = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        tree = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(tree, dict):
         raise ValueError(f"{path}: the config must be a YAML mapping")
     return tree

@@ -30,6 +30,9 @@ class DistEnv:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # a second gloo group for object gathers that run while an update's collectives do
+    # (streamed rollouts): collectives of one group must be issued in one order on every rank
+    side_group: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -63,7 +66,8 @@ def init_distributed(parallel: Parallel) -> DistEnv:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    return DistEnv(parallel, dist.get_rank(), dist.get_world_size(), local_rank, device)
+    side = dist.new_group(backend="gloo")  # every rank creates it, in the same order
+    return DistEnv(parallel, dist.get_rank(), dist.get_world_size(), local_rank, device, side)
 
 
 def wrap_model(model: nn.Module, env: DistEnv) -> nn.Module:
@@ -183,12 +187,13 @@ def rank_share(items: Sequence[T], env: DistEnv) -> list[T]:
     return list(items[env.rank :: env.world_size])
 
 
-def all_gather_objects(value: T, env: DistEnv) -> list[T]:
-    """Every rank's `value` (picklable), in rank order; `[value]` in one process."""
+def all_gather_objects(value: T, env: DistEnv, *, side: bool = False) -> list[T]:
+    """Every rank's `value` (picklable), in rank order; `[value]` in one process. `side`: on
+    the side group, safe while another thread runs collectives on the default one."""
     if not env.distributed:
         return [value]
     out: list[Any] = [None] * env.world_size
-    dist.all_gather_object(out, value)
+    dist.all_gather_object(out, value, group=env.side_group if side else None)
     return out
 
 
