@@ -109,3 +109,8 @@ def test_tool_corpus_responses_and_port_errors_are_usage_errors(
     assert code == 2 and "no response for 541 IFEval prompts" in text
     code, text = run_cli(["view", str(tmp_path), "--port", "99999"], monkeypatch, capsys)
     assert code == 2 and "less than or equal to 65535" in text
+    run = tmp_path / "not-a-run"
+    run.mkdir()
+    code, text = run_cli(["report", str(run), "--save", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "--save needs the run's recipe.yaml and stages.json" in text
+    assert not (run / "report").exists()

@@ -22,7 +22,12 @@ def report(
 ) -> None:
     """Write the run's Markdown report and self-contained HTML page; print the results."""
     if not run_dir.is_dir():
-        console.print(f"[red]error:[/red] run directory {escape(str(run_dir))} does not exist")
+        what = "is not a directory" if run_dir.exists() else "does not exist"
+        console.print(f"[red]error:[/red] run directory {escape(str(run_dir))} {what}")
+        raise typer.Exit(code=2)
+    missing = [n for n in ("recipe.yaml", "stages.json") if not (run_dir / n).is_file()]
+    if save is not None and missing:  # a saved summary names the run by them
+        console.print(f"[red]error:[/red] --save needs the run's {' and '.join(missing)}")
         raise typer.Exit(code=2)
     # Imported here: matplotlib is only loaded when a report is made, not on every command.
     from longhorizon.report.render import build_report
