@@ -107,6 +107,9 @@ def test_tool_corpus_responses_and_port_errors_are_usage_errors(
     args = ["eval", "--bench", "ifeval", "--responses", str(responses), "--out", str(tmp_path)]
     code, text = run_cli(args, monkeypatch, capsys)
     assert code == 2 and "no response for 541 IFEval prompts" in text
+    args = ["eval", "--bench", "nosuchbench", "--out", str(tmp_path / "e"), "--dry-run"]
+    code, text = run_cli(args, monkeypatch, capsys)
+    assert code == 2 and "unknown bench 'nosuchbench'; known: ifeval," in text
     code, text = run_cli(["view", str(tmp_path), "--port", "99999"], monkeypatch, capsys)
     assert code == 2 and "less than or equal to 65535" in text
     run = tmp_path / "not-a-run"

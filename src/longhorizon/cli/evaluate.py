@@ -141,6 +141,13 @@ def evaluate(
         raise typer.BadParameter("pass --bench and --out (or --config, or `compare DIR_A DIR_B`)")
     cfg = resolve_config(EvalConfig, config, overrides, given)
     if dry_run:
+        from longhorizon.evaluation.runner import get_bench
+
+        try:
+            for name in cfg.bench:
+                get_bench(name)  # a typo fails the dry run as it would the run
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc).strip("'\"")) from None
         console.print(config_yaml(cfg), markup=False, highlight=False)
         return
     run_config(cfg)
