@@ -132,3 +132,12 @@ def ray_cluster() -> Iterator[str]:
         pytest.skip(f"Ray cannot start: {type(exc).__name__}: {exc}")
     yield address
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def micro_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished `longhorizon run` of the micro recipe (one SFT step), shared by the tests
+    that need a whole run; they read it, or copy it before they write."""
+    from tests.viewer_run import micro_run
+
+    return micro_run(tmp_path_factory.mktemp("micro") / "run")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -109,15 +110,12 @@ def test_study_is_killed_resumed_shares_stages_and_reports_paired_differences(
     assert json.loads((out / "results.json").read_text())["comparisons"] == results["comparisons"]
 
 
-def test_reuse_fills_the_cache_from_a_finished_run(tmp_path: Path) -> None:
+def test_reuse_fills_the_cache_from_a_finished_run(tmp_path: Path, micro_run_dir: Path) -> None:
     """`--reuse RUN`: the run's stages that match the baseline cell's keys are copied in (its
     evaluation too) and only the other variant's OPD and evaluation run; `--seeds` narrows
     the grid; a folder that is no run is refused before anything is written."""
-    run_dir = tmp_path / "run"
-    (tmp_path / "micro.yaml").write_text(yaml.safe_dump({**MICRO, "out": str(run_dir)}))
-    run = [sys.executable, "-m", "longhorizon.cli.main", "run", str(tmp_path / "micro.yaml")]
-    finished = subprocess.run(run, capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    run_dir = micro_run_dir  # read only
+    shutil.copy(run_dir / "recipe.yaml", tmp_path / "micro.yaml")  # the run's own recipe
     out = tmp_path / "study"
     study = {
         "name": "micro-reuse",

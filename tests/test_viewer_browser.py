@@ -33,7 +33,6 @@ from tests.viewer_run import (
     SCRIPTED_STORE,
     TOOL_INJECTION,
     artifacts_dir,
-    micro_run,
     scripted_episode,
 )
 
@@ -43,9 +42,9 @@ CONTEXT = "rgb(232, 232, 232)"  # .tok.context
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-
-    out = micro_run(tmp_path_factory.mktemp("viewer") / "run")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, micro_run_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("viewer") / "run"
+    shutil.copytree(micro_run_dir, out)  # the scripted episode goes into a copy
     scripted_episode(out)
     return out
 
