@@ -117,3 +117,16 @@ def test_tool_corpus_responses_and_port_errors_are_usage_errors(
     code, text = run_cli(["report", str(run), "--save", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and "--save needs the run's recipe.yaml and stages.json" in text
     assert not (run / "report").exists()
+
+
+def test_kag_stats_refuses_a_file_that_holds_no_graph_and_leaves_it_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty, text_file = tmp_path / "empty.db", tmp_path / "notes.jsonl"
+    empty.write_bytes(b"")
+    text_file.write_text('{"a": 1}\n')
+    code, text = run_cli(["kag", "stats", str(empty)], monkeypatch, capsys)
+    assert code == 2 and "is not a knowledge-action graph (no nodes table)" in text
+    assert empty.read_bytes() == b""  # no schema written into it
+    code, text = run_cli(["kag", "stats", str(text_file)], monkeypatch, capsys)
+    assert code == 2 and "is not a SQLite database" in text
