@@ -186,3 +186,34 @@ def test_outputs_from_item_files_match_a_recomputation_by_hand(tmp_path: Path) -
     ]
     assert "Multiple comparisons: 2 variants" in table
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_cell_that_gives_one_answer_to_most_items_is_called_collapsed(tmp_path: Path) -> None:
+    """The score of a model that says the same thing to every prompt is what that answer
+    earns: the notes name the cell, the answer and the counts; empty answers do not count."""
+    recipe = Recipe(name="t", out=tmp_path / "cell", student=StudentSpec(model="m"))
+    said = {
+        "base": [f"answer {i}" for i in range(12)],
+        "stuck": ["Massachusetts"] * 7 + [f"other {i}" for i in range(3)] + [""] * 2,
+        "mute": [""] * 12,  # never answered: no verdict
+    }
+    cells = []
+    for variant, answers in said.items():
+        eval_dir = tmp_path / variant
+        append_items(
+            items_path(eval_dir / "b", 0),
+            [
+                ItemResult(bench="b", item_id=f"i{i}", seed=0, score=i % 2, prediction=a)
+                for i, a in enumerate(answers)
+            ],
+        )
+        cells.append(read_cell(Cell(variant, 0, "distilled", recipe), eval_dir, ["b"]))
+    stuck = cells[1].answers["b"]
+    assert (stuck.answered, stuck.distinct, stuck.top_count) == (10, 4, 7)
+    assert stuck.collapsed and not cells[0].answers["b"].collapsed
+    assert not cells[2].answers["b"].collapsed  # nothing answered: below MIN_ANSWERS
+    lines = [x for x in notes(analyse(cells, "base", ["b"])) if "collapsed" in x]
+    assert lines == [
+        "stuck/seed0 gave one answer to 7 of 10 answered items of b ('Massachusetts'; 4 "
+        "distinct): a collapsed model, whose score is what that answer earns."
+    ]

@@ -10,6 +10,7 @@ items both answered.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from longhorizon.evaluation.runner import benches as all_benches
 from longhorizon.evaluation.stats import Estimate, bootstrap_mean
 
 __all__ = [
+    "Answers",
     "CellScores",
     "Comparison",
     "StudyAnalysis",
@@ -30,14 +32,39 @@ __all__ = [
 ]
 
 
+# A model that gives one answer to this share of a bench's answered items has collapsed: its
+# score is what that answer earns (below MIN_ANSWERS answers, no verdict).
+COLLAPSED_SHARE = 0.5
+MIN_ANSWERS = 10
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How varied a cell's answers to one bench are (non-empty predictions, every seed)."""
+
+    answered: int
+    distinct: int
+    top: str  # the most frequent answer
+    top_count: int
+
+    @property
+    def top_share(self) -> float:
+        return self.top_count / self.answered if self.answered else 0.0
+
+    @property
+    def collapsed(self) -> bool:
+        return self.answered >= MIN_ANSWERS and self.top_share >= COLLAPSED_SHARE
+
+
 @dataclass(frozen=True)
 class CellScores:
-    """One cell's item scores per bench, and the files they came from."""
+    """One cell's item scores per bench, how varied its answers are, and the files."""
 
     cell: Cell
     eval_dir: Path
     scores: dict[str, dict[str, float]]  # bench -> item id -> score
     files: dict[str, list[Path]]
+    answers: dict[str, Answers] = field(default_factory=dict)
 
     def estimate(self, bench: str) -> Estimate:
         return bootstrap_mean(list(self.scores[bench].values()))
@@ -86,6 +113,7 @@ def check_mean_scored(bench: str) -> None:
 def read_cell(cell: Cell, eval_dir: Path, benches: list[str]) -> CellScores:
     scores: dict[str, dict[str, float]] = {}
     files: dict[str, list[Path]] = {}
+    answers: dict[str, Answers] = {}
     for bench in benches:
         by_seed = read_seeds(eval_dir / bench)
         ids, num, _ = seed_averaged(ACCURACY, by_seed)
@@ -93,7 +121,15 @@ def read_cell(cell: Cell, eval_dir: Path, benches: list[str]) -> CellScores:
             raise ValueError(f"{cell.name}: no scored items of {bench} in {eval_dir}")
         scores[bench] = dict(zip(ids, num[:, 0].tolist(), strict=True))
         files[bench] = [items_path(eval_dir / bench, s) for s in sorted(by_seed)]
-    return CellScores(cell, eval_dir, scores, files)
+        said = [(r.prediction or "").strip() for items in by_seed.values() for r in items.values()]
+        answers[bench] = _answers([x for x in said if x])
+    return CellScores(cell, eval_dir, scores, files, answers)
+
+
+def _answers(said: list[str]) -> Answers:
+    counts = Counter(said)
+    top, count = counts.most_common(1)[0] if counts else ("", 0)
+    return Answers(len(said), len(counts), top, count)
 
 
 def analyse(cells: list[CellScores], baseline: str, benches: list[str]) -> StudyAnalysis:

@@ -85,6 +85,9 @@ def results_json(
                     "cell_dir": _rel(c.cell.recipe.out, root),
                     "eval_dir": _rel(c.eval_dir, root),
                     "items": [_rel(p, root) for p in c.files[bench]],
+                    "answered": c.answers[bench].answered,
+                    "distinct_answers": c.answers[bench].distinct,
+                    "top_answer_share": c.answers[bench].top_share,
                 }
             )
     return {

@@ -73,9 +73,26 @@ def notes(analysis: StudyAnalysis) -> list[str]:
         for label, bench in rows(analysis)
     ]
     lines += [_seeds_line(analysis, c) for c in analysis.comparisons]
+    lines += _collapse_lines(analysis)
     if len(analysis.comparisons) > 1:
         lines.append(_holm_line(analysis))
     lines.append(_mde_line(analysis))
+    return lines
+
+
+def _collapse_lines(analysis: StudyAnalysis) -> list[str]:
+    """Cells whose model gives one answer to most items: a score that is not learning."""
+    lines = []
+    for c in analysis.cells:
+        for bench, a in c.answers.items():
+            if not a.collapsed:
+                continue
+            shown = a.top if len(a.top) <= 40 else a.top[:40] + "..."
+            lines.append(
+                f"{c.cell.name} gave one answer to {a.top_count} of {a.answered} answered items "
+                f"of {bench} ({shown!r}; {a.distinct} distinct): a collapsed model, whose score "
+                "is what that answer earns."
+            )
     return lines
 
 
