@@ -130,7 +130,7 @@ def test_reuse_fills_the_cache_from_a_finished_run(tmp_path: Path, micro_run_dir
     ablate = [sys.executable, "-m", "longhorizon.cli.main", "ablate", str(path), "--seeds", "0"]
 
     refused = subprocess.run([*ablate, "--reuse", str(tmp_path)], capture_output=True, text=True)
-    assert refused.returncode == 2 and "not a `longhorizon run` folder" in refused.stdout
+    assert refused.returncode == 2 and "not a `longhorizon run` folder" in refused.stderr
     assert not out.exists()
 
     done = subprocess.run([*ablate, "--reuse", str(run_dir)], capture_output=True, text=True)

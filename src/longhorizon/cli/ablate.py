@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+
+from longhorizon.cli.errors import usage_error
 
 console = Console()
 
@@ -49,8 +50,7 @@ def ablate(
         planned, benches = plan_study(study, base)
         matches = reuse_matches(tuple(reuse), planned)
     except StudyError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(code=2) from None
+        usage_error(str(exc))
     if dry_run:
         print_grid(planned, study.out_dir(), console)
         for stage in matches:

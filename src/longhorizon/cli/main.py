@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from longhorizon.cli import (
     ablate,
@@ -25,6 +24,7 @@ from longhorizon.cli import (
     view,
     vllm,
 )
+from longhorizon.cli.errors import print_error
 from longhorizon.core.logs import send_third_party_to
 from longhorizon.models.checkpoints import home
 
@@ -125,8 +125,7 @@ def main() -> None:
     except _usage_errors() as exc:
         if os.environ.get("LONGHORIZON_TRACEBACK"):
             raise
-        text = Text.assemble(("error: ", "red"), _message(exc))  # not markup: paths, [lists]
-        Console(stderr=True).print(text, highlight=False, soft_wrap=True)
+        print_error(_message(exc))
         raise SystemExit(2) from None
 
 

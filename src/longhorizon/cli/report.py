@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from longhorizon.cli.errors import usage_error
+
 console = Console()
 
 
@@ -23,12 +25,10 @@ def report(
     """Write the run's Markdown report and self-contained HTML page; print the results."""
     if not run_dir.is_dir():
         what = "is not a directory" if run_dir.exists() else "does not exist"
-        console.print(f"[red]error:[/red] run directory {escape(str(run_dir))} {what}")
-        raise typer.Exit(code=2)
+        usage_error(f"run directory {run_dir} {what}")
     missing = [n for n in ("recipe.yaml", "stages.json") if not (run_dir / n).is_file()]
     if save is not None and missing:  # a saved summary names the run by them
-        console.print(f"[red]error:[/red] --save needs the run's {' and '.join(missing)}")
-        raise typer.Exit(code=2)
+        usage_error(f"--save needs the run's {' and '.join(missing)}")
     # Imported here: matplotlib is only loaded when a report is made, not on every command.
     from longhorizon.report.render import build_report
     from longhorizon.report.results import table_cells

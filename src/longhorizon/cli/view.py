@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from longhorizon.cli.errors import usage_error
+
 console = Console()
 
 
@@ -32,8 +34,7 @@ def view(
     try:
         server, sock = make_server(roots, host, port, tokenizer)
     except (FileNotFoundError, OSError) as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(code=2) from None
+        usage_error(str(exc) if str(host) in str(exc) else f"{host}:{port}: {exc}")
     warning = exposure_warning(host)
     if warning:
         console.print(f"[bold red]{escape(warning)}[/bold red]")
