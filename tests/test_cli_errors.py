@@ -130,3 +130,13 @@ def test_kag_stats_refuses_a_file_that_holds_no_graph_and_leaves_it_as_it_was(
     assert empty.read_bytes() == b""  # no schema written into it
     code, text = run_cli(["kag", "stats", str(text_file)], monkeypatch, capsys)
     assert code == 2 and "is not a SQLite database" in text
+
+
+def test_store_stats_and_eval_compare_name_a_folder_that_is_not_theirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text = run_cli(["store", "stats", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "holds no trajectory shards (part-*.jsonl): not a store" in text
+    missing = tmp_path / "no-eval"
+    code, text = run_cli(["eval", "compare", str(missing), str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and f"{missing} is not an evaluation directory (no such folder)" in text

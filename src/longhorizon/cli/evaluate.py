@@ -276,6 +276,9 @@ def print_comparison(dir_a: Path, dir_b: Path, save: Path | None = None) -> None
     from longhorizon.evaluation.compare import compare_dirs, comparison_record
     from longhorizon.evaluation.tables import comparison_table
 
+    for folder in (dir_a, dir_b):
+        if not folder.is_dir():
+            raise typer.BadParameter(f"{folder} is not an evaluation directory (no such folder)")
     comparisons = compare_dirs(dir_a, dir_b)
     if not comparisons:
         raise typer.BadParameter(f"{dir_a} and {dir_b} share no bench with common seeds")

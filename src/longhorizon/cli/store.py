@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from longhorizon.core import TrajectoryStore
+from longhorizon.core.store import SHARD_GLOB
 
 console = Console()
 app = typer.Typer(help="Inspect and export trajectory stores (directories of JSONL shards).")
@@ -21,6 +22,8 @@ def stats(root: Path = typer.Argument(..., exists=True, file_okay=False)) -> Non
     rows: Counter[tuple[str, str]] = Counter()
     passed: Counter[str] = Counter()
     tokens: Counter[str] = Counter()
+    if not any(root.glob(SHARD_GLOB)):
+        raise typer.BadParameter(f"{root} holds no trajectory shards ({SHARD_GLOB}): not a store")
     for traj in TrajectoryStore(root):
         rows[(traj.domain, traj.status.value)] += 1
         passed[traj.domain] += traj.passed
