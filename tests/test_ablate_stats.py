@@ -106,6 +106,9 @@ def test_the_notes_say_significance_in_words_and_holm_with_several_comparisons()
     assert seeds_line.startswith("same beats base on average in 0 of 2 seed(s) (seed 0: +0.000")
     assert mde.startswith("Minimum detectable effect") and "b 40" in mde
     assert not any("Holm" in x for x in notes(two))
+    one_seed = notes(analyse(_cells({"base": base, "up": [1.0] * 20}, seeds=1), "base", ["b"]))
+    assert one_seed[-2].startswith("One seed: the intervals resample held-out items only")
+    assert not any(x.startswith("One seed") for x in notes(two))
 
     three = analyse(_cells({"base": base, "up": [1.0] * 20, "same": base}), "base", ["b"])
     lines = notes(three)

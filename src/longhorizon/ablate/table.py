@@ -74,6 +74,12 @@ def notes(analysis: StudyAnalysis) -> list[str]:
     ]
     lines += [_seeds_line(analysis, c) for c in analysis.comparisons]
     lines += _collapse_lines(analysis)
+    if len(analysis.seeds) == 1 and analysis.comparisons:
+        lines.append(
+            "One seed: the intervals resample held-out items only, so they leave out how much "
+            "a retrained model varies between seeds; a difference that is significant here "
+            "can still be one run's luck (run more seeds: --seeds)."
+        )
     if len(analysis.comparisons) > 1:
         lines.append(_holm_line(analysis))
     lines.append(_mde_line(analysis))
