@@ -116,3 +116,17 @@ def test_token_share_keeps_the_first_share_of_each_training_sequence() -> None:
     assert cut(1.0)[0].input_ids.tolist() == full.input_ids.tolist()
     with pytest.raises(ValueError):
         DataConfig(token_share=0)
+
+
+def test_variants_runs_a_subset_and_always_keeps_the_baseline(tmp_path: Path) -> None:
+    path = ROOT / "studies" / "loss.yaml"
+    args = ["ablate", str(path), "--variants", "full_rkl", "--seeds", "0", "--dry-run"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, output
+    assert "2 cells" in output and "baseline: sva_tail" in output
+    assert "sva_tail/seed0" in output and "full_rkl/seed0" in output and "union" not in output
+    result = CliRunner().invoke(app, [*args[:3], "ful_rkl,union", "--dry-run"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "no variant 'ful_rkl'; known: sva_tail, sva, sampled_token, full_rkl" in output

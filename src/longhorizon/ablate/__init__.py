@@ -9,7 +9,14 @@ the table, the plot and the JSON.
 """
 
 from longhorizon.ablate.runner import plan_study, print_grid, reuse_matches, run_study
-from longhorizon.ablate.study import Study, StudyError, Variant, load_study, with_seeds
+from longhorizon.ablate.study import (
+    Study,
+    StudyError,
+    Variant,
+    load_study,
+    with_seeds,
+    with_variants,
+)
 
 __all__ = [
     "Study",
@@ -21,4 +28,5 @@ __all__ = [
     "reuse_matches",
     "run_study",
     "with_seeds",
+    "with_variants",
 ]

@@ -118,6 +118,20 @@ def with_seeds(study: Study, seeds: tuple[int, ...], path: Path) -> Study:
     return changed
 
 
+def with_variants(study: Study, names: tuple[str, ...], path: Path) -> Study:
+    """The study on some of its variants (`--variants a,b`); the baseline always stays in,
+    since every difference is taken against it."""
+    unknown = [n for n in names if n not in study.variants]
+    if unknown:
+        known = ", ".join(study.variants)
+        raise StudyError(f"{path}: no variant {', '.join(map(repr, unknown))}; known: {known}")
+    keep = {study.baseline_name, *names}
+    variants = {n: v for n, v in study.variants.items() if n in keep}
+    changed = study.model_copy(update={"variants": variants, "baseline": study.baseline_name})
+    _check_grid(changed, path)
+    return changed
+
+
 def _check_grid(study: Study, path: Path) -> None:
     problems = []
     if len(study.variants) < 2:

@@ -18,6 +18,9 @@ def ablate(
     seeds: str | None = typer.Option(
         None, help="comma-separated seeds instead of the study's own (e.g. 0,1)"
     ),
+    variants: str | None = typer.Option(
+        None, help="comma-separated variants to run (the baseline is always kept)"
+    ),
     reuse: list[Path] = typer.Option(
         [],
         help="a finished `longhorizon run` folder whose stages that match a cell's (same "
@@ -37,6 +40,7 @@ def ablate(
         reuse_matches,
         run_study,
         with_seeds,
+        with_variants,
     )
 
     if not study_file.is_file():
@@ -47,6 +51,9 @@ def ablate(
             study = study.model_copy(update={"out": out})
         if seeds is not None:
             study = with_seeds(study, _seeds(seeds), study_file)
+        if variants is not None:
+            names = tuple(v.strip() for v in variants.split(",") if v.strip())
+            study = with_variants(study, names, study_file)
         planned, benches = plan_study(study, base)
         matches = reuse_matches(tuple(reuse), planned)
     except StudyError as exc:

@@ -100,14 +100,24 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     """What bad input raises below the commands: a one-line error, not a traceback."""
     import sqlite3
 
+    import psycopg
     from pydantic import ValidationError
 
     from longhorizon.core.store import StoreError
-    from longhorizon.domains.registry import PluginError
+    from longhorizon.domains.registry import PluginError, UnknownDomainError
     from longhorizon.models.registry import UnknownModelError
     from longhorizon.tools.corpus import CorpusError
 
-    return (PluginError, UnknownModelError, ValidationError, CorpusError, StoreError, sqlite3.Error)
+    return (
+        PluginError,
+        UnknownDomainError,
+        UnknownModelError,
+        ValidationError,
+        CorpusError,
+        StoreError,
+        sqlite3.Error,
+        psycopg.OperationalError,  # a PostgreSQL KAG that cannot be reached or refuses us
+    )
 
 
 def _message(exc: Exception) -> str:

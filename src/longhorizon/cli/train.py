@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from longhorizon.cli.config_options import CONFIG, DRY_RUN, SET, resolve_config
+from longhorizon.cli.errors import usage_error
 
 console = Console()
 
@@ -43,6 +44,7 @@ def teach(
     from longhorizon.training.teach import TeachConfig, run_teach, stage_configs
 
     cfg = resolve_config(TeachConfig, config, overrides, {"domain": domain})
+    _check_domains(cfg.trained_domains())
     if dry_run:
         for stage in stage_configs(cfg):
             console.rule(str(stage.output_dir))
@@ -51,6 +53,19 @@ def teach(
     path = run_teach(cfg, console)
     if _is_main_process():
         console.print(f"teacher for {domain}: {path}")
+
+
+def _check_domains(domains: tuple[str, ...]) -> None:
+    """A teacher learns only domains that exist: a misspelt one would load a model, then
+    find no trajectories."""
+    from longhorizon.domains import registry
+
+    unknown = [d for d in domains if d not in registry.names()]
+    if unknown:
+        usage_error(
+            f"unknown domain {', '.join(map(repr, unknown))}; known: {', '.join(registry.names())}"
+            " (a generalist teacher lists the domains it learns in `domains`)"
+        )
 
 
 def _is_main_process() -> bool:

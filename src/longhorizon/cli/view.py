@@ -33,7 +33,9 @@ def view(
     roots = {"run": run_dir} | ({"other": compare} if compare is not None else {})
     try:
         server, sock = make_server(roots, host, port, tokenizer)
-    except (FileNotFoundError, OSError) as exc:
+    except FileNotFoundError as exc:  # a run, compared run or tokenizer that is not there
+        usage_error(str(exc))
+    except OSError as exc:  # the address: in use, or not this machine's
         usage_error(str(exc) if str(host) in str(exc) else f"{host}:{port}: {exc}")
     warning = exposure_warning(host)
     if warning:

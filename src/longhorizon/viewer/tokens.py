@@ -104,9 +104,17 @@ TOKENIZER_DIRS = ("sft/final", "distill/final", "teachers/*/teacher", "*/final")
 def find_tokenizer(run: Path, explicit: Path | None = None) -> Path | None:
     """The tokenizer to decode with: the one given, else the first the run saved."""
     if explicit is not None:
+        if not _has_tokenizer(explicit):
+            raise FileNotFoundError(
+                f"--tokenizer {explicit}: no tokenizer.json or tokenizer_config.json there"
+            )
         return explicit
     for pattern in TOKENIZER_DIRS:
         for path in sorted(run.glob(pattern)):
-            if (path / "tokenizer.json").exists() or (path / "tokenizer_config.json").exists():
+            if _has_tokenizer(path):
                 return path
     return None
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return (path / "tokenizer.json").exists() or (path / "tokenizer_config.json").exists()
