@@ -40,23 +40,31 @@ def opd_summary(metrics: Path) -> dict[str, Any]:
 
 
 def export(study: Path, dest: Path) -> None:
+    """Only the cells results.json covers: a study folder may also cache other cells' stages
+    (other seeds or variants run into the same `--out`)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
-        shutil.copy(study / name, dest / name)
+        if name != "stages.jsonl":
+            shutil.copy(study / name, dest / name)
     results = json.loads((study / "results.json").read_text())
+    distills: dict[str, str] = {}  # variant-seedS -> its OPD stage's key
+    keys: set[str] = set()
     for cell in results["cells"]:
         for item in cell["items"]:
             (dest / item).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(study / item, dest / item)
-    ledger = [json.loads(x) for x in (study / "stages.jsonl").read_text().splitlines()]
+        jobs = dict(json.loads((study / cell["cell_dir"] / "cell.json").read_text())["jobs"])
+        keys.update(jobs.values())
+        if "distill" in jobs:
+            distills[f"{cell['variant']}-seed{cell['seed']}"] = jobs["distill"]
+    ledger = (study / "stages.jsonl").read_text().splitlines()
+    kept = [line for line in ledger if json.loads(line)["key"] in keys]
+    (dest / "stages.jsonl").write_text("".join(line + "\n" for line in kept))
     summary: dict[str, Any] = {}
-    for record in ledger:
-        if record["stage"] != "distill":
-            continue
-        cell = str(record["cell"]).replace("/", "-")
-        metrics = study / "cache" / record["key"] / "metrics.jsonl"
+    for cell, key in distills.items():
+        metrics = study / "cache" / key / "metrics.jsonl"
         shutil.copy(metrics, dest / f"opd-metrics-{cell}.jsonl")
-        summary[cell] = {"distill_key": record["key"], **opd_summary(metrics)}
+        summary[cell] = {"distill_key": key, **opd_summary(metrics)}
     (dest / "opd-summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 
