@@ -397,3 +397,44 @@ def test_two_stage_science_teacher_trains_reasoning_then_tool_traces(tmp_path: P
         for d in stage_dirs
     ]
     assert samples == [len(trajs) - tools, tools]
+
+
+def test_teach_cli_runs_sft_then_grpo_into_one_teacher(micro_run_dir: Path, tmp_path: Path) -> None:
+    """`longhorizon teach` with `grpo:` trains the SFT stage, then GRPO from its model on the
+    given tasks; the teacher is GRPO's final model and its metadata lists both stages."""
+    synth = micro_run_dir / "synth" / "instruction"
+    grpo = {
+        "tasks": [str(synth / "tasks")],
+        "steps": 1,
+        "lr": 1e-3,
+        "micro_batch_size": 4,
+        "tensorboard": False,
+        "num_threads": 1,
+        "rollout": {"prompts_per_step": 2, "group_size": 2, "max_tries": 1, "max_tokens": 8},
+    }
+    config = {
+        "init": str(micro_run_dir / "sft" / "final"),
+        "output_dir": str(tmp_path / "teachers"),
+        "sft": {"max_len": 96, "batch_size": 2, "max_steps": 1, "tensorboard": False},
+        "stages": [{"name": "sft", "data": {"paths": [str(synth / "trajectories")]}}],
+        "grpo": grpo,
+    }
+    path = tmp_path / "teach.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["teach", "--domain", "instruction", "--config", str(path)]
+    dry = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    root = tmp_path / "teachers" / "instruction"
+    assert f"model: {root / 'stage-1-sft' / 'final'}" in dry.output
+    assert f"final_dir: {root / 'teacher'}" in dry.output and not root.exists()
+    bad = CliRunner().invoke(app, [*args, "--set", "grpo.output_dir=x", "--dry-run"])
+    assert bad.exit_code != 0 and "grpo sets ['output_dir']: teach sets these" in bad.output
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in root.iterdir()) == ["stage-1-sft", "stage-2-grpo", "teacher"]
+    assert (root / "stage-1-sft" / "final" / "config.json").exists()
+    assert [r["step"] for r in read_metrics(root / "stage-2-grpo")] == [1]
+    info = read_teacher(root / "teacher")
+    assert info.domain == "instruction" and [s["name"] for s in info.stages] == ["sft", "grpo"]
+    assert find_teachers(tmp_path / "teachers") == {"instruction": root / "teacher"}

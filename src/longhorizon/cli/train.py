@@ -40,17 +40,25 @@ def teach(
     overrides: list[str] = SET,
     dry_run: bool = DRY_RUN,
 ) -> None:
-    """Stage-2 domain teacher by SFT: one or two stages, from a base or SFT checkpoint."""
-    from longhorizon.training.teach import TeachConfig, run_teach, stage_configs
+    """Stage-2 domain teacher: SFT stages from a base or SFT checkpoint, then optionally GRPO
+    (`grpo:` in the config) from the last SFT stage's model."""
+    from longhorizon.pipeline.teachers import TeachRun, train_teacher
+    from longhorizon.training.teach import stage_configs
 
-    cfg = resolve_config(TeachConfig, config, overrides, {"domain": domain})
+    cfg = resolve_config(TeachRun, config, overrides, {"domain": domain})
     _check_domains(cfg.trained_domains())
+    rl = cfg.rl_config()
     if dry_run:
-        for stage in stage_configs(cfg):
-            console.rule(str(stage.output_dir))
-            console.print(stage.to_yaml())
+        shown: list[tuple[Path, str]] = [
+            (c.output_dir, c.to_yaml()) for c in stage_configs(cfg, Path(rl.model) if rl else None)
+        ]
+        if rl is not None:
+            shown.append((rl.output_dir, rl.to_yaml()))
+        for folder, text in shown:
+            console.rule(str(folder))
+            console.print(text, markup=False, highlight=False)
         return
-    path = run_teach(cfg, console)
+    path = train_teacher(cfg, rl, console)
     if _is_main_process():
         console.print(f"teacher for {domain}: {path}")
 

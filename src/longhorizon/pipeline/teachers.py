@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 from rich.console import Console
 
 from longhorizon.domains import registry, verify
@@ -49,6 +49,7 @@ __all__ = [
     "SFT_DIR",
     "STAGE_NAMES",
     "TEACHER_SHAPES",
+    "TeachRun",
     "check_teachers",
     "domain_grpo",
     "grpo_config",
@@ -167,6 +168,10 @@ def _check_grpo(overrides: dict[str, Any], domain: str | None, where: str | None
         cfg = RLConfig.model_validate({"model": "@sft-teacher", "tasks": [], **overrides})
     except ValidationError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    _check_papo(cfg, domain, where)
+
+
+def _check_papo(cfg: RLConfig, domain: str | None, where: str) -> None:
     papo = domain is not None and cfg.objective.advantage == "papo"
     if papo and not registry.get(str(domain)).rubric_verifiers:
         raise ValueError(
@@ -208,6 +213,44 @@ def grpo_config(
             "final_dir": root / "teacher",
         }
     )
+
+
+# RLConfig fields `longhorizon teach` sets for its GRPO stage (the user gives the rest).
+TEACH_FIELDS = frozenset({"model", "output_dir", "final_dir"})
+
+
+class TeachRun(TeachConfig):
+    """`longhorizon teach`'s config: the SFT stages, then, with `grpo`, a GRPO stage that
+    starts from the last SFT stage's model and whose final model is the teacher."""
+
+    grpo: dict[str, Any] | None = None  # RLConfig fields but model, output_dir and final_dir
+
+    @model_validator(mode="after")
+    def _grpo_resolves(self) -> TeachRun:
+        if self.grpo is not None and self.domain:
+            self.rl_config()  # a bad field fails when the config is read, before any training
+        return self
+
+    def rl_config(self) -> RLConfig | None:
+        if self.grpo is None:
+            return None
+        fixed = sorted(TEACH_FIELDS & set(self.grpo))
+        if fixed:
+            raise ValueError(f"grpo sets {fixed}: teach sets these (the stages' folders)")
+        root, n = self.root(), len(self.stages)
+        try:
+            cfg = RLConfig.model_validate(
+                {
+                    **self.grpo,
+                    "model": str(root / f"stage-{n}-{self.stages[-1].name}" / "final"),
+                    "output_dir": root / f"stage-{n + 1}-grpo",
+                    "final_dir": self.teacher_dir(),
+                }
+            )
+        except ValidationError as exc:
+            raise ValueError(f"grpo: {exc}") from None
+        _check_papo(cfg, self.domain, "grpo")
+        return cfg
 
 
 def verdict_kinds() -> dict[str, VerdictKinds]:
