@@ -126,8 +126,10 @@ def assert_same_curve(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for g, w in zip(got, want, strict=True):
         assert g["groups"] == w["groups"] and g["rollouts"] == w["rollouts"]
-        for key in ("reward_mean", "reward_std", "pass_rate", "response_tokens", "loss"):
+        for key in ("reward_mean", "reward_std", "pass_rate", "response_tokens"):
             assert g[key] == pytest.approx(w[key], rel=1e-6, abs=1e-9), key
+        # the loss sums terms of order 0.5 that may nearly cancel: its rounding is absolute
+        assert g["loss"] == pytest.approx(w["loss"], rel=1e-6, abs=1e-7)
         assert g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-5)
         # engine_kl is rounding noise here (the snapshot is the policy): ~3e-5, to 1e-7
         assert_records_close(g["domains"], w["domains"], rel=1e-5, absolute=1e-6)
@@ -141,13 +143,18 @@ def test_a_two_rank_run_equals_one_process_and_resumes_after_sigkill(
 ) -> None:
     """Groups of 2 with a refill round: some rounds leave rank 1 without a prompt. fsdp2: the
     policy sharded (checkpoints too), rollouts on a gathered replica; with max_staleness 1
-    the next first round is rolled out (and gathered) while the sharded update runs."""
+    the next first round is rolled out (and gathered) while the sharded update runs, and each
+    step makes two updates, with truncated IS against the replica's pre-update logprobs."""
     rollout = {"prompts_per_step": 2, "group_size": 2, "max_tries": 2, "concurrency": 1}
     rollout |= {"max_staleness": staleness}
     fields = tool_fields(tmp_path, steps=2, save_every=1, rollout=rollout, micro_batch_size=2)
+    if staleness:
+        objective = {**fields["objective"], "tis_cap": 2.0}  # type: ignore[dict-item]
+        fields |= {"minibatches": 2, "objective": objective}
     run_in_process({**fields, "output_dir": str(tmp_path / "baseline")})
     want = read_metrics(tmp_path / "baseline")
     assert all(r["loss"] is not None for r in want)  # an update every step
+    assert [r["updates"] for r in want] == [1 + staleness] * 2
     assert any(r["groups"]["rounds"] == 2 for r in want)  # a group was dropped and refilled
     config = tmp_path / "rl.yaml"
     config.write_text(json.dumps({**fields, "parallel": parallel}))  # JSON is YAML

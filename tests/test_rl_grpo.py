@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -68,22 +69,26 @@ def bandit_task(max_response_tokens: int) -> Task:
     )
 
 
-def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None:
-    task = bandit_task(max_response_tokens=1)
-    fields = {
+def bandit_fields(tmp_path: Path, max_response_tokens: int) -> dict[str, Any]:
+    """A GRPO run on the bandit: 2 prompts x 8 rollouts a step, lr 1e-2, no KL."""
+    task = bandit_task(max_response_tokens)
+    return {
         "model": "tiny-tool-caller",
         "tasks": [str(write_tasks(tmp_path / "tasks", [task]))],
         "output_dir": str(tmp_path / "run"),
         "steps": 4,
         "lr": 1e-2,
         "rollout": {"prompts_per_step": 2, "group_size": 8, "max_tries": 4},
-        # every one-token rollout hits the budget: scored, not masked (and counted)
+        # every rollout that hits the budget is scored, not masked (and counted)
         "objective": {"overlong": "keep", "kl_coef": 0.0},
         "micro_batch_size": 16,
         "tensorboard": False,
         "num_threads": 1,
     }
-    run_in_process(fields, bandit_verify)
+
+
+def test_bandit_policy_learns_to_emit_the_rewarded_token(tmp_path: Path) -> None:
+    run_in_process(bandit_fields(tmp_path, max_response_tokens=1), bandit_verify)
     records = read_metrics(tmp_path / "run")
     rewards = [r["reward_mean"] for r in records]
     assert rewards[0] < 0.1  # the starting policy emits it ~2% of the time
@@ -351,3 +356,39 @@ def test_prompt_prefilter_keeps_mixed_outcomes_and_persists(tmp_path: Path) -> N
     assert trained <= set(mixed)
     with pytest.raises(ValueError, match="prefilter_attempts"):
         RLConfig.model_validate(tool_fields(tmp_path, rollout={"prefilter_attempts": 1}))
+
+
+def test_several_updates_per_batch_clip_against_the_policy_that_sampled(tmp_path: Path) -> None:
+    """`minibatches: 2, epochs: 2`: four updates a step, each on half of the batch. After the
+    first, the ratio is taken against the sampler, so clipping starts; with the in-process
+    engine the sampler is the trainer, so truncated IS against the trainer's pre-update
+    logprobs (read before the first update) must give the same run as the sampler's."""
+    base = {**bandit_fields(tmp_path, max_response_tokens=4), "steps": 2}
+    runs = {
+        "one": {},
+        "four": {"minibatches": 2, "epochs": 2},
+        "four-tis": {
+            "minibatches": 2,
+            "epochs": 2,
+            "objective": {**base["objective"], "tis_cap": 2.0},
+        },
+    }
+    records = {}
+    for name, extra in runs.items():
+        run_in_process({**base, **extra, "output_dir": str(tmp_path / name)}, bandit_verify)
+        records[name] = read_metrics(tmp_path / name)
+    assert [r["updates"] for r in records["one"]] == [1, 1]
+    assert [r["updates"] for r in records["four"]] == [4, 4]
+    clipped = [
+        m["clip_low"] + m["clip_high"] for r in records["four"] for m in r["domains"].values()
+    ]
+    assert max(clipped) > 0  # later updates move the policy away from the sampler
+    assert all(m["clip_low"] + m["clip_high"] == 0 for m in records["one"][0]["domains"].values())
+    for got, want in zip(records["four-tis"], records["four"], strict=True):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-4, abs=1e-6)
+        assert got["reward_mean"] == want["reward_mean"]
+        for domain, m in want["domains"].items():
+            assert got["domains"][domain]["clip_low"] == pytest.approx(m["clip_low"], abs=1e-6)
+            assert got["domains"][domain]["clip_high"] == pytest.approx(m["clip_high"], abs=1e-6)
+    config = yaml.safe_load((tmp_path / "one" / "config.yaml").read_text())
+    assert "minibatches" not in config and "epochs" not in config  # out of the keys at default

@@ -135,7 +135,8 @@ class RLRolloutConfig(EngineRollout):
 class RLConfig(BaseModel):
     """Everything one GRPO run needs; saved as `config.yaml` in `output_dir`.
 
-    A step rolls out `prompts_per_step x group_size` episodes and makes one optimizer update.
+    A step rolls out `prompts_per_step x group_size` episodes and makes `minibatches x epochs`
+    optimizer updates (one by default).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -153,6 +154,10 @@ class RLConfig(BaseModel):
     objective: GRPOObjective = GRPOObjective()
     # ---- optimisation ---------------------------------------------------------------------------
     steps: int = Field(default=100, ge=1)
+    minibatches: int = Field(
+        default=1, ge=1, description="optimizer updates per rollout batch (shuffled, even split)"
+    )
+    epochs: int = Field(default=1, ge=1, description="passes over each rollout batch")
     lr: float = Field(default=1e-6, gt=0)
     schedule: Literal["cosine", "constant"] = "constant"
     warmup_ratio: float = Field(default=0.0, ge=0, le=1)
@@ -192,11 +197,17 @@ class RLConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_at_default(self, handler(self), (*PARALLEL_FIELDS, *PRECISION_FIELDS))
+        # Added after GRPO stages were cached: at their defaults they stay out of the keys.
+        added = ("minibatches", "epochs")
+        return omit_at_default(self, handler(self), (*PARALLEL_FIELDS, *PRECISION_FIELDS, *added))
 
     @property
     def final_path(self) -> Path:
         return self.final_dir or self.output_dir / "final"
+
+    @property
+    def updates_per_step(self) -> int:
+        return self.minibatches * self.epochs
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

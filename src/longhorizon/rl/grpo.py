@@ -60,6 +60,7 @@ from longhorizon.core.store import read_task_pool
 from longhorizon.distill.rollouts import (
     StepRollouts,
     balanced_prompts,
+    minibatch_indices,
     open_rollout_engine,
     pick_prompts,
     rollout_metrics,
@@ -75,11 +76,12 @@ from longhorizon.rl.groups import GroupStats, first_round, prefilter_prompts, sa
 from longhorizon.rl.samples import (
     NO_KINDS,
     KindsByDomain,
+    RLSample,
     group_samples,
     process_reward,
     rollout_reward,
 )
-from longhorizon.rl.step import optimizer_update
+from longhorizon.rl.step import merge_updates, optimizer_update, with_trainer_logprobs
 from longhorizon.serving.engine import RolloutEngine
 from longhorizon.serving.summariser import summariser_resources
 from longhorizon.tools.catalog import build_toolset
@@ -164,7 +166,7 @@ class GRPOTrainer:
         paths = [p for files in cfg.corpus.values() for p in files]
         self.resources: dict[str, Any] = {"corpus_index": CorpusIndex.open(paths)} if paths else {}
         self.optimizer = build_optimizer(self.policy, cfg)
-        self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps)
+        self.scheduler = build_scheduler(self.optimizer, cfg, cfg.steps * cfg.updates_per_step)
         self._resume()
         self.engine = open_rollout_engine(
             cfg.model,
@@ -291,8 +293,7 @@ class GRPOTrainer:
         clock.append(time.perf_counter())
         upcoming = self._roll_out_next(step) if stream else None
         record: dict[str, Any] = {"step": step + 1}
-        mine = rank_share(samples, self.env)  # the same list on every rank
-        update = partial(self._update, mine) if samples else no_update  # every group dropped
+        update = partial(self._update, step, samples) if samples else no_update  # all dropped
         done, following = await update_overlapping(update, upcoming, stream, clock)
         record.update(done)
         if following is not None:
@@ -306,21 +307,48 @@ class GRPOTrainer:
         record["phase_seconds"] = {p: clock[i + 1] - clock[i] for i, p in enumerate(phases)}
         return record
 
-    def _update(self, samples: list[Any]) -> dict[str, Any]:
+    def _update(self, step: int, samples: list[RLSample]) -> dict[str, Any]:
+        """`epochs` passes over the step's samples (the same list on every rank), each split
+        into `minibatches` optimizer updates; each rank trains on its share of each part.
+
+        After the first update the policy is no longer the sampler: the clipped ratio is taken
+        against the sampler's logprobs, or under truncated IS against the trainer's from
+        before the first update (read once, on the whole policy)."""
         cfg = self.config
-        return optimizer_update(
-            self.policy,
-            self.reference,
-            self.optimizer,
-            self.scheduler,
-            samples,
-            cfg.objective,
-            cfg.micro_batch_size,
-            self.tokenizer.pad_token_id or 0,
-            cfg.max_grad_norm,
-            self.env,
-            self.autocast,
-        )
+        rng = step_rng(cfg.seed, step, "minibatches")
+        parts = [
+            rank_share(part, self.env)
+            for part in minibatch_indices(len(samples), cfg.minibatches, cfg.epochs, rng)
+        ]
+        pad = self.tokenizer.pad_token_id or 0
+        chosen = dict(enumerate(samples))
+        if cfg.updates_per_step > 1 and cfg.objective.tis_cap is not None:
+            needed = sorted({i for part in parts for i in part})
+            scored = with_trainer_logprobs(
+                self.whole_policy(),
+                [samples[i] for i in needed],
+                cfg.micro_batch_size,
+                pad,
+                self.autocast,
+            )
+            chosen = dict(zip(needed, scored, strict=True))
+        records = [
+            optimizer_update(
+                self.policy,
+                self.reference,
+                self.optimizer,
+                self.scheduler,
+                [chosen[i] for i in part],
+                cfg.objective,
+                cfg.micro_batch_size,
+                pad,
+                cfg.max_grad_norm,
+                self.env,
+                self.autocast,
+            )
+            for part in parts
+        ]
+        return merge_updates(records)
 
     def _roll_out_next(self, step: int) -> asyncio.Task[list[Trajectory]] | None:
         """The next step's first round, started on the engine as it is now (None after the

@@ -1,4 +1,4 @@
-"""One GRPO optimizer update: the batch objective over micro-batches and ranks, clip, step.
+"""GRPO optimizer updates: the batch objective over micro-batches and ranks, clip, step.
 
 The aggregation weights (`objective.token_scales`) come from the trained-token counts of the
 whole batch before any forward pass (each rank counts its share, the counts are summed over
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -38,7 +38,14 @@ from longhorizon.training.distributed import (
 )
 from longhorizon.training.modeling import autocast_context
 
-__all__ = ["RLBatch", "accumulate_gradients", "build_batch", "optimizer_update"]
+__all__ = [
+    "RLBatch",
+    "accumulate_gradients",
+    "build_batch",
+    "merge_updates",
+    "optimizer_update",
+    "with_trainer_logprobs",
+]
 
 # Token-summed monitors of a micro-batch, per domain (divided by `tokens` when logged).
 SUMS = ("clip_low", "clip_high", "kl", "entropy", "engine_kl", "tokens", "samples")
@@ -55,6 +62,7 @@ class RLBatch:
     adv_N: Tensor
     scale_N: Tensor
     domains: list[str]
+    trainer_logp_NT: Tensor | None = None  # pi_old before the step's updates (several a step)
 
 
 def build_batch(
@@ -77,6 +85,13 @@ def build_batch(
         engine[i, : length - 1] = torch.tensor(s.engine_logprobs[1:], dtype=dtype)
     adv = torch.tensor([s.advantage for s in samples], dtype=dtype)
     domains = [s.domain for s in samples]
+    trainer = None
+    if all(s.trainer_logprobs is not None for s in samples):
+        trainer = torch.zeros((n, width - 1), dtype=dtype)
+        for i, s in enumerate(samples):
+            given = s.trainer_logprobs or []
+            trainer[i, : len(s.input_ids) - 1] = torch.tensor(given[1:], dtype=dtype)
+        trainer = trainer.to(device)
     return RLBatch(
         ids.to(device),
         attention.to(device),
@@ -85,6 +100,7 @@ def build_batch(
         adv.to(device),
         scale_N.to(device=device, dtype=dtype),
         domains,
+        trainer,
     )
 
 
@@ -118,8 +134,8 @@ def micro_batch_loss(
     logp, entropy = _logprobs(model, batch, autocast)
     if objective.tis_cap is None:
         old, weight = batch.engine_logp_NT, torch.ones_like(logp)
-    else:  # one update per step: the trainer's pi_old is the current policy, detached
-        old = logp.detach()
+    else:  # the trainer's pi_old: before the step's first update (the current policy if one)
+        old = logp.detach() if batch.trainer_logp_NT is None else batch.trainer_logp_NT
         weight = truncated_is_weights(old, batch.engine_logp_NT, objective.tis_cap)
     adv = batch.adv_N[:, None].expand_as(logp)
     surr = clipped_surrogate(logp, old, adv, objective.clip_low, objective.clip_high)
@@ -142,6 +158,31 @@ def micro_batch_loss(
         "samples": torch.ones_like(batch.adv_N),
     }
     return loss, sums
+
+
+@torch.no_grad()
+def with_trainer_logprobs(
+    model: nn.Module,
+    samples: list[RLSample],
+    micro_batch_size: int,
+    pad_id: int,
+    autocast: torch.dtype | None = None,
+) -> list[RLSample]:
+    """`samples` with the model's own logprobs of their tokens (`trainer_logprobs`): a step's
+    pi_old under truncated IS, read before its first update. `model` is a whole module (no
+    collective), so each rank scores only the samples it will train on."""
+    first = next(model.parameters())
+    model.eval()
+    out: list[RLSample] = []
+    for lo, hi in _spans(len(samples), micro_batch_size):
+        part = samples[lo:hi]
+        scale = torch.zeros(len(part))
+        batch = build_batch(part, pad_id, scale, first.dtype, first.device)
+        logp, _ = _logprobs(model, batch, autocast)
+        for i, s in enumerate(part):
+            row = logp[i, : len(s.input_ids) - 1].tolist()
+            out.append(replace(s, trainer_logprobs=[0.0, *row]))
+    return out
 
 
 def _spans(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -196,9 +237,12 @@ def _sum_over_ranks(sums: dict[str, dict[str, float]], env: DistEnv) -> dict[str
     return total
 
 
+MEANS = ("clip_low", "clip_high", "kl", "entropy", "engine_kl")  # logged per trained token
+
+
 def _means(sums: dict[str, float]) -> dict[str, float]:
     tokens = max(sums["tokens"], 1.0)
-    out = {k: sums[k] / tokens for k in ("clip_low", "clip_high", "kl", "entropy", "engine_kl")}
+    out = {k: sums[k] / tokens for k in MEANS}
     return out | {"tokens": sums["tokens"], "samples": sums["samples"]}
 
 
@@ -228,3 +272,22 @@ def optimizer_update(
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return {"loss": record["loss"], "lr": lr, "grad_norm": norm, **record}
+
+
+def merge_updates(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One log record for a step's updates: the mean loss and grad norm, the last lr, and
+    per domain the monitors' token-weighted means and the trained tokens and samples summed."""
+    if len(records) == 1:
+        return {**records[0], "updates": 1}
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMS, 0.0))
+    for r in records:
+        for domain, m in r["domains"].items():
+            for key in SUMS:
+                sums[domain][key] += m[key] * (m["tokens"] if key in MEANS else 1.0)
+    return {
+        "loss": sum(r["loss"] for r in records) / len(records),
+        "lr": records[-1]["lr"],
+        "grad_norm": sum(r["grad_norm"] for r in records) / len(records),
+        "updates": len(records),
+        "domains": {d: _means(s) for d, s in sorted(sums.items())},
+    }
