@@ -107,6 +107,7 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from longhorizon.domains.registry import PluginError, UnknownDomainError
     from longhorizon.models.registry import UnknownModelError
     from longhorizon.tools.corpus import CorpusError
+    from longhorizon.training.data import DataError
 
     return (
         PluginError,
@@ -114,6 +115,7 @@ def _usage_errors() -> tuple[type[Exception], ...]:
         UnknownModelError,
         ValidationError,
         CorpusError,
+        DataError,
         StoreError,
         sqlite3.Error,
         psycopg.OperationalError,  # a PostgreSQL KAG that cannot be reached or refuses us
@@ -129,7 +131,8 @@ def _message(exc: Exception) -> str:
 def main() -> None:
     """The `longhorizon` command: bad input found below a command (a plug-in domain that
     cannot load, a model name that names nothing, an invalid stage config, a broken corpus,
-    store or database) is a usage error, not a traceback; LONGHORIZON_TRACEBACK=1 shows it."""
+    store or database, training data the filters leave empty) is a usage error, not a
+    traceback; LONGHORIZON_TRACEBACK=1 shows it."""
     try:
         app()
     except _usage_errors() as exc:

@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 
 from longhorizon.cli.config_options import CONFIG, DRY_RUN, SET, resolve_config
-from longhorizon.cli.errors import usage_error
 
 console = Console()
 
@@ -46,7 +45,6 @@ def teach(
     from longhorizon.training.teach import stage_configs
 
     cfg = resolve_config(TeachRun, config, overrides, {"domain": domain})
-    _check_domains(cfg.trained_domains())
     rl = cfg.rl_config()
     if dry_run:
         shown: list[tuple[Path, str]] = [
@@ -61,19 +59,6 @@ def teach(
     path = train_teacher(cfg, rl, console)
     if _is_main_process():
         console.print(f"teacher for {domain}: {path}")
-
-
-def _check_domains(domains: tuple[str, ...]) -> None:
-    """A teacher learns only domains that exist: a misspelt one would load a model, then
-    find no trajectories."""
-    from longhorizon.domains import registry
-
-    unknown = [d for d in domains if d not in registry.names()]
-    if unknown:
-        usage_error(
-            f"unknown domain {', '.join(map(repr, unknown))}; known: {', '.join(registry.names())}"
-            " (a generalist teacher lists the domains it learns in `domains`)"
-        )
 
 
 def _is_main_process() -> bool:

@@ -28,7 +28,7 @@ Selection, in order:
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,9 +227,31 @@ def build_samples(
     return samples
 
 
+class DataError(ValueError):
+    """Training data that cannot train: nothing is left after the filters."""
+
+
 def load_samples(cfg: DataConfig, max_len: int) -> list[Sample]:
-    """`build_samples` over the trajectories stored at `cfg.paths`."""
-    return build_samples(load_trajectories(cfg.paths), cfg, max_len)
+    """`build_samples` over the trajectories stored at `cfg.paths`; a DataError, naming what
+    the paths hold, when the filters leave nothing (before any model is loaded)."""
+    read: Counter[str] = Counter()
+
+    def counted() -> Iterator[Trajectory]:
+        for traj in load_trajectories(cfg.paths):
+            read[traj.domain] += 1
+            yield traj
+
+    samples = build_samples(counted(), cfg, max_len)
+    if not samples:
+        held = ", ".join(f"{d} {n}" for d, n in sorted(read.items())) or "none"
+        kept = "every domain" if cfg.domains is None else f"domains {list(cfg.domains)}"
+        statuses = [str(s.value) for s in cfg.statuses]
+        raise DataError(
+            f"no training samples in {[str(p) for p in cfg.paths]}: trajectories by domain: "
+            f"{held}; the filters keep {kept}, statuses {statuses}, verdict {cfg.verdict}, "
+            f"tool use {cfg.tool_use}"
+        )
+    return samples
 
 
 def domain_counts(samples: Iterable[Sample]) -> dict[str, dict[str, int]]:
