@@ -364,6 +364,41 @@ def test_a_sharded_checkpoint_resumes_in_one_process(
 
 
 # ---- CLI ----------------------------------------------------------------------------------
+def test_linear_attention_carries_state_across_packed_samples_so_packing_is_refused(
+    store: Path, samples: list[Sample], tmp_path: Path
+) -> None:
+    """Qwen3.5 (the agents-a1 student's family): its linear-attention layers carry a state
+    from one packed sample into the next, so a packed sample's logits differ from its own
+    (the first one's are untouched); SFT refuses `packing: true` for it before writing
+    anything, and trains with `packing: false`."""
+    from longhorizon.models.registry import resolve_model
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model("tiny-qwen3_5_moe")).eval()
+    first, second = samples[0], samples[1]
+    batch = collate([first, second])
+    with torch.no_grad():
+        packed = model(input_ids=batch.input_ids, position_ids=batch.position_ids).logits[0]
+        alone = [
+            model(input_ids=torch.from_numpy(s.input_ids.astype("int64"))[None]).logits[0]
+            for s in (first, second)
+        ]
+    n = len(first)
+    torch.testing.assert_close(packed[:n], alone[0], atol=1e-5, rtol=1e-5)
+    assert (packed[n:] - alone[1]).abs().max() > 1e-2
+
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "c.yaml", store, out, model="tiny-qwen3_5_moe", max_steps=1)
+    with pytest.raises(ValueError, match="linear_attention layers carry a state across them"):
+        run_sft(load_config(SFTConfig, config))
+    assert not out.exists()
+    threads = torch.get_num_threads()
+    try:
+        result = run_sft(load_config(SFTConfig, config, ["packing=false"]))
+    finally:
+        torch.set_num_threads(threads)
+    assert result.steps == 1 and losses(out)[0] > 0
+
+
 def test_cli_sft_and_teach(store: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

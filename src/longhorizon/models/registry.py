@@ -38,6 +38,7 @@ SHORT_NAMES: dict[str, ModelEntry] = {
     ),
     "tiny-llama": _tiny("llama"),
     "tiny-qwen2": _tiny("qwen2"),
+    "tiny-qwen3_5_moe": _tiny("qwen3_5_moe"),
     "tiny-tool-caller": ModelEntry(
         name="tiny-tool-caller",
         description="tiny-llama taught to call calculator(2 + 3) and answer 5 (tests, benches)",

@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict
 
 from longhorizon.models.checkpoints import build_once, home, smollm2_checkpoint
 
-Architecture = Literal["llama", "qwen2"]
+Architecture = Literal["llama", "qwen2", "qwen3_5_moe"]
 
 
 class TinyModelConfig(BaseModel):
     """A small decoder (Llama or Qwen2 style); the defaults make a ~6.7M-parameter model.
+    `qwen3_5_moe` is the agents-a1 student's family: layers alternate linear attention (gated
+    delta rule) and full attention, each with 4 experts (2 per token) and a shared expert.
 
     Head size 64 because vLLM's CPU attention kernels support only common head sizes.
     """
@@ -38,10 +40,31 @@ class TinyModelConfig(BaseModel):
 
 
 def _hf_config(cfg: TinyModelConfig, vocab_size: int, bos: int, eos: int, pad: int) -> object:
-    from transformers import LlamaConfig, Qwen2Config
+    from transformers import LlamaConfig, Qwen2Config, Qwen3_5MoeTextConfig
 
-    config_class = {"llama": LlamaConfig, "qwen2": Qwen2Config}[cfg.architecture]
     fields = cfg.model_dump(exclude={"architecture", "seed"})
+    if cfg.architecture == "qwen3_5_moe":
+        head = cfg.hidden_size // cfg.num_attention_heads
+        kinds = ("linear_attention", "full_attention")
+        expert = cfg.intermediate_size // 4
+        fields |= {
+            "head_dim": head,
+            "layer_types": [kinds[i % 2] for i in range(cfg.num_hidden_layers)],
+            "linear_num_key_heads": cfg.num_attention_heads,
+            "linear_num_value_heads": cfg.num_attention_heads,
+            "linear_key_head_dim": head,
+            "linear_value_head_dim": head,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": expert,
+            "shared_expert_intermediate_size": expert,
+        }
+        del fields["intermediate_size"]
+    config_class = {
+        "llama": LlamaConfig,
+        "qwen2": Qwen2Config,
+        "qwen3_5_moe": Qwen3_5MoeTextConfig,
+    }[cfg.architecture]
     return config_class(
         vocab_size=vocab_size,
         bos_token_id=bos,

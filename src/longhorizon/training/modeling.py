@@ -79,6 +79,31 @@ def resolve_isolation(choice: str, attn_implementation: str, device: torch.devic
     return "position_ids" if reads_positions and device.type != "cpu" else "mask"
 
 
+# Layer kinds that packing isolates (a block mask or restarting positions); any other kind
+# (linear attention, state-space layers) carries a state from one packed sample into the next.
+ATTENTION_LAYERS = frozenset({"full_attention", "sliding_attention", "chunked_attention"})
+
+
+def check_packing(cfg: SFTConfig) -> None:
+    """Refuse packing for a model with recurrent layers (read from its config, before its
+    weights load): its packed samples would see the ones before them."""
+    from transformers import AutoConfig
+
+    from longhorizon.models.registry import resolve_model
+
+    if not cfg.packing:
+        return
+    config = AutoConfig.from_pretrained(resolve_model(cfg.model))
+    config = getattr(config, "text_config", None) or config
+    recurrent = sorted(set(getattr(config, "layer_types", None) or ()) - ATTENTION_LAYERS)
+    if recurrent:
+        raise ValueError(
+            f"packing lays samples end to end, but {cfg.model}'s {', '.join(recurrent)} layers "
+            "carry a state across them (a packed sample would see the one before): set "
+            "packing: false (one sample per row, padded)"
+        )
+
+
 def load_model(cfg: SFTConfig, dtype: torch.dtype, device: torch.device) -> Any:
     from transformers import AutoModelForCausalLM
 

@@ -52,6 +52,7 @@ from longhorizon.training.loader import StepPlan, build_micro_batches, data_fing
 from longhorizon.training.loss import domain_loss_sums, micro_batch_loss, step_denominator
 from longhorizon.training.metrics import MetricsLogger
 from longhorizon.training.modeling import (
+    check_packing,
     load_model,
     load_tokenizer,
     pad_token_id,
@@ -103,6 +104,7 @@ class SFTTrainer:
             torch.set_num_threads(cfg.num_threads)
         self.env = env = init_distributed(cfg.parallel)
         seed_everything(cfg.seed)
+        check_packing(cfg)  # before anything is written
         if env.is_main:
             cfg.output_dir.mkdir(parents=True, exist_ok=True)
             (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
