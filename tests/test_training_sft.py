@@ -370,7 +370,8 @@ def test_linear_attention_carries_state_across_packed_samples_so_packing_is_refu
     """Qwen3.5 (the agents-a1 student's family): its linear-attention layers carry a state
     from one packed sample into the next, so a packed sample's logits differ from its own
     (the first one's are untouched); SFT refuses `packing: true` for it before writing
-    anything, and trains with `packing: false`."""
+    anything, and trains with `packing: false`, under FSDP2 too (each layer's experts are
+    one parameter, sharded like any other): 2 ranks give the one-process losses."""
     from longhorizon.models.registry import resolve_model
 
     model = AutoModelForCausalLM.from_pretrained(resolve_model("tiny-qwen3_5_moe")).eval()
@@ -387,7 +388,7 @@ def test_linear_attention_carries_state_across_packed_samples_so_packing_is_refu
     assert (packed[n:] - alone[1]).abs().max() > 1e-2
 
     out = tmp_path / "run"
-    config = write_config(tmp_path / "c.yaml", store, out, model="tiny-qwen3_5_moe", max_steps=1)
+    config = write_config(tmp_path / "c.yaml", store, out, model="tiny-qwen3_5_moe", max_steps=2)
     with pytest.raises(ValueError, match="linear_attention layers carry a state across them"):
         run_sft(load_config(SFTConfig, config))
     assert not out.exists()
@@ -396,7 +397,12 @@ def test_linear_attention_carries_state_across_packed_samples_so_packing_is_refu
         result = run_sft(load_config(SFTConfig, config, ["packing=false"]))
     finally:
         torch.set_num_threads(threads)
-    assert result.steps == 1 and losses(out)[0] > 0
+    assert result.steps == 2 and losses(out)[0] > 0
+    sharded = tmp_path / "fsdp2"
+    sets = [f"output_dir={sharded}", "packing=false", "parallel=fsdp2"]
+    done = launch([*TORCHRUN, *sft_module(config, *sets)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert losses(sharded) == pytest.approx(losses(out), abs=1e-6)
 
 
 def test_cli_sft_and_teach(store: Path, tmp_path: Path) -> None:
