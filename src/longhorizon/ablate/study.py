@@ -36,7 +36,16 @@ from pydantic import (
 from longhorizon.pipeline.recipe import Recipe, find_recipe
 from longhorizon.training.config import apply_override
 
-__all__ = ["Cell", "Study", "StudyError", "Variant", "load_study", "resolve_cells", "with_seeds"]
+__all__ = [
+    "Cell",
+    "Study",
+    "StudyError",
+    "Variant",
+    "load_study",
+    "resolve_cells",
+    "with_seeds",
+    "with_variants",
+]
 
 DEFAULT_MODEL = "distilled"
 

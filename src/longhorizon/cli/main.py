@@ -100,14 +100,15 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     """What bad input raises below the commands: a one-line error, not a traceback."""
     import sqlite3
 
-    import psycopg
     from pydantic import ValidationError
 
     from longhorizon.core.store import StoreError
     from longhorizon.domains.registry import PluginError, UnknownDomainError
+    from longhorizon.kag.dialect import KAGConnectError
     from longhorizon.models.registry import UnknownModelError
     from longhorizon.tools.corpus import CorpusError
     from longhorizon.training.data import DataError
+    from longhorizon.training.modeling import PackingError
 
     return (
         PluginError,
@@ -116,9 +117,10 @@ def _usage_errors() -> tuple[type[Exception], ...]:
         ValidationError,
         CorpusError,
         DataError,
+        PackingError,
         StoreError,
         sqlite3.Error,
-        psycopg.OperationalError,  # a PostgreSQL KAG that cannot be reached or refuses us
+        KAGConnectError,
     )
 
 

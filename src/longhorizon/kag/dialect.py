@@ -132,6 +132,10 @@ class Connection:
         return sql if placeholder == "?" else sql.replace("?", placeholder)
 
 
+class KAGConnectError(ConnectionError):
+    """A PostgreSQL KAG that cannot be reached or refuses the connection."""
+
+
 def connect(dsn: str | Path) -> Connection:
     """`postgresql://...` (or `postgres://`) opens PostgreSQL; anything else is a SQLite file."""
     conn = _postgres(str(dsn)) if is_postgres(dsn) else _sqlite(Path(dsn))
@@ -154,7 +158,10 @@ def _postgres(dsn: str) -> Connection:
     # A cluster made under the C locale (a bare container's default) has the SQL_ASCII
     # encoding; psycopg then refuses non-ASCII parameters and returns text as bytes, unless
     # the client says it speaks UTF-8 (the server stores the bytes as they come).
-    raw = psycopg.connect(dsn, autocommit=True, client_encoding="utf8")
+    try:
+        raw = psycopg.connect(dsn, autocommit=True, client_encoding="utf8")
+    except psycopg.OperationalError as exc:  # no server there, or it refused us
+        raise KAGConnectError(f"cannot connect to the KAG's PostgreSQL: {exc}") from exc
     return Connection(raw, POSTGRES)
 
 

@@ -241,6 +241,7 @@ class TeachRun(TeachConfig):
         try:
             cfg = RLConfig.model_validate(
                 {
+                    "seed": self.sft.seed,  # the teacher's seed, unless grpo sets its own
                     **self.grpo,
                     "model": str(root / f"stage-{n}-{self.stages[-1].name}" / "final"),
                     "output_dir": root / f"stage-{n + 1}-grpo",

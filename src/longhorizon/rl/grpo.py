@@ -9,10 +9,10 @@ each of the step's prompts through the harness (tools, budgets, context strategi
 kept and handled by `objective.overlong`, ABORTED retried), the injected `verify` scores them
 (reward 1 when every verdict passed), groups whose rewards are all equal are dropped and
 refilled for up to `rollout.max_tries` rounds (dynamic sampling), and the policy makes one
-optimizer update on the GRPO objective (`rl/objective.py`) with the sampler's own logprobs as
-pi_old (with a vLLM engine, `objective.tis_cap` takes the ratios against the trainer's
-logprobs and weights them by truncated importance sampling; the engine-vs-trainer KL is
-logged per step).
+optimizer update on the GRPO objective (`rl/objective.py`), or `minibatches x epochs` of them,
+with the sampler's own logprobs as pi_old (with a vLLM engine, `objective.tis_cap` takes the
+ratios against the trainer's logprobs from before the step's first update and weights them by
+truncated importance sampling; the engine-vs-trainer KL is logged per step).
 
 Streaming (`rollout.max_staleness: 1`): the next step's first round rolls out on the engine
 (synced at this step's start) while this step's update runs in a worker thread; refills run
@@ -267,7 +267,7 @@ class GRPOTrainer:
         return end_of_step(self.policy, *args, cfg.keep_checkpoints, cfg.save_every, KILL_ENV)
 
     async def train_step(self, step: int) -> dict[str, Any]:
-        """Roll out groups (dynamic sampling), update once; returns the step's log record.
+        """Roll out groups (dynamic sampling), update; returns the step's log record.
 
         With `rollout.max_staleness: 1` the step's first round was rolled out during the
         previous step's update, on the policy from before it (refills run on this step's);
@@ -313,16 +313,17 @@ class GRPOTrainer:
 
         After the first update the policy is no longer the sampler: the clipped ratio is taken
         against the sampler's logprobs, or under truncated IS against the trainer's from
-        before the first update (read once, on the whole policy)."""
+        before the first update (read once, on the whole policy), which the engine-vs-trainer
+        KL is also taken against, so that it measures the engine and not the updates."""
         cfg = self.config
-        rng = step_rng(cfg.seed, step, "minibatches")
-        parts = [
-            rank_share(part, self.env)
-            for part in minibatch_indices(len(samples), cfg.minibatches, cfg.epochs, rng)
-        ]
+        order = [list(range(len(samples)))]  # one update: the samples in their own order
+        if cfg.updates_per_step > 1:
+            rng = step_rng(cfg.seed, step, "minibatches")
+            order = minibatch_indices(len(samples), cfg.minibatches, cfg.epochs, rng)
+        parts = [rank_share(part, self.env) for part in order]
         pad = self.tokenizer.pad_token_id or 0
         chosen = dict(enumerate(samples))
-        if cfg.updates_per_step > 1 and cfg.objective.tis_cap is not None:
+        if cfg.updates_per_step > 1:
             needed = sorted({i for part in parts for i in part})
             scored = with_trainer_logprobs(
                 self.whole_policy(),

@@ -61,8 +61,8 @@ class RLSample:
     engine_logprobs: list[float]
     advantage: float
     trajectory_id: str = ""
-    # The trainer's logprobs before the step's first update (laid out as `engine_logprobs`):
-    # pi_old under truncated IS when a step makes several updates; None: the current policy's.
+    # The trainer's logprobs before the step's first update (laid out as `engine_logprobs`),
+    # read when a step makes several updates; None: the current policy's (one update).
     trainer_logprobs: list[float] | None = None
 
 

@@ -132,10 +132,12 @@ def micro_batch_loss(
     """The micro-batch's share of the batch loss and its per-sample monitor sums; the policy's
     and the reference's forward passes run under `autocast`."""
     logp, entropy = _logprobs(model, batch, autocast)
+    # The trainer's logprobs the engine is compared with: before the step's first update.
+    trainer = logp.detach() if batch.trainer_logp_NT is None else batch.trainer_logp_NT
     if objective.tis_cap is None:
         old, weight = batch.engine_logp_NT, torch.ones_like(logp)
     else:  # the trainer's pi_old: before the step's first update (the current policy if one)
-        old = logp.detach() if batch.trainer_logp_NT is None else batch.trainer_logp_NT
+        old = trainer
         weight = truncated_is_weights(old, batch.engine_logp_NT, objective.tis_cap)
     adv = batch.adv_N[:, None].expand_as(logp)
     surr = clipped_surrogate(logp, old, adv, objective.clip_low, objective.clip_high)
@@ -153,7 +155,7 @@ def micro_batch_loss(
         "clip_high": (high * mask).sum(1),
         "kl": (kl.detach() * mask).sum(1),
         "entropy": (entropy.detach() * mask).sum(1),
-        "engine_kl": ((batch.engine_logp_NT - logp.detach()) * mask).sum(1),  # k1 of KL(eng||tr)
+        "engine_kl": ((batch.engine_logp_NT - trainer) * mask).sum(1),  # k1 of KL(eng||tr)
         "tokens": mask.sum(1),
         "samples": torch.ones_like(batch.adv_N),
     }
@@ -168,9 +170,10 @@ def with_trainer_logprobs(
     pad_id: int,
     autocast: torch.dtype | None = None,
 ) -> list[RLSample]:
-    """`samples` with the model's own logprobs of their tokens (`trainer_logprobs`): a step's
-    pi_old under truncated IS, read before its first update. `model` is a whole module (no
-    collective), so each rank scores only the samples it will train on."""
+    """`samples` with the model's own logprobs of their tokens (`trainer_logprobs`), read
+    before a step's first update: pi_old under truncated IS, and what the engine-vs-trainer KL
+    compares with. `model` is a whole module (no collective), so each rank scores only the
+    samples it will train on."""
     first = next(model.parameters())
     model.eval()
     out: list[RLSample] = []

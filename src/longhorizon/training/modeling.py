@@ -81,12 +81,22 @@ def resolve_isolation(choice: str, attn_implementation: str, device: torch.devic
 
 # Layer kinds that packing isolates (a block mask or restarting positions); any other kind
 # (linear attention, state-space layers) carries a state from one packed sample into the next.
-ATTENTION_LAYERS = frozenset({"full_attention", "sliding_attention", "chunked_attention"})
+ATTENTION_LAYERS = frozenset(
+    {"attention", "full_attention", "sliding_attention", "chunked_attention"}
+)
+# Models made of recurrent layers only, whose configs list no layer kinds.
+RECURRENT_MODELS = frozenset({"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm"})
+
+
+class PackingError(ValueError):
+    """`packing: true` for a model whose layers carry state across packed samples."""
 
 
 def check_packing(cfg: SFTConfig) -> None:
     """Refuse packing for a model with recurrent layers (read from its config, before its
-    weights load): its packed samples would see the ones before them."""
+    weights load): its packed samples would see the ones before them. The layer kinds come
+    from `layer_types` or `layers_block_type`; a model that mixes kinds inside each layer
+    and names none of them is not caught."""
     from transformers import AutoConfig
 
     from longhorizon.models.registry import resolve_model
@@ -95,9 +105,12 @@ def check_packing(cfg: SFTConfig) -> None:
         return
     config = AutoConfig.from_pretrained(resolve_model(cfg.model))
     config = getattr(config, "text_config", None) or config
-    recurrent = sorted(set(getattr(config, "layer_types", None) or ()) - ATTENTION_LAYERS)
+    kinds = getattr(config, "layer_types", None) or getattr(config, "layers_block_type", None)
+    recurrent = sorted(set(kinds or ()) - ATTENTION_LAYERS)
+    if config.model_type in RECURRENT_MODELS:
+        recurrent = [config.model_type]
     if recurrent:
-        raise ValueError(
+        raise PackingError(
             f"packing lays samples end to end, but {cfg.model}'s {', '.join(recurrent)} layers "
             "carry a state across them (a packed sample would see the one before): set "
             "packing: false (one sample per row, padded)"

@@ -104,13 +104,16 @@ class SFTTrainer:
             torch.set_num_threads(cfg.num_threads)
         self.env = env = init_distributed(cfg.parallel)
         seed_everything(cfg.seed)
-        check_packing(cfg)  # before anything is written
+        # Before anything is written or any weights load: data the filters leave empty, then
+        # packing a model whose layers carry state across samples.
+        self._setup_data()
+        check_packing(cfg)
         if env.is_main:
             cfg.output_dir.mkdir(parents=True, exist_ok=True)
             (cfg.output_dir / "config.yaml").write_text(cfg.to_yaml())
             self.console.rule(f"SFT run {cfg.output_dir}")
             self.console.print(Syntax(cfg.to_yaml(), "yaml"))
-        self._setup_data()
+            self._print_data_summary()
         self._setup_model()
         self._resume()
         self.logger = MetricsLogger(
@@ -138,8 +141,6 @@ class SFTTrainer:
         self.total_steps = self.plan.total_steps(cfg.epochs, cfg.max_steps)
         self.fingerprint = data_fingerprint(self.samples, self.rows)
         self.domains = sorted({s.domain for s in self.samples})
-        if env.is_main:
-            self._print_data_summary()
 
     def _print_data_summary(self) -> None:
         table = Table(title="training data")
