@@ -237,14 +237,14 @@ class TeachRun(TeachConfig):
         fixed = sorted(TEACH_FIELDS & set(self.grpo))
         if fixed:
             raise ValueError(f"grpo sets {fixed}: teach sets these (the stages' folders)")
-        root, n = self.root(), len(self.stages)
+        last = stage_configs(self)[-1].output_dir  # the folders are stage_configs' to name
         try:
             cfg = RLConfig.model_validate(
                 {
                     "seed": self.sft.seed,  # the teacher's seed, unless grpo sets its own
                     **self.grpo,
-                    "model": str(root / f"stage-{n}-{self.stages[-1].name}" / "final"),
-                    "output_dir": root / f"stage-{n + 1}-grpo",
+                    "model": str(last / "final"),
+                    "output_dir": self.root() / f"stage-{len(self.stages) + 1}-grpo",
                     "final_dir": self.teacher_dir(),
                 }
             )

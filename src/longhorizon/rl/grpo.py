@@ -316,14 +316,13 @@ class GRPOTrainer:
         before the first update (read once, on the whole policy), which the engine-vs-trainer
         KL is also taken against, so that it measures the engine and not the updates."""
         cfg = self.config
-        order = [list(range(len(samples)))]  # one update: the samples in their own order
+        pad = self.tokenizer.pad_token_id or 0
+        chosen = dict(enumerate(samples))
+        parts = [rank_share(list(chosen), self.env)]  # one update: the samples in their order
         if cfg.updates_per_step > 1:
             rng = step_rng(cfg.seed, step, "minibatches")
             order = minibatch_indices(len(samples), cfg.minibatches, cfg.epochs, rng)
-        parts = [rank_share(part, self.env) for part in order]
-        pad = self.tokenizer.pad_token_id or 0
-        chosen = dict(enumerate(samples))
-        if cfg.updates_per_step > 1:
+            parts = [rank_share(part, self.env) for part in order]
             needed = sorted({i for part in parts for i in part})
             scored = with_trainer_logprobs(
                 self.whole_policy(),
