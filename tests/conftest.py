@@ -25,6 +25,28 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+# Session servers that a worker of pytest-xdist starts for itself: the tests that share one run
+# on one worker (`--dist loadgroup`), so the suite starts each at most once.
+SHARED_SERVERS = {
+    "vllm_server": "vllm",
+    "vllm_policy_server": "vllm",
+    "ray_cluster": "ray",
+    "micro_run_dir": "micro-run",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        groups = {SHARED_SERVERS[f] for f in fixtures if f in SHARED_SERVERS}
+        if item.get_closest_marker("vllm"):  # tests that start their own vLLM servers too
+            groups.add("vllm")
+        if len(groups) > 1:
+            raise pytest.UsageError(f"{item.nodeid} needs servers of two xdist groups: {groups}")
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))
+
+
 @pytest.fixture(scope="session")
 def benchmarks() -> Path:
     """The benchmark folder the setting names: skipped without it, an error under CI=true."""
