@@ -172,7 +172,7 @@ def test_dry_run_shows_the_validation_error_and_the_grpo_plan(tmp_path: Path) ->
     assert "grpo trains from the SFT" in " ".join(result.output.split())
     good = CliRunner().invoke(app, ["run", "tiny-grpo", "--dry-run"], env={"COLUMNS": "400"})
     assert good.exit_code == 0, good.output
-    assert "then grpo 8 steps x 4 prompts x 8 rollouts" in good.output
+    assert "then grpo 30 steps x 8 prompts x 8 rollouts" in good.output
     assert "teachers/instruction/stage-1-sft/final" in good.output
 
 
