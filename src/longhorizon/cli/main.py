@@ -66,14 +66,23 @@ def run(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="resolve, validate and print the plan"),
     out: Path | None = typer.Option(None, help="run directory (default: the recipe's)"),
+    smoke: bool = typer.Option(
+        False,
+        "--smoke",
+        help="the recipe's own stages and wiring with every size scaled down (a tiny student "
+        "of its family, a few tasks and steps; out: the recipe's + '-smoke')",
+    ),
 ) -> None:
     """Run the whole recipe: synth -> SFT -> teachers -> OPD-SVA -> eval -> report."""
     from longhorizon.pipeline.recipe import load_recipe
     from longhorizon.pipeline.run import run_pipeline
     from longhorizon.pipeline.show import print_plan
+    from longhorizon.pipeline.smoke import smoke_recipe, smoke_servers
 
     try:
         loaded = load_recipe(_recipe_path(recipe))
+        if smoke:
+            loaded = smoke_recipe(loaded, out)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if out is not None:
@@ -81,7 +90,11 @@ def run(
     if dry_run:
         print_plan(loaded)
         return
-    run_pipeline(loaded)
+    if not smoke:
+        run_pipeline(loaded)
+        return
+    with smoke_servers(loaded, loaded.out / "logs") as served:
+        run_pipeline(served)
 
 
 app.command("rollout")(rollout.rollout)

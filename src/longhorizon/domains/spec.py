@@ -81,6 +81,11 @@ def _no_corpus(synth_out: Path) -> list[Path]:
     return []
 
 
+def _same(level: LevelT) -> LevelT:
+    """A level already small enough for a smoke run (the defaults are)."""
+    return level
+
+
 def _zero(level: Any) -> int:
     """Nothing declared: no tool steps, no measured turn length."""
     del level
@@ -130,6 +135,8 @@ class DomainSpec(Generic[LevelT]):
     # Tokens (SmolLM2's tokenizer) of the longest model turn the expert writes at a level;
     # a per-turn budget below it cuts expert-like turns (default 0: not measured, no check).
     turn_tokens: Callable[[LevelT], int] = _zero
+    # The level scaled to `longhorizon run --smoke`: the same kind of task, a small world.
+    smoke_level: Callable[[LevelT], LevelT] = _same
 
     @property
     def bench(self) -> str:

@@ -24,6 +24,7 @@ from longhorizon.serving.summariser import SummariserConfig
 
 __all__ = [
     "EvalSpec",
+    "LaunchSpec",
     "Recipe",
     "ServingSpec",
     "StudentSpec",
@@ -112,6 +113,17 @@ class ServingSpec(BaseModel):
     teacher_urls: dict[str, str] = Field(default_factory=dict, description="domain -> base URL")
 
 
+class LaunchSpec(BaseModel):
+    """How many processes train: above 1, `longhorizon run` starts SFT, the teachers and OPD
+    under torchrun with that many (one node), each rank building the stage from the run's
+    resolved recipe (pipeline/launch.py); synthesis, evaluation and the report stay in the
+    parent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nproc_per_node: PositiveInt = 1
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -132,6 +144,12 @@ class Recipe(BaseModel):
     distill: dict[str, Any] = Field(default_factory=dict, description="DistillConfig overrides")
     eval: EvalSpec = Field(default_factory=EvalSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    launch: LaunchSpec = Field(default_factory=LaunchSpec)
+    smoke: bool = Field(
+        default=False,
+        description="made by `run --smoke` (pipeline/smoke.py): sizes scaled down, token "
+        "budgets cut on purpose, so `run` does not warn about them",
+    )
 
     @property
     def domains(self) -> list[str]:
@@ -165,6 +183,24 @@ class Recipe(BaseModel):
                 turns = (domain_grpo(self.teachers, domain).get("rollout") or {}).get("max_turns")
                 spec = registry.get(domain)
                 spec.check_turns(self.synth.level(domain), turns, "teachers.grpo.rollout.max_turns")
+        return self
+
+    @model_validator(mode="after")
+    def _parallel_with_processes(self) -> Recipe:
+        """Several processes need every training stage to split its work (ddp or fsdp2)."""
+        if self.launch.nproc_per_node == 1:
+            return self
+        sections = {"sft": self.sft, "teachers": self.teachers, "distill": self.distill}
+        for domain, stages in teacher_stages(self.teachers, self.domains).items():
+            if "grpo" in stages:
+                sections[f"teachers.grpo ({domain})"] = domain_grpo(self.teachers, domain)
+        for section, fields in sections.items():
+            if fields.get("parallel", "none") == "none":
+                raise ValueError(
+                    f"launch.nproc_per_node = {self.launch.nproc_per_node} runs training on "
+                    f"that many processes, but {section}.parallel is none: set it to ddp or "
+                    "fsdp2"
+                )
         return self
 
     @model_validator(mode="after")

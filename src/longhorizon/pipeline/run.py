@@ -25,6 +25,7 @@ from longhorizon.domains import registry, synthesize
 from longhorizon.evaluation.options import EvalOptions
 from longhorizon.evaluation.tables import horizon_table
 from longhorizon.evaluation.types import BenchResult
+from longhorizon.pipeline.launch import DISTRIBUTED_STAGES, RECIPE_FILE, launch_stage
 from longhorizon.pipeline.recipe import Recipe, token_warnings
 from longhorizon.pipeline.stages import Plan, plan
 from longhorizon.synthesis import print_report
@@ -67,28 +68,25 @@ def run_pipeline(recipe: Recipe) -> Path:
     plan(recipe, recipe.student.name())  # every stage config validates before anything is written
     out.mkdir(parents=True, exist_ok=True)
     send_third_party_to(out / "run.log")  # library bars and warnings: the log, not the terminal
-    (out / "recipe.yaml").write_text(
+    (out / RECIPE_FILE).write_text(  # what torchrun'd stages rebuild the plan from
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
     )
     the_plan = plan(recipe, student_checkpoint(recipe))
-    for warning in token_warnings(recipe):
+    for warning in [] if recipe.smoke else token_warnings(recipe):
         console.print(f"[yellow]budget: {warning}[/yellow]")
     log = StageLog(out)
-    steps: dict[str, Callable[[Plan], None]] = {
-        "synth": run_synth,
-        "sft": run_sft_stage,
-        "teachers": run_teachers,
-        "distill": run_distill_stage,
-        "eval": run_eval,
-        "report": run_report,
-    }
+    processes = recipe.launch.nproc_per_node
     for i, stage in enumerate(STAGES, start=1):
         if log.done(stage):
             console.print(f"[dim]stage {i}/{len(STAGES)} {stage}: done earlier, skipped[/dim]")
             continue
-        console.rule(f"stage {i}/{len(STAGES)}: {stage}")
+        on = f" ({processes} processes)" if processes > 1 and stage in DISTRIBUTED_STAGES else ""
+        console.rule(f"stage {i}/{len(STAGES)}: {stage}{on}")
         start = time.perf_counter()
-        steps[stage](the_plan)
+        if on:
+            launch_stage(the_plan, stage)
+        else:
+            STAGE_STEPS[stage](the_plan)
         log.finish(stage, time.perf_counter() - start)
     print_results(the_plan)
     return out
@@ -218,6 +216,16 @@ def run_report(p: Plan) -> None:
         return
     md, html = write_report(p.out)
     console.print(f"report: {md}  {html}")
+
+
+STAGE_STEPS: dict[str, Callable[[Plan], None]] = {
+    "synth": run_synth,
+    "sft": run_sft_stage,
+    "teachers": run_teachers,
+    "distill": run_distill_stage,
+    "eval": run_eval,
+    "report": run_report,
+}
 
 
 def print_results(p: Plan) -> None:

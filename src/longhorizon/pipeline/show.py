@@ -84,8 +84,11 @@ def print_plan(recipe: Recipe) -> None:
         f"{_summariser(recipe.eval.summariser)}",
     )
     table.add_row("report", f"{recipe.out / 'report'}")
+    if recipe.launch.nproc_per_node > 1:
+        n = recipe.launch.nproc_per_node
+        table.add_row("launch", f"sft, teachers and distill under torchrun, {n} processes")
     console.print(table)
-    for warning in token_warnings(recipe):
+    for warning in [] if recipe.smoke else token_warnings(recipe):
         console.print(f"[yellow]budget: {warning}[/yellow]")
     console.print("[green]recipe valid[/green]")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,7 +65,10 @@ def init_distributed(parallel: Parallel) -> DistEnv:
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
+        hook = sys.excepthook
         dist.init_process_group("nccl" if use_cuda else "gloo")
+        if getattr(hook, "__name__", "") == "_distributed_excepthook":
+            sys.excepthook = hook  # one "[rankN]:" prefix, not one per group a process opens
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     side = dist.new_group(backend="gloo")  # every rank creates it, in the same order
     return DistEnv(parallel, dist.get_rank(), dist.get_world_size(), local_rank, device, side)
@@ -202,6 +206,21 @@ def barrier(env: DistEnv) -> None:
         dist.barrier()
 
 
+class _Group:
+    keep = False  # set by `keep_process_group`
+
+
+def keep_process_group() -> None:
+    """Trainers leave the default group open at their end: a process that runs several
+    (`run`'s stages under torchrun) opens it once, as a group torn down and opened again on
+    the same store can meet the old generation's keys and hang."""
+    _Group.keep = True
+
+
 def shutdown(env: DistEnv) -> None:
-    if env.distributed:
+    if not env.distributed:
+        return
+    if not _Group.keep:
         dist.destroy_process_group()
+    elif env.side_group is not None:
+        dist.destroy_process_group(env.side_group)

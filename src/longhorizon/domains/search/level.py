@@ -56,6 +56,13 @@ class SearchLevel(BaseModel):
         "solver would, so the verifier has failures to reject",
     )
 
+    def smoke(self) -> SearchLevel:
+        """`run --smoke`'s level: a 300-page world and walks of at most 2 hops (a user's
+        corpus stays; only the walks shorten)."""
+        lo = min(self.hops[0], 2)
+        fields = {"entities": min(self.entities, 300), "hops": (lo, max(lo, min(self.hops[1], 2)))}
+        return self.model_validate({**self.model_dump(), **fields, "hop_weights": None})
+
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Added after runs were cached: at its default (the encyclopedia) it stays out of the

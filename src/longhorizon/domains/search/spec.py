@@ -130,4 +130,5 @@ SPEC: DomainSpec[SearchLevel] = DomainSpec(
     corpus=corpus_files,
     tool_steps=SearchLevel.tool_steps,
     turn_tokens=fixed_turn_tokens(85),  # results/tiny-six-seed0-199ecb0/turn-lengths.json
+    smoke_level=SearchLevel.smoke,
 )
