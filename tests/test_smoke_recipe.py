@@ -46,6 +46,8 @@ def test_agents_a1_scales_down_and_keeps_its_stages_objectives_and_parallelism(
     assert tool.objective.tis_cap == 2.0 and tool.parallel == "fsdp2"
     assert search_rl.objective.shaping is not None
     assert search_rl.rollout.prefilter_attempts == 0  # a random model would pass none
+    assert not tool.rollout.dynamic_sampling  # so all-fail groups still make an update
+    assert tool.objective.overlong == "keep"  # and so do rollouts cut at 48 tokens
     # Qwen3.5 does not run on vLLM's CPU build: its rollouts and the teachers stay in process
     assert tool.rollout.backend == "hf" and p.distill.rollout.backend == "hf"
     assert {t.backend for t in p.distill.teachers} == {"hf"}

