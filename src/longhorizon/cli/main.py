@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -143,11 +144,18 @@ def _message(exc: Exception) -> str:
     return "\n".join(lines)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    del frame
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """The `longhorizon` command: bad input found below a command (a plug-in domain that
     cannot load, a model name that names nothing, an invalid stage config, a broken corpus,
     store or database, training data the filters leave empty) is a usage error, not a
-    traceback; LONGHORIZON_TRACEBACK=1 shows it."""
+    traceback; LONGHORIZON_TRACEBACK=1 shows it. SIGTERM exits as Ctrl-C does, through
+    `with` blocks and atexit, so the model servers a command started stop with it."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app()
     except _usage_errors() as exc:

@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from longhorizon.domains import registry
 from longhorizon.models.tiny import Architecture, TinyModelConfig, tiny_checkpoint
 from longhorizon.pipeline.recipe import Recipe, StudentSpec
@@ -201,7 +203,9 @@ def smoke_servers(recipe: Recipe, log_dir: Path) -> Iterator[Recipe]:
 
     log_dir.mkdir(parents=True, exist_ok=True)
     model = str(tiny_checkpoint(TinyModelConfig()))
-    server = VLLMServer(model, served_model_name=SERVED, log_path=log_dir / "smoke-vllm.log")
+    log = log_dir / "smoke-vllm.log"
+    Console().print(f"smoke: starting the judge and summariser (vLLM on CPU, log {log})")
+    server = VLLMServer(model, served_model_name=SERVED, log_path=log)
     with server:
         text = json.dumps(recipe.model_dump(mode="json")).replace(_PLACEHOLDER, server.base_url)
         yield Recipe.model_validate(json.loads(text))
