@@ -97,7 +97,7 @@ def tiny_family(student: StudentSpec) -> Architecture:
 
 
 def smoke_recipe(recipe: Recipe, out: Path | None = None) -> Recipe:
-    """The recipe with every size scaled down (module docstring), written to `out` (default:
+    """The recipe with every size scaled down (module docstring), running in `out` (default:
     the recipe's out + "-smoke"). The judge and summariser URLs are placeholders until
     `smoke_servers` fills them in."""
     family = tiny_family(recipe.student)
