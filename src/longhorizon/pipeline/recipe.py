@@ -236,7 +236,10 @@ def domain_budget(
 
 def token_warnings(recipe: Recipe) -> list[str]:
     """Per-turn token budgets (eval, OPD and GRPO rollouts) that cut the turns a domain's
-    expert writes, one line each; `run` and `--dry-run` print them."""
+    expert writes, one line each; `run` and `--dry-run` print them. None for a smoke recipe,
+    whose budgets are cut on purpose."""
+    if recipe.smoke:
+        return []
     shared = {"eval": recipe.eval.model_dump(), "distill.rollout": recipe.distill.get("rollout")}
     warnings = []
     for domain in recipe.domains:

@@ -72,7 +72,7 @@ def run_pipeline(recipe: Recipe) -> Path:
         yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
     )
     the_plan = plan(recipe, student_checkpoint(recipe))
-    for warning in [] if recipe.smoke else token_warnings(recipe):
+    for warning in token_warnings(recipe):
         console.print(f"[yellow]budget: {warning}[/yellow]")
     log = StageLog(out)
     processes = recipe.launch.nproc_per_node

@@ -88,7 +88,7 @@ def print_plan(recipe: Recipe) -> None:
         n = recipe.launch.nproc_per_node
         table.add_row("launch", f"sft, teachers and distill under torchrun, {n} processes")
     console.print(table)
-    for warning in [] if recipe.smoke else token_warnings(recipe):
+    for warning in token_warnings(recipe):
         console.print(f"[yellow]budget: {warning}[/yellow]")
     console.print("[green]recipe valid[/green]")
 

@@ -139,8 +139,7 @@ def _rollout(fields: dict[str, Any] | None, served: bool, **sizes: int) -> dict[
 
 def _grpo(fields: dict[str, Any], served: bool) -> dict[str, Any]:
     sizes = {"prompts_per_step": 2, "group_size": 2, "concurrency": 4, "max_tries": 1}
-    rollout = _rollout(fields.get("rollout"), served, **sizes)
-    rollout.pop("prefilter_attempts", None)  # off: module docstring
+    rollout = _no_prefilter(_rollout(fields.get("rollout"), served, **sizes))  # (docstring)
     rollout["dynamic_sampling"] = False  # keep all-fail groups, so an update runs (docstring)
     objective = {**(fields.get("objective") or {}), "overlong": "keep"}  # (docstring)
     sizes = {"steps": 1, "save_every": 1, "micro_batch_size": 2}
